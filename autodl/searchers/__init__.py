@@ -1,0 +1,48 @@
+"""Searchers: one ask/tell protocol for all (see :mod:`autodl.searchers.base`).
+
+``make_searcher("random", space, seed=0)`` builds one by name, as ``--searcher`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autodl.errors import UserError
+from autodl.searchers.base import Observation, Searcher, Trial
+from autodl.searchers.grid import GridSearch
+from autodl.searchers.random import RandomSearch
+from autodl.space import Space
+
+#: name -> searcher class; later searchers register here (see :func:`register`).
+SEARCHERS: dict[str, type[Searcher]] = {}
+
+
+def register(cls: type[Searcher]) -> type[Searcher]:
+    """Make a searcher class available by its ``name`` (usable as a decorator)."""
+    SEARCHERS[cls.name] = cls
+    return cls
+
+
+for _cls in (RandomSearch, GridSearch):
+    register(_cls)
+
+
+def searcher_names() -> list[str]:
+    return sorted(SEARCHERS)
+
+
+def make_searcher(name: str, space: Space, seed: int | None = None, **params: Any) -> Searcher:
+    """Build the searcher called ``name`` (``random``, ``grid``, ...) on ``space``."""
+    cls = SEARCHERS.get(str(name).lower())
+    if cls is None:
+        raise UserError(f"unknown searcher '{name}'; choose one of: {', '.join(searcher_names())}")
+    try:
+        return cls(space, seed=seed, **params)
+    except TypeError as exc:
+        raise UserError(f"searcher '{name}': {exc}") from None
+
+
+__all__ = [
+    "Searcher", "Trial", "Observation", "RandomSearch", "GridSearch",
+    "SEARCHERS", "register", "make_searcher", "searcher_names",
+]

@@ -1,0 +1,165 @@
+"""The ask/tell protocol every autodl searcher speaks.
+
+A searcher proposes configurations and learns from their results; it never runs anything and
+does no I/O. All searchers **minimize**: the :class:`~autodl.Study` flips the sign for
+``direction="maximize"``.
+
+Protocol::
+
+    searcher = RandomSearch(space, seed=0)
+    trial = searcher.ask()            # Trial(id, config, budget)
+    value = evaluate(trial.config)    # at trial.budget, if it is not None
+    searcher.tell(trial, value)       # a float to minimize
+    searcher.tell(trial, None)        # the documented way to report a failed trial
+
+Rules every searcher keeps (checked by :mod:`autodl.testing`):
+
+* ``trial.config`` is a dict of plain values inside the space, inactive conditionals absent;
+* the same seed gives the same sequence of asks for the same sequence of tells;
+* many asks may precede any tell (parallel workers), and tells may come in any order;
+* a failure (``None``, NaN or inf) is tolerated and never proposed as the best;
+* ``tell`` accepts trials the searcher did not ask itself (results restored from storage or
+  produced by another process): they are treated as observations.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Mapping
+
+import numpy as np
+
+from autodl.space import Config, Space
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One proposal: what to evaluate (``config``) and with how much resource (``budget``).
+
+    ``budget`` is ``None`` for full-budget searchers; multi-fidelity searchers set it (epochs,
+    iterations, a data fraction). ``info`` carries searcher bookkeeping (a bracket, a rung) as
+    plain values so it can be stored and restored.
+    """
+
+    id: int
+    config: Config
+    budget: float | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A finished trial as the searcher sees it; ``value`` is None for a failure."""
+
+    trial: Trial
+    value: float | None
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+
+def _clean_value(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+class Searcher(abc.ABC):
+    """Base class: keeps the seeded generator, trial ids, pending trials and observations.
+
+    Subclasses implement :meth:`ask` (using :meth:`_new_trial`) and may override
+    :meth:`_observe` to update their model when a result arrives.
+    """
+
+    #: name used by ``--searcher`` and ``searcher="..."``
+    name: ClassVar[str] = "searcher"
+    #: whether ``trial.budget`` is set (multi-fidelity searchers)
+    uses_budget: ClassVar[bool] = False
+
+    def __init__(self, space: Space, seed: int | None = None):
+        if not isinstance(space, Space):
+            raise TypeError(f"space must be an autodl.Space, got {type(space).__name__}")
+        self.space = space
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self._next_id = 0
+        self.pending: dict[int, Trial] = {}
+        self.observations: list[Observation] = []
+        #: intermediate values reported by define-by-run objectives: {trial id: {step: value}}
+        self.intermediate: dict[int, dict[int, float]] = {}
+
+    # ------------------------------------------------------------------ protocol
+    @abc.abstractmethod
+    def ask(self) -> Trial:
+        """Propose the next trial. Raises :class:`~autodl.errors.SearchExhausted` when done."""
+
+    def tell(self, trial: Trial, value: float | None) -> None:
+        """Report the result of ``trial``: a float to minimize, or ``None`` for a failure.
+
+        NaN and infinite values are treated as failures.
+        """
+        self.pending.pop(trial.id, None)
+        self._next_id = max(self._next_id, trial.id + 1)
+        obs = Observation(trial, _clean_value(value))
+        self.observations.append(obs)
+        self._observe(obs)
+
+    def report(self, trial: Trial, step: int, value: float) -> None:
+        """Record an intermediate value (to minimize) of a running trial at ``step``."""
+        v = _clean_value(value)
+        if v is not None:
+            self.intermediate.setdefault(trial.id, {})[int(step)] = v
+
+    def should_prune(self, trial: Trial) -> bool:
+        """Whether a running trial should stop, judged on its reported intermediate values.
+
+        Full-budget searchers never prune; successive halving and ASHA apply their promotion
+        rule here for define-by-run objectives.
+        """
+        return False
+
+    def restore(self, history: Iterable[tuple[Trial, float | None]]) -> None:
+        """Rebuild state from finished trials (e.g. read back from storage on resume).
+
+        The generator is re-seeded from ``(seed, number of restored trials)`` so that a resumed
+        search continues with new proposals instead of repeating the first ones.
+        """
+        n = 0
+        for trial, value in history:
+            self.tell(trial, value)
+            n += 1
+        if n and self.seed is not None:
+            self.rng = np.random.default_rng([self.seed, n])
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments besides ``space`` and ``seed`` (stored to rebuild on resume)."""
+        return {}
+
+    # ------------------------------------------------------------------ helpers
+    def _new_trial(self, config: Config, budget: float | None = None, **info: Any) -> Trial:
+        trial = Trial(self._next_id, config, budget, dict(info))
+        self._next_id += 1
+        self.pending[trial.id] = trial
+        return trial
+
+    def _observe(self, obs: Observation) -> None:
+        """Hook for subclasses: learn from one finished trial."""
+
+    @property
+    def successes(self) -> list[Observation]:
+        return [o for o in self.observations if o.ok]
+
+    def best(self) -> Observation | None:
+        ok = self.successes
+        return min(ok, key=lambda o: o.value) if ok else None
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}(seed={self.seed!r}{', ' if params else ''}{params})"
