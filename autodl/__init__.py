@@ -6,11 +6,14 @@ feature that needs them is used.
 
 from autodl.errors import DataError, SearchExhausted, SpaceError, StorageError, TrialPruned, UserError
 from autodl.space import Categorical, Float, Int, Space
+from autodl.study import FrozenTrial, RunningTrial, Study, TrialState
+from autodl.tabular import SearchResult, search
 
-__version__ = "0.1.0"
+from autodl._version import __version__
 
 __all__ = [
-    "Space", "Float", "Int", "Categorical",
+    "Space", "Float", "Int", "Categorical", "Study", "TrialState", "FrozenTrial", "RunningTrial",
+    "search", "SearchResult",
     "UserError", "SpaceError", "DataError", "StorageError", "SearchExhausted", "TrialPruned",
     "__version__",
 ]

@@ -9,8 +9,11 @@ from typing import Any
 
 from autodl.errors import UserError
 from autodl.searchers.base import Observation, Searcher, Trial
+from autodl.searchers.evolution import RegularizedEvolution
+from autodl.searchers.gp import GaussianProcess
 from autodl.searchers.grid import GridSearch
 from autodl.searchers.random import RandomSearch
+from autodl.searchers.tpe import TPE
 from autodl.space import Space
 
 #: name -> searcher class; later searchers register here (see :func:`register`).
@@ -23,7 +26,7 @@ def register(cls: type[Searcher]) -> type[Searcher]:
     return cls
 
 
-for _cls in (RandomSearch, GridSearch):
+for _cls in (RandomSearch, GridSearch, TPE, GaussianProcess, RegularizedEvolution):
     register(_cls)
 
 

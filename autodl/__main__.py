@@ -1,0 +1,5 @@
+import sys
+
+from autodl.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,233 @@
+"""The ``autodl`` command: search, resume, show.
+
+Every subcommand is a thin layer over the Python API. A user mistake prints one line,
+``autodl: error: <what is wrong and how to fix it>``, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from autodl.errors import UserError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(EXIT_USAGE)
+
+
+def parse_duration(text: str) -> float:
+    """``"90"``, ``"30s"``, ``"10m"``, ``"1h30m"``, ``"1.5h"`` -> seconds."""
+    t = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        seconds = float(t)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", t)
+        if not parts or "".join(n + u for n, u in parts) != t.replace(" ", ""):
+            raise argparse.ArgumentTypeError(
+                f"invalid duration '{text}'; use e.g. 90, 30s, 10m or 1h30m")
+        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration '{text}' must be positive")
+    return seconds
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be at least 1")
+    return v
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be in [0, 1)")
+    return v
+
+
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quiet", action="store_true", help="print only the final summary")
+    g.add_argument("--jsonl", action="store_true",
+                   help="print one JSON object per finished trial (for scripts), then the result")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from autodl._version import __version__
+
+    parser = _Parser(prog="autodl", description="AutoML and hyperparameter optimization.")
+    parser.add_argument("--version", action="version", version=f"autodl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    s = sub.add_parser("search", help="search for the best pipeline on a dataset",
+                       description="Tune a scikit-learn pipeline by k-fold cross-validation.")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="built-in data: iris, wine, breast_cancer, digits, diabetes")
+    src.add_argument("--data", help="a CSV or Parquet file (use with --target)")
+    s.add_argument("--target", help="the column to predict in --data")
+    s.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
+    s.add_argument("--metric", help="accuracy, balanced_accuracy, f1, roc_auc, log_loss, r2, rmse, mae")
+    s.add_argument("--space", default="tabular", help="a built-in space name or a YAML file (default: tabular)")
+    s.add_argument("--searcher", default="random", help="random, grid, ... (default: random)")
+    s.add_argument("--trials", type=_positive_int, help="number of trials")
+    s.add_argument("--time", type=parse_duration, help="search time budget, e.g. 90s, 10m, 1h")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--cv", type=int, default=5, help="cross-validation folds (default 5)")
+    s.add_argument("--test-size", type=_fraction, default=0.2,
+                   help="fraction held out for a final test score (default 0.2; 0 for none)")
+    s.add_argument("--workers", type=_positive_int, default=1, help="trials run in parallel processes")
+    s.add_argument("--out", help="run folder (default: runs/<data>-<time>)")
+    _add_output_flags(s)
+
+    r = sub.add_parser("resume", help="continue a run after a crash, Ctrl-C or with more trials")
+    r.add_argument("run", help="the run folder")
+    r.add_argument("--trials", type=_positive_int, help="new total number of trials")
+    r.add_argument("--time", type=parse_duration, help="time budget for this invocation")
+    r.add_argument("--workers", type=_positive_int)
+    _add_output_flags(r)
+
+    sh = sub.add_parser("show", help="print a run's leaderboard")
+    sh.add_argument("run", help="a run folder or a study .db file")
+    sh.add_argument("--json", action="store_true", help="print every trial as JSON")
+    sh.add_argument("--top", type=_positive_int, default=10, help="rows in the leaderboard (default 10)")
+    return parser
+
+
+def _progress_mode(args) -> str:
+    return "jsonl" if args.jsonl else ("quiet" if args.quiet else "bar")
+
+
+def cmd_search(args) -> int:
+    from autodl.tabular.search import SearchSpec, run_search, start_run
+
+    if args.data and not args.target:
+        raise UserError("--data needs --target COLUMN naming the column to predict")
+    if args.target and not args.data:
+        raise UserError("--target only applies with --data FILE")
+    if args.trials is None and args.time is None:
+        raise UserError("give --trials N, --time 10m, or both")
+    if args.cv < 2:
+        raise UserError(f"--cv is {args.cv}, but must be at least 2")
+    data = str(Path(args.data).resolve()) if args.data else None
+    spec = SearchSpec(dataset=args.dataset, data=data, target=args.target,
+                      task=None if args.task == "auto" else args.task, metric=args.metric,
+                      space=_space_arg(args.space), searcher=args.searcher, n_trials=args.trials,
+                      time_budget=args.time, seed=args.seed, cv=args.cv, test_size=args.test_size,
+                      n_workers=args.workers)
+    out = args.out or _default_out(args)
+    prep, run_dir = start_run(spec, out)
+    mode = _progress_mode(args)
+    if mode == "bar":
+        budget = " and ".join(x for x in (f"{args.trials} trials" if args.trials else "",
+                                          f"{args.time:g}s" if args.time else "") if x)
+        _err(f"autodl: {prep.spec.dataset or Path(data).name} ({prep.task}, {prep.metric.name}, "
+             f"{spec.cv}-fold CV), searcher {spec.searcher}, {budget} -> {run_dir}")
+    return _run_and_report(lambda: run_search(prep, run_dir, show_progress=mode != "quiet",
+                                              progress_mode=mode), run_dir, mode)
+
+
+def _space_arg(space: str) -> str:
+    p = Path(space)
+    return str(p.resolve()) if p.suffix in (".yaml", ".yml", ".json") else space
+
+
+def _default_out(args) -> str:
+    stem = args.dataset or Path(args.data).stem
+    return str(Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def cmd_resume(args) -> int:
+    from autodl.tabular.search import resume_run
+
+    run_dir = Path(args.run)
+    if not (run_dir / "study.db").is_file():
+        raise UserError(f"{run_dir} is not an autodl run folder (no study.db)")
+    mode = _progress_mode(args)
+    return _run_and_report(lambda: resume_run(run_dir, n_trials=args.trials, time_budget=args.time,
+                                              n_workers=args.workers, show_progress=mode != "quiet",
+                                              progress_mode=mode), run_dir, mode)
+
+
+def _run_and_report(run, run_dir: Path, mode: str) -> int:
+    try:
+        result = run()
+    except KeyboardInterrupt:
+        _err(f"\nautodl: interrupted; finished trials are kept. Continue with: autodl resume {run_dir}")
+        return EXIT_INTERRUPTED
+    if mode == "jsonl":
+        summary = result.summary()
+        summary["run_dir"] = str(run_dir)
+        print(json.dumps({"result": summary}, default=str))
+        return 0
+    from autodl.cli.output import print_leaderboard, print_result
+
+    if mode == "bar":
+        print_leaderboard(result.study, top=10)
+    print_result(result, run_dir)
+    return 0
+
+
+def cmd_show(args) -> int:
+    from autodl.study import Study
+
+    study = Study.load(args.run)
+    if args.json:
+        print(json.dumps([_trial_json(t) for t in study.trials], indent=2, default=str))
+        return 0
+    from autodl.cli.output import print_leaderboard
+
+    print_leaderboard(study, top=args.top)
+    return 0
+
+
+def _trial_json(t) -> dict:
+    d = t.to_dict()
+    return {k: d[k] for k in ("id", "state", "value", "config", "budget", "message", "duration",
+                              "intermediate", "user_attrs", "retry_of")}
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+COMMANDS = {"search": cmd_search, "resume": cmd_resume, "show": cmd_show}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        _err(f"autodl {args.command}: error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("\nautodl: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

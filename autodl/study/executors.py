@@ -1,0 +1,96 @@
+"""Running one trial, in this process or in a worker process.
+
+The objective is shipped to each worker once (cloudpickled, so lambdas and closures work);
+afterwards only ``(trial id, config, budget)`` crosses the process boundary, and a picklable
+:class:`TrialOutcome` comes back.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from autodl.errors import TrialPruned
+from autodl.study.trial import RunningTrial, TrialState, check_value
+
+
+@dataclass
+class TrialOutcome:
+    """What running an objective produced, before it is stored."""
+
+    state: TrialState
+    value: float | None
+    message: str | None = None
+    intermediate: dict[int, float] = field(default_factory=dict)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    duration: float = 0.0
+
+
+def execute(objective: Callable[[RunningTrial], Any], handle: RunningTrial) -> TrialOutcome:
+    """Call ``objective(handle)`` and turn whatever happens into a :class:`TrialOutcome`.
+
+    Exceptions, NaN/inf and non-numbers become FAILED with a message; ``TrialPruned`` becomes
+    PRUNED with the last reported value. ``KeyboardInterrupt`` and ``SystemExit`` propagate.
+    """
+    start = time.perf_counter()
+    try:
+        raw = objective(handle)
+    except TrialPruned:
+        last = handle.intermediate[max(handle.intermediate)] if handle.intermediate else None
+        return TrialOutcome(TrialState.PRUNED, last, "pruned", dict(handle.intermediate),
+                            dict(handle.user_attrs), time.perf_counter() - start)
+    except Exception as exc:  # the objective's own error: record it, keep the study going
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" ({tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+        message = f"{type(exc).__name__}: {exc}{where}"
+        return TrialOutcome(TrialState.FAILED, None, message, dict(handle.intermediate),
+                            dict(handle.user_attrs), time.perf_counter() - start)
+    value, why = check_value(raw)
+    state = TrialState.COMPLETE if value is not None else TrialState.FAILED
+    return TrialOutcome(state, value, why, dict(handle.intermediate), dict(handle.user_attrs),
+                        time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------- worker processes
+_WORKER_OBJECTIVE: Callable | None = None
+
+
+def _init_worker(payload: bytes) -> None:
+    import cloudpickle
+
+    global _WORKER_OBJECTIVE
+    _WORKER_OBJECTIVE = cloudpickle.loads(payload)
+
+
+def _run_in_worker(trial_id: int, config: dict, budget: float | None, run_dir: str | None) -> TrialOutcome:
+    assert _WORKER_OBJECTIVE is not None, "worker was not initialised with an objective"
+    handle = RunningTrial(trial_id, config, budget, run_dir=run_dir)
+    return execute(_WORKER_OBJECTIVE, handle)
+
+
+def process_pool(objective: Callable, n_workers: int) -> ProcessPoolExecutor:
+    """A pool of ``n_workers`` fresh processes (spawn), each holding ``objective``."""
+    import cloudpickle
+
+    try:
+        payload = cloudpickle.dumps(objective)
+    except Exception as exc:  # noqa: BLE001 - report any pickling failure the same way
+        raise TypeError(
+            f"the objective cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
+            "use n_workers=1 or an objective without open files, locks or connections"
+        ) from None
+    return ProcessPoolExecutor(
+        max_workers=n_workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(payload,),
+    )
+
+
+def submit(pool: ProcessPoolExecutor, trial_id: int, config: dict, budget: float | None,
+           run_dir: str | None):
+    return pool.submit(_run_in_worker, trial_id, config, budget, run_dir)

@@ -1,0 +1,394 @@
+"""Where trials live: in memory, or in one SQLite file that survives crashes.
+
+The SQLite storage is one file (``study.db`` in a run folder) in WAL mode; every change is a
+short transaction, so a process killed at any instant leaves the file consistent, and several
+processes may share it (writes wait on a busy timeout instead of failing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from autodl.errors import StorageError
+from autodl.study.trial import FrozenTrial, TrialState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    state TEXT NOT NULL,
+    value REAL,
+    config TEXT NOT NULL,
+    budget REAL,
+    info TEXT NOT NULL DEFAULT '{}',
+    message TEXT,
+    started REAL,
+    finished REAL,
+    owner TEXT,
+    retry_of INTEGER,
+    retried_by INTEGER,
+    user_attrs TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS intermediate (
+    trial_id INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (trial_id, step)
+);
+"""
+
+
+def owner_id() -> str:
+    """Identifies this process: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process that owns a running trial still exists (same host only)."""
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # cannot tell for another host; assume alive
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Storage:
+    """Interface shared by :class:`InMemoryStorage` and :class:`SQLiteStorage`."""
+
+    path: Path | None = None
+
+    def get_meta(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def set_meta(self, items: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def create_trial(self, config: dict, budget: float | None, info: dict | None = None,
+                     retry_of: int | None = None) -> int:
+        raise NotImplementedError
+
+    def finish_trial(self, trial_id: int, state: TrialState, value: float | None,
+                     message: str | None = None, user_attrs: dict | None = None) -> None:
+        raise NotImplementedError
+
+    def report(self, trial_id: int, step: int, value: float) -> None:
+        raise NotImplementedError
+
+    def report_many(self, trial_id: int, values: dict[int, float]) -> None:
+        for step, value in values.items():
+            self.report(trial_id, step, value)
+
+    def get_trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
+        raise NotImplementedError
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        for t in self.get_trials():
+            if t.id == trial_id:
+                return t
+        raise KeyError(trial_id)
+
+    def count(self, states: Iterable[TrialState]) -> int:
+        return len(self.get_trials(states))
+
+    def abandon_orphans(self, *, all_running: bool = False) -> list[FrozenTrial]:
+        """Mark running trials whose process is gone (or all of them) as ABANDONED."""
+        raise NotImplementedError
+
+    def claim_retry(self, old_id: int, new_config: dict, budget: float | None, info: dict) -> int | None:
+        """Create the retry of an abandoned trial, unless another process already did."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class InMemoryStorage(Storage):
+    """Trials in a Python list; lost when the process ends. The default without a path."""
+
+    def __init__(self) -> None:
+        self._meta: dict[str, Any] = {}
+        self._trials: dict[int, dict[str, Any]] = {}
+        self._next = 1
+        self._lock = threading.Lock()
+
+    def get_meta(self) -> dict[str, Any]:
+        return dict(self._meta)
+
+    def set_meta(self, items: dict[str, Any]) -> None:
+        self._meta.update(items)
+
+    def create_trial(self, config, budget, info=None, retry_of=None) -> int:
+        with self._lock:
+            tid = self._next
+            self._next += 1
+            self._trials[tid] = {
+                "id": tid, "state": TrialState.RUNNING, "value": None, "config": dict(config),
+                "budget": budget, "info": dict(info or {}), "message": None,
+                "started": time.time(), "finished": None, "intermediate": {},
+                "user_attrs": {}, "retry_of": retry_of, "owner": owner_id(), "retried_by": None,
+            }
+            return tid
+
+    def finish_trial(self, trial_id, state, value, message=None, user_attrs=None) -> None:
+        with self._lock:
+            t = self._trials[trial_id]
+            t.update(state=TrialState(state), value=value, message=message, finished=time.time())
+            if user_attrs:
+                t["user_attrs"].update(user_attrs)
+
+    def report(self, trial_id, step, value) -> None:
+        self._trials[trial_id]["intermediate"][int(step)] = float(value)
+
+    def get_trials(self, states=None) -> list[FrozenTrial]:
+        wanted = set(states) if states is not None else None
+        return [self.get_trial(tid) for tid, t in list(self._trials.items())
+                if wanted is None or t["state"] in wanted]
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        t = self._trials[trial_id]
+        return FrozenTrial(
+            id=t["id"], state=t["state"], config=dict(t["config"]), value=t["value"],
+            budget=t["budget"], message=t["message"], started=t["started"],
+            finished=t["finished"], intermediate=dict(t["intermediate"]),
+            user_attrs=dict(t["user_attrs"]), info=dict(t["info"]), retry_of=t["retry_of"],
+        )
+
+    def abandon_orphans(self, *, all_running: bool = False) -> list[FrozenTrial]:
+        out = []
+        for t in self._trials.values():
+            if t["state"] == TrialState.RUNNING and (all_running or not owner_alive(t["owner"])):
+                t.update(state=TrialState.ABANDONED, finished=time.time(),
+                         message=t["message"] or "process ended while the trial was running")
+                out.append(t["id"])
+        return [self.get_trial(i) for i in out]
+
+    def claim_retry(self, old_id, new_config, budget, info) -> int | None:
+        old = self._trials[old_id]
+        if old["retried_by"] is not None:
+            return None
+        new = self.create_trial(new_config, budget, info, retry_of=old_id)
+        old["retried_by"] = new
+        return new
+
+    def mark_abandoned(self, trial_id: int, message: str) -> None:
+        self.finish_trial(trial_id, TrialState.ABANDONED, None, message)
+
+
+class SQLiteStorage(Storage):
+    """Trials in one SQLite file (WAL mode, short transactions, busy timeout).
+
+    Several processes may open the same file. Each process (and each thread) uses its own
+    connection; writes use ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True, timeout: float = 60.0):
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise StorageError(f"no study at {self.path}")
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        self._local = threading.local()
+        try:
+            self._con().executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path} is not an autodl study database ({exc})") from None
+
+    # ------------------------------------------------------------------ connections
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        pid = getattr(self._local, "pid", None)
+        if con is None or pid != os.getpid():
+            con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
+                                  check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            self._local.con = con
+            self._local.pid = os.getpid()
+        return con
+
+    class _Tx:
+        def __init__(self, con: sqlite3.Connection):
+            self.con = con
+
+        def __enter__(self) -> sqlite3.Connection:
+            for attempt in range(50):
+                try:
+                    self.con.execute("BEGIN IMMEDIATE")
+                    return self.con
+                except sqlite3.OperationalError as exc:  # "database is locked" past the timeout
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    time.sleep(min(0.05 * (attempt + 1), 1.0))
+            raise StorageError("the study database stayed locked; is another process stuck?")
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            if exc_type is None:
+                self.con.execute("COMMIT")
+            else:
+                self.con.execute("ROLLBACK")
+
+    def _write(self, con: sqlite3.Connection | None = None) -> "SQLiteStorage._Tx":
+        return SQLiteStorage._Tx(con or self._con())
+
+    # ------------------------------------------------------------------ meta
+    def get_meta(self) -> dict[str, Any]:
+        rows = self._con().execute("SELECT key, value FROM meta").fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def set_meta(self, items: dict[str, Any]) -> None:
+        with self._write() as con:
+            con.executemany(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [(k, json.dumps(v)) for k, v in items.items()],
+            )
+
+    # ------------------------------------------------------------------ trials
+    def create_trial(self, config, budget, info=None, retry_of=None) -> int:
+        with self._write() as con:
+            cur = con.execute(
+                "INSERT INTO trials(state, config, budget, info, started, owner, retry_of) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (TrialState.RUNNING.value, json.dumps(config), budget, json.dumps(info or {}),
+                 time.time(), owner_id(), retry_of),
+            )
+            return int(cur.lastrowid)
+
+    def finish_trial(self, trial_id, state, value, message=None, user_attrs=None) -> None:
+        with self._write() as con:
+            con.execute(
+                "UPDATE trials SET state = ?, value = ?, message = ?, finished = ?, "
+                "user_attrs = ? WHERE id = ?",
+                (TrialState(state).value, value, message, time.time(),
+                 json.dumps(user_attrs or {}, default=str), trial_id),
+            )
+
+    def report(self, trial_id, step, value) -> None:
+        self.report_many(trial_id, {step: value})
+
+    def report_many(self, trial_id, values) -> None:
+        if not values:
+            return
+        with self._write() as con:
+            con.executemany(
+                "INSERT OR REPLACE INTO intermediate(trial_id, step, value) VALUES (?, ?, ?)",
+                [(trial_id, int(s), float(v)) for s, v in values.items()],
+            )
+
+    _COLUMNS = ("SELECT id, state, value, config, budget, info, message, started, finished, "
+                "retry_of, user_attrs FROM trials")
+
+    def get_trials(self, states=None) -> list[FrozenTrial]:
+        con = self._con()
+        sql = self._COLUMNS
+        args: tuple = ()
+        if states is not None:
+            states = [TrialState(s).value for s in states]
+            sql += f" WHERE state IN ({','.join('?' * len(states))})"
+            args = tuple(states)
+        sql += " ORDER BY id"
+        rows = con.execute(sql, args).fetchall()
+        inter: dict[int, dict[int, float]] = {}
+        for tid, step, value in con.execute("SELECT trial_id, step, value FROM intermediate"):
+            inter.setdefault(tid, {})[step] = value
+        return self._frozen(rows, inter)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        con = self._con()
+        rows = con.execute(self._COLUMNS + " WHERE id = ?", (trial_id,)).fetchall()
+        if not rows:
+            raise KeyError(trial_id)
+        inter = {trial_id: dict(con.execute(
+            "SELECT step, value FROM intermediate WHERE trial_id = ?", (trial_id,)).fetchall())}
+        return self._frozen(rows, inter)[0]
+
+    @staticmethod
+    def _frozen(rows, inter) -> list[FrozenTrial]:
+        return [
+            FrozenTrial(
+                id=r[0], state=TrialState(r[1]), value=r[2], config=json.loads(r[3]), budget=r[4],
+                info=json.loads(r[5]), message=r[6], started=r[7], finished=r[8],
+                intermediate=inter.get(r[0], {}), retry_of=r[9], user_attrs=json.loads(r[10]),
+            )
+            for r in rows
+        ]
+
+    def count(self, states) -> int:
+        states = [TrialState(s).value for s in states]
+        row = self._con().execute(
+            f"SELECT COUNT(*) FROM trials WHERE state IN ({','.join('?' * len(states))})",
+            tuple(states),
+        ).fetchone()
+        return int(row[0])
+
+    def abandon_orphans(self, *, all_running: bool = False) -> list[FrozenTrial]:
+        with self._write() as con:
+            rows = con.execute("SELECT id, owner FROM trials WHERE state = ?",
+                               (TrialState.RUNNING.value,)).fetchall()
+            ids = [tid for tid, owner in rows if all_running or not owner_alive(owner)]
+            for tid in ids:
+                con.execute(
+                    "UPDATE trials SET state = ?, finished = ?, "
+                    "message = COALESCE(message, 'process ended while the trial was running') "
+                    "WHERE id = ?",
+                    (TrialState.ABANDONED.value, time.time(), tid),
+                )
+        return [self.get_trial(i) for i in ids]
+
+    def claim_retry(self, old_id, new_config, budget, info) -> int | None:
+        with self._write() as con:
+            row = con.execute("SELECT retried_by FROM trials WHERE id = ?", (old_id,)).fetchone()
+            if row is None or row[0] is not None:
+                return None
+            cur = con.execute(
+                "INSERT INTO trials(state, config, budget, info, started, owner, retry_of) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (TrialState.RUNNING.value, json.dumps(new_config), budget, json.dumps(info or {}),
+                 time.time(), owner_id(), old_id),
+            )
+            new_id = int(cur.lastrowid)
+            con.execute("UPDATE trials SET retried_by = ? WHERE id = ?", (new_id, old_id))
+            return new_id
+
+    def mark_abandoned(self, trial_id: int, message: str) -> None:
+        self.finish_trial(trial_id, TrialState.ABANDONED, None, message)
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+
+def open_storage(storage: "str | Path | Storage | None") -> Storage:
+    """``None`` -> in memory; a path (``.db`` file or a run folder) -> SQLite; a Storage as is."""
+    if storage is None:
+        return InMemoryStorage()
+    if isinstance(storage, Storage):
+        return storage
+    text = str(storage)
+    if text.startswith("sqlite:///"):
+        text = text[len("sqlite:///"):]
+    path = Path(text)
+    if path.is_dir() or (not path.suffix and not path.exists()):
+        path = path / "study.db"
+    return SQLiteStorage(path)

@@ -1,0 +1,156 @@
+"""Trial records kept by a study, and the handle an objective receives."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from autodl.errors import TrialPruned
+
+if TYPE_CHECKING:
+    from autodl.space import Config
+
+
+class TrialState(str, enum.Enum):
+    """Life cycle of a stored trial.
+
+    ``RUNNING`` -> ``COMPLETE`` (a finite value), ``PRUNED`` (stopped early by the searcher's
+    rule; its last reported value is kept), ``FAILED`` (exception, NaN/inf or a non-number;
+    the message says which) or ``ABANDONED`` (its process died or was interrupted; resume runs
+    the same config again as a new trial and the record keeps which one retried it).
+    """
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+
+
+@dataclass(frozen=True)
+class FrozenTrial:
+    """A stored trial. ``value`` is in the study's own direction (not sign-flipped)."""
+
+    id: int
+    state: TrialState
+    config: dict[str, Any]
+    value: float | None = None
+    budget: float | None = None
+    message: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    intermediate: Mapping[int, float] = field(default_factory=dict)
+    user_attrs: Mapping[str, Any] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
+    retry_of: int | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "value": self.value,
+            "config": dict(self.config),
+            "budget": self.budget,
+            "message": self.message,
+            "duration": self.duration,
+            "intermediate": {str(k): v for k, v in self.intermediate.items()},
+            "user_attrs": dict(self.user_attrs),
+            "retry_of": self.retry_of,
+        }
+
+
+def check_value(value: Any) -> tuple[float | None, str | None]:
+    """``(float value, None)`` for a usable objective result, else ``(None, why it failed)``."""
+    if isinstance(value, bool) or value is None:
+        return None, f"objective returned {value!r}, expected a float"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        return None, f"objective returned {type(value).__name__} {text}, expected a float"
+    if math.isnan(v):
+        return None, "objective returned nan"
+    if math.isinf(v):
+        return None, f"objective returned {v}"
+    return v, None
+
+
+class RunningTrial:
+    """What an objective receives: the config to evaluate and a way to report progress.
+
+    Attributes:
+        id: the trial's id in the study (unique, stable across resumes).
+        config: parameter values (inactive conditional parameters are absent).
+        budget: resource to spend (epochs, iterations), or None for full-budget searchers.
+
+    Example:
+        >>> def objective(trial):
+        ...     model = build(trial.config)
+        ...     for epoch in range(int(trial.budget or 20)):
+        ...         acc = train_one_epoch(model)
+        ...         trial.report(epoch, acc)
+        ...         if trial.should_prune():
+        ...             raise autodl.TrialPruned()
+        ...     return acc
+    """
+
+    def __init__(
+        self,
+        id: int,
+        config: "Config",
+        budget: float | None = None,
+        *,
+        on_report: Callable[[int, float], None] | None = None,
+        pruner: Callable[[], bool] | None = None,
+        run_dir: str | None = None,
+    ):
+        self.id = id
+        self.config = dict(config)
+        self.budget = budget
+        self.run_dir = run_dir
+        self.intermediate: dict[int, float] = {}
+        self.user_attrs: dict[str, Any] = {}
+        self._on_report = on_report
+        self._pruner = pruner
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Alias of :attr:`config`."""
+        return self.config
+
+    def report(self, step: int, value: float) -> None:
+        """Record an intermediate value (in the study's direction) at ``step``."""
+        v, why = check_value(value)
+        if v is None:
+            raise ValueError(f"trial.report(step={step}): {why}")
+        self.intermediate[int(step)] = v
+        if self._on_report is not None:
+            self._on_report(int(step), v)
+
+    def should_prune(self) -> bool:
+        """Whether the searcher's rule says to stop this trial now (then raise TrialPruned)."""
+        return bool(self._pruner()) if self._pruner is not None else False
+
+    def prune(self) -> None:
+        """Stop the trial as pruned (same as ``raise autodl.TrialPruned()``)."""
+        raise TrialPruned()
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Store a JSON-serializable value with the trial (e.g. a metric besides the objective)."""
+        self.user_attrs[str(key)] = value
+
+    def __repr__(self) -> str:
+        return f"RunningTrial(id={self.id}, config={self.config}, budget={self.budget})"

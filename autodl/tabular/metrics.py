@@ -1,0 +1,50 @@
+"""Metrics for tabular search: name -> scikit-learn scorer, direction and sign."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autodl.errors import UserError
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric as users read it (``rmse`` is positive) and the scorer that computes it."""
+
+    name: str
+    scoring: str  # scikit-learn scorer name (greater is better)
+    direction: str  # how the metric as reported is optimized
+    task: str
+
+    def from_scorer(self, score: float) -> float:
+        """Scorer value (greater is better) -> metric value as reported."""
+        return -score if self.scoring.startswith("neg_") else score
+
+
+METRICS = {
+    m.name: m
+    for m in (
+        Metric("accuracy", "accuracy", "maximize", "classification"),
+        Metric("balanced_accuracy", "balanced_accuracy", "maximize", "classification"),
+        Metric("f1", "f1_macro", "maximize", "classification"),
+        Metric("roc_auc", "roc_auc_ovr", "maximize", "classification"),
+        Metric("log_loss", "neg_log_loss", "minimize", "classification"),
+        Metric("r2", "r2", "maximize", "regression"),
+        Metric("rmse", "neg_root_mean_squared_error", "minimize", "regression"),
+        Metric("mae", "neg_mean_absolute_error", "minimize", "regression"),
+    )
+}
+
+DEFAULT_METRIC = {"classification": "accuracy", "regression": "r2"}
+
+
+def get_metric(name: str | None, task: str) -> Metric:
+    """The metric called ``name`` (default: accuracy / r2), checked against the task."""
+    name = name or DEFAULT_METRIC[task]
+    metric = METRICS.get(name)
+    if metric is None:
+        raise UserError(f"unknown metric '{name}'; choose one of: {', '.join(METRICS)}")
+    if metric.task != task:
+        valid = [m for m, v in METRICS.items() if v.task == task]
+        raise UserError(f"metric '{name}' is for {metric.task}; for {task} use one of: {', '.join(valid)}")
+    return metric

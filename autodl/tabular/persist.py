@@ -1,0 +1,37 @@
+"""Saving fitted scikit-learn models without pickle.
+
+Models are written with skops (``model.skops``), which stores objects as a schema of types
+and arrays instead of a pickle stream. Loading checks every type the file names and refuses
+any outside scikit-learn, NumPy and SciPy, so opening a model from a run folder never runs
+arbitrary code. Nothing of a tabular run is pickled.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+
+
+def save_model(model, path: str | Path) -> Path:
+    """Write ``model`` to ``path`` (skops format) atomically."""
+    import skops.io as sio
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    sio.dump(model, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_model(path: str | Path):
+    """Load a model written by :func:`save_model`; refuses types outside sklearn/numpy/scipy."""
+    import skops.io as sio
+
+    path = Path(path)
+    untrusted = sio.get_untrusted_types(file=path)
+    bad = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if bad:
+        raise ValueError(f"{path} names types outside scikit-learn/NumPy/SciPy: {bad}; not loading it")
+    return sio.load(path, trusted=untrusted)

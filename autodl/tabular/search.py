@@ -1,0 +1,394 @@
+"""``autodl.search``: tune a scikit-learn pipeline on a table, keep everything in a run folder.
+
+A run folder holds:
+
+* ``study.db``    every trial (SQLite; resumable),
+* ``run.json``    what was asked (data source, task, metric, searcher, budgets, seed),
+* ``result.json`` task, metric, best score and config, held-out test score,
+* ``model.skops`` the best pipeline refit on all data (skops format, no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autodl.errors import DataError, UserError
+from autodl.searchers import make_searcher
+from autodl.space import Space
+from autodl.study import Study, TrialState
+from autodl.tabular import data as data_mod
+from autodl.tabular.metrics import Metric, get_metric
+from autodl.tabular.persist import load_model, save_model
+from autodl.tabular.pipeline import CVObjective, build_pipeline, score_model
+
+
+@dataclass
+class SearchSpec:
+    """Everything needed to run (and later resume) a tabular search; stored as ``run.json``."""
+
+    dataset: str | None = None  # a built-in dataset name
+    data: str | None = None  # a CSV/Parquet path (absolute)
+    target: str | None = None
+    task: str | None = None  # None / "auto": inferred
+    metric: str | None = None
+    space: Any = "tabular"  # a built-in name, a path, or a space dict
+    searcher: str = "random"
+    searcher_params: dict[str, Any] = field(default_factory=dict)
+    n_trials: int | None = None  # total trials the run should finish
+    time_budget: float | None = None  # seconds of searching per invocation
+    seed: int = 0
+    cv: int = 5
+    test_size: float = 0.2
+    n_workers: int = 1
+
+    def validate(self) -> None:
+        if self.n_trials is None and self.time_budget is None:
+            raise UserError("give a number of trials (--trials N) or a time budget (--time 10m)")
+        if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 1):
+            raise UserError(f"trials is {self.n_trials}, but must be a positive integer")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise UserError(f"time budget is {self.time_budget}, but must be positive")
+        if not isinstance(self.cv, int) or self.cv < 2:
+            raise UserError(f"cv is {self.cv}, but must be an integer >= 2 folds")
+        if not 0 <= self.test_size < 1:
+            raise UserError(f"test size is {self.test_size}, but must be in [0, 1)")
+        if not isinstance(self.n_workers, int) or self.n_workers < 1:
+            raise UserError(f"workers is {self.n_workers}, but must be an integer >= 1")
+
+
+@dataclass
+class Prepared:
+    """Data split and the objects a search needs, derived from a :class:`SearchSpec`."""
+
+    spec: SearchSpec
+    space: Space
+    task: str
+    metric: Metric
+    X_train: Any
+    y_train: Any
+    X_test: Any | None
+    y_test: Any | None
+    X_all: Any
+    y_all: Any
+
+
+def prepare(spec: SearchSpec, X=None, y=None) -> Prepared:
+    """Validate ``spec`` and load/split the data. Raises UserError before anything is written."""
+    spec.validate()
+    space = Space.load(spec.space if not isinstance(spec.space, dict) else Space.from_dict(spec.space))
+    make_searcher(spec.searcher, space, seed=spec.seed, **spec.searcher_params)  # validate early
+    if X is None:
+        if spec.dataset:
+            ds = data_mod.load_builtin(spec.dataset)
+        elif spec.data:
+            ds = data_mod.load_file(spec.data, spec.target)
+        else:
+            raise UserError("give --dataset NAME or --data FILE --target COLUMN")
+        X, y = ds.X, ds.y
+    else:
+        if y is None:
+            raise UserError("search(X, y): y is missing")
+        X = data_mod.as_frame(X)
+        y = np.asarray(y).ravel() if not hasattr(y, "iloc") else y.reset_index(drop=True)
+        if len(X) != len(y):
+            raise DataError(f"X has {len(X)} rows but y has {len(y)}")
+        X = X.reset_index(drop=True)
+    task = data_mod.check_task(spec.task, y)
+    metric = get_metric(spec.metric, task)
+    spec.task, spec.metric = task, metric.name
+    if "model" not in space:
+        raise UserError("the tabular search space needs a 'model' parameter (see search_spaces/tabular.yaml)")
+    if spec.test_size > 0:
+        from sklearn.model_selection import train_test_split
+
+        stratify = y if task == "classification" else None
+        try:
+            X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=spec.test_size,
+                                                      random_state=spec.seed, stratify=stratify)
+        except ValueError as exc:
+            raise DataError(f"cannot hold out a test split of {spec.test_size}: {exc}") from None
+    else:
+        X_tr, y_tr, X_te, y_te = X, y, None, None
+    return Prepared(spec, space, task, metric, X_tr, y_tr, X_te, y_te, X, y)
+
+
+class SearchResult:
+    """What :func:`search` returns.
+
+    Attributes:
+        best_config: the winning configuration.
+        best_score: its cross-validated metric.
+        test_score: the metric on the held-out test split (None without one).
+        leaderboard: completed trials best first (a DataFrame).
+        best_model: the winning pipeline refit on all data.
+        task, metric: what was optimized.
+        study: the :class:`~autodl.Study`; run_dir: the run folder (or None).
+    """
+
+    def __init__(self, study: Study, best_model, task: str, metric: str, test_score: float | None,
+                 run_dir: Path | None):
+        self.study = study
+        self.best_model = best_model
+        self.task = task
+        self.metric = metric
+        self.test_score = test_score
+        self.run_dir = run_dir
+        self.best_config = study.best_config
+        self.best_score = study.best_value
+        self.best_trial_id = study.best_trial.id
+
+    @property
+    def leaderboard(self):
+        return self.study.leaderboard()
+
+    def predict(self, X):
+        return self.best_model.predict(data_mod.as_frame(X, self._feature_names()))
+
+    def predict_proba(self, X):
+        if self.task != "classification":
+            raise AttributeError("predict_proba is only available for classification")
+        return self.best_model.predict_proba(data_mod.as_frame(X, self._feature_names()))
+
+    def _feature_names(self) -> list[str] | None:
+        names = getattr(self.best_model, "feature_names_in_", None)
+        return list(names) if names is not None else None
+
+    def summary(self) -> dict[str, Any]:
+        trials = self.study.trials
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "direction": self.study.direction,
+            "best_score": self.best_score,
+            "best_config": self.best_config,
+            "best_trial_id": self.best_trial_id,
+            "test_score": self.test_score,
+            "n_trials": sum(t.state.finished for t in trials),
+            "n_complete": sum(t.state == TrialState.COMPLETE for t in trials),
+            "n_failed": sum(t.state == TrialState.FAILED for t in trials),
+        }
+
+    def __repr__(self) -> str:
+        test = f", test_score={self.test_score:.4g}" if self.test_score is not None else ""
+        return (f"SearchResult({self.metric}={self.best_score:.4g}{test}, "
+                f"model={self.best_config.get('model')})")
+
+
+def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = False,
+               progress_mode: str = "bar", resume: bool = False) -> SearchResult:
+    """Run (or continue) the search described by ``prep``; write the run folder if given."""
+    spec = prep.spec
+    storage = None if run_dir is None else run_dir / "study.db"
+    if resume:
+        study = Study.load(run_dir)
+    else:
+        study = Study(prep.space, searcher=spec.searcher, direction=prep.metric.direction,
+                      storage=storage, seed=spec.seed, searcher_params=spec.searcher_params)
+    objective = CVObjective(prep.X_train, prep.y_train, prep.task, prep.metric, spec.cv, spec.seed)
+    remaining = None
+    if spec.n_trials is not None:
+        remaining = spec.n_trials - study.n_finished
+    if remaining is None or remaining > 0:
+        from autodl.study.progress import StudyProgress
+
+        progress = None
+        callbacks = []
+        if show_progress:
+            progress = StudyProgress(study, n_trials=remaining, timeout=spec.time_budget,
+                                     mode=progress_mode)
+            callbacks.append(progress.update)
+            progress.start()
+        try:
+            study.optimize(objective, n_trials=remaining, timeout=spec.time_budget,
+                           n_workers=spec.n_workers, callbacks=callbacks)
+        finally:
+            if progress is not None:
+                progress.stop()
+    return finalize(study, prep, run_dir)
+
+
+def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult:
+    """Refit the best pipeline, score it on the test split, save model and result.json."""
+    try:
+        best = study.best_trial
+    except ValueError:
+        failed = study.get_trials([TrialState.FAILED])
+        why = f"; first failure: {failed[0].message}" if failed else ""
+        raise UserError(f"no trial completed, so there is no best model{why}") from None
+    seed = prep.spec.seed
+    test_score = None
+    if prep.X_test is not None:
+        model = build_pipeline(best.config, prep.X_train, prep.task, seed).fit(prep.X_train, prep.y_train)
+        test_score = float(score_model(model, prep.X_test, prep.y_test, prep.metric))
+    final = build_pipeline(best.config, prep.X_all, prep.task, seed).fit(prep.X_all, prep.y_all)
+    result = SearchResult(study, final, prep.task, prep.metric.name, test_score, run_dir)
+    if run_dir is not None:
+        save_model(final, run_dir / "model.skops")
+        summary = result.summary()
+        summary["model_file"] = "model.skops"
+        summary["model_format"] = "skops (no pickle; see autodl.tabular.persist)"
+        write_json(run_dir / "result.json", summary)
+    return result
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(o: Any):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    return str(o)
+
+
+def new_run_dir(out: str | Path) -> Path:
+    """Check that ``out`` can hold a new run (absent or empty); does not create it."""
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise UserError(f"--out {out} is a file; give a folder for the run")
+        if (out / "study.db").exists():
+            raise UserError(f"{out} already holds a run; continue it with `autodl resume {out}` "
+                            "or choose another --out")
+        if any(out.iterdir()):
+            raise UserError(f"{out} is not empty; choose a new or empty folder for --out")
+    return out
+
+
+def start_run(spec: SearchSpec, out: str | Path, X=None, y=None) -> tuple[Prepared, Path]:
+    """Validate everything, then create the run folder with ``run.json`` (and the data when it
+    was given in memory, so the run can be resumed)."""
+    run_dir = new_run_dir(out)
+    prep = prepare(spec, X, y)
+    existed = run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        spec_dict = asdict(spec)
+        if isinstance(spec.space, Space):
+            spec_dict["space"] = spec.space.to_dict()
+        if X is not None:
+            frame = prep.X_all.copy()
+            frame["__target__"] = np.asarray(prep.y_all)
+            frame.columns = [str(c) for c in frame.columns]
+            frame.to_parquet(run_dir / "data.parquet")
+            spec_dict.update(data=str((run_dir / "data.parquet").resolve()), target="__target__",
+                             dataset=None)
+        write_json(run_dir / "run.json", spec_dict)
+    except BaseException:
+        if existed:
+            for p in run_dir.iterdir():
+                p.unlink()
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return prep, run_dir
+
+
+def load_spec(run_dir: str | Path) -> SearchSpec:
+    run_dir = Path(run_dir)
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not an autodl run folder (no run.json)")
+    data = json.loads(path.read_text())
+    known = set(SearchSpec.__dataclass_fields__)
+    return SearchSpec(**{k: v for k, v in data.items() if k in known})
+
+
+def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget: float | None = None,
+               n_workers: int | None = None, show_progress: bool = False,
+               progress_mode: str = "bar") -> SearchResult:
+    """Continue a run folder: completed trials are kept, abandoned ones re-run, the rest asked."""
+    run_dir = Path(run_dir)
+    spec = load_spec(run_dir)
+    if n_trials is not None:
+        spec.n_trials = n_trials
+    if time_budget is not None:
+        spec.time_budget = time_budget
+    if n_workers is not None:
+        spec.n_workers = n_workers
+    if spec.data and not Path(spec.data).is_file():
+        raise DataError(f"the run's data file {spec.data} is gone; restore it to resume")
+    prep = prepare(spec)
+    return run_search(prep, run_dir, show_progress=show_progress, progress_mode=progress_mode,
+                      resume=True)
+
+
+def open_result(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / "result.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no result.json yet; run `autodl resume {run_dir}` to finish it")
+    return json.loads(path.read_text())
+
+
+def load_best_model(run_dir: str | Path):
+    """The best pipeline saved in a run folder."""
+    return load_model(Path(run_dir) / "model.skops")
+
+
+def search(
+    X,
+    y,
+    *,
+    task: str | None = None,
+    space: str | Space = "tabular",
+    searcher: str = "random",
+    time_budget: float | None = None,
+    n_trials: int | None = None,
+    seed: int = 0,
+    metric: str | None = None,
+    cv: int = 5,
+    test_size: float = 0.2,
+    n_workers: int = 1,
+    out: str | Path | None = None,
+    show_progress: bool = False,
+    searcher_params: dict[str, Any] | None = None,
+) -> SearchResult:
+    """Tune a scikit-learn pipeline on ``(X, y)`` by k-fold cross-validation.
+
+    Args:
+        X: a DataFrame (numeric, categorical and missing values are fine) or a 2-D array.
+        y: the target.
+        task: ``"classification"``, ``"regression"`` or None to infer it from ``y``.
+        space: a built-in space name, a YAML path or a :class:`~autodl.Space`.
+        searcher: ``"random"``, ``"grid"``, ``"tpe"``, ...
+        time_budget: seconds of searching (no new trial starts after it).
+        n_trials: number of trials. Give this, ``time_budget`` or both.
+        seed: seeds the searcher, the folds and the test split.
+        metric: accuracy, balanced_accuracy, f1, roc_auc, log_loss (classification); r2,
+            rmse, mae (regression). Default accuracy / r2.
+        cv: number of folds.
+        test_size: fraction held out for a final test score (0 for none).
+        n_workers: trials run in parallel in that many processes.
+        out: a run folder to keep the study, result and model in (resumable).
+
+    Example:
+        >>> from sklearn.datasets import load_wine
+        >>> X, y = load_wine(return_X_y=True, as_frame=True)
+        >>> result = autodl.search(X, y, n_trials=20, seed=0)
+        >>> result.best_score, result.best_config["model"]
+    """
+    if time_budget is None and n_trials is None:
+        time_budget = 60.0
+    spec = SearchSpec(task=task, metric=metric, space=space if not isinstance(space, Space) else space.to_dict(),
+                      searcher=searcher, searcher_params=dict(searcher_params or {}), n_trials=n_trials,
+                      time_budget=time_budget, seed=seed, cv=cv, test_size=test_size, n_workers=n_workers)
+    if out is not None:
+        prep, run_dir = start_run(spec, out, X, y)
+    else:
+        prep, run_dir = prepare(spec, X, y), None
+    t0 = time.time()
+    result = run_search(prep, run_dir, show_progress=show_progress)
+    result.search_seconds = time.time() - t0
+    return result
