@@ -13,8 +13,8 @@ Each ask:
 2. the hyperparameters of an ARD Matérn-5/2 GP (length scales, signal and noise variance) are
    refitted by maximizing the log marginal likelihood (L-BFGS-B, analytic gradients), warm
    started from the previous fit, with random restarts every few trials;
-3. pending trials are added as fantasies at the posterior mean (kriging believer), so parallel
-   asks spread out;
+3. pending trials are added as fantasies at their posterior mean floored at the mean target
+   (kriging believer with a constant-liar floor), so parallel asks spread out;
 4. log-EI is evaluated on many uniform candidates plus Gaussian perturbations of the best
    points, and the best few are refined by one batched L-BFGS-B on their continuous coordinates
    (integer and categorical coordinates stay at the enumerated values);
@@ -151,11 +151,14 @@ class GaussianProcess(Searcher):
         else:
             self._gp.condition(x_obs, y)
         best = float(y.min())
-        if self.pending:  # kriging believer: fantasize pending points at the posterior mean
+        if self.pending:
+            # fantasize pending points at their posterior mean, floored at the mean target
+            # (a constant liar): EI there drops to ~0 and the next ask moves away
             u_pend = self._codec.snap(self._codec.encode(t.config for t in self.pending.values()))
             x_pend = self._features(u_pend)
             mu_pend, _ = self._gp.predict(x_pend)
-            self._gp.condition(np.vstack([x_obs, x_pend]), np.concatenate([y, mu_pend]))
+            lie = np.maximum(mu_pend, float(np.mean(y)))
+            self._gp.condition(np.vstack([x_obs, x_pend]), np.concatenate([y, lie]))
         cand = self._candidates(u_obs, y)
         score = self._gp.log_ei(self._features(cand), best)
         cand, score = self._refine(cand, score, best)

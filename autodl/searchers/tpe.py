@@ -32,7 +32,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from autodl.searchers._unit import DedupeSet, GrowingMatrix, UnitCodec
 from autodl.searchers.base import Observation, Searcher, Trial
@@ -45,9 +45,9 @@ class _Parzen:
     """A product-kernel mixture over unit-cube rows (NaN = inactive / uninformative)."""
 
     def __init__(self, codec: UnitCodec, centers: np.ndarray, weights: np.ndarray,
-                 prior_weight: float, bandwidth_factor: float, n_total: int):
+                 prior_weight: float, bandwidth_factor: float, min_bandwidth: float, n_total: int,
+                 extra: np.ndarray | None = None, extra_sigma: np.ndarray | None = None):
         self.codec = codec
-        self.centers = centers  # (m, d)
         m, d = centers.shape
         self.num = codec.numeric
         self.cat = codec.categorical
@@ -65,12 +65,27 @@ class _Parzen:
         n_eff = max(m, 1)
         scott = bandwidth_factor * std * n_eff ** (-1.0 / (d + 4))
         magic = 1.0 / min(100.0, 1.0 + n_total)
-        floor = np.maximum(magic, 0.5 * codec.cell[self.num])
+        floor = np.maximum(max(magic, min_bandwidth * n_eff ** (-1.0 / (d + 4))), 0.5 * codec.cell[self.num])
         self.sigma = np.clip(scott, floor, 1.0)
+        # extra kernels (pending trials, constant liar) keep their own, narrower bandwidth;
+        # blocks of kernels sharing one bandwidth vector: (start, stop, sigma)
+        sig = np.broadcast_to(self.sigma, c_num.shape)
+        self.blocks = [(0, m, self.sigma)]
+        if extra is not None and len(extra):
+            self.blocks.append((m, m + len(extra), np.minimum(extra_sigma, self.sigma)))
+            centers = np.vstack([centers, extra])
+            w = np.concatenate([w[:m], np.ones(len(extra)), w[m:]])
+            self.log_w = np.log(w / w.sum())
+            sig = np.vstack([sig, np.broadcast_to(np.minimum(extra_sigma, self.sigma), (len(extra), len(self.num)))])
+            c_num = centers[:, self.num]
+            finite = np.isfinite(c_num)
+            m = len(centers)
+        self.centers = centers  # (m, d)
+        self.kernel_sigma = sig  # (m, numeric dims)
         # truncation normalizer of each numeric kernel: log(Phi((1-c)/s) - Phi(-c/s))
         mu = np.where(finite, c_num, 0.5)
-        z = ndtr((1.0 - mu) / self.sigma) - ndtr(-mu / self.sigma)
-        self.log_norm = np.log(np.maximum(z, 1e-300)) + np.log(self.sigma) + _LOG_SQRT_2PI
+        z = ndtr((1.0 - mu) / sig) - ndtr(-mu / sig)
+        self.log_norm = np.log(np.maximum(z, 1e-300)) + np.log(sig) + _LOG_SQRT_2PI
         self.mu = mu
         self.num_finite = finite
         # categorical kernels
@@ -90,7 +105,7 @@ class _Parzen:
         rows = comp[from_kernel]
         if len(rows) and len(self.num):
             mu = self.mu[rows]
-            sig = np.broadcast_to(self.sigma, mu.shape)
+            sig = self.kernel_sigma[rows]
             lo, hi = ndtr(-mu / sig), ndtr((1.0 - mu) / sig)
             p = lo + rng.random(mu.shape) * (hi - lo)
             val = mu + sig * ndtri(np.clip(p, 1e-300, 1.0 - 1e-16))
@@ -111,27 +126,50 @@ class _Parzen:
         return out
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        """Log density at snapped rows ``x`` (n x d), NaN coordinates of ``x`` skipped."""
+        """Log density at snapped rows ``x`` (n x d), NaN coordinates of ``x`` skipped.
+
+        The kernel sums are expanded into matrix products, so the cost is a few
+        ``(n x d) @ (d x m)`` products instead of an ``n x m x d`` array.
+        """
         n = len(x)
         m = len(self.centers)
         total = np.zeros((n, m + 1))
         if len(self.num):
             xn = x[:, self.num]
-            xf = np.isfinite(xn)
-            z = (np.where(xf, xn, 0.5)[:, None, :] - self.mu[None, :, :]) / self.sigma
-            lk = -0.5 * z * z - self.log_norm[None, :, :]
-            lk = np.where(xf[:, None, :] & self.num_finite[None, :, :], lk, 0.0)
-            total[:, :m] += lk.sum(axis=2)
+            mx = np.isfinite(xn)
+            x0 = np.where(mx, xn, 0.0)
+            mxf = mx.astype(float)
+            for lo, hi, sigma in self.blocks:
+                if hi == lo:
+                    continue
+                a = 0.5 / (sigma * sigma)
+                mc = self.num_finite[lo:hi]
+                mu0 = np.where(mc, self.mu[lo:hi], 0.0)
+                ln = np.where(mc, self.log_norm[lo:hi], 0.0)
+                quad = (x0 * x0 * a) @ mc.T.astype(float) - 2.0 * (x0 * a) @ mu0.T \
+                    + mxf @ (mu0 * mu0 * a).T
+                total[:, lo:hi] -= quad + mxf @ ln.T
         if len(self.cat):
-            xi = np.stack([self.codec.category_index(x[:, j], j) for j in self.cat], axis=1)
-            same = xi[:, None, :] == self.cat_idx[None, :, :]
-            lk = np.where(same, np.log1p(-self.eps), np.log(self.eps / (self.k - 1.0)))
-            lk = np.where(self.cat_idx[None, :, :] < 0, -np.log(self.k), lk)
-            lk = np.where((xi < 0)[:, None, :], 0.0, lk)
-            total[:, :m] += lk.sum(axis=2)
-            prior = np.where(xi >= 0, -np.log(self.k), 0.0).sum(axis=1)
-            total[:, m] += prior
-        return logsumexp(total + self.log_w[None, :], axis=1)
+            for c, j in enumerate(self.cat):
+                k = int(self.k[c])
+                xi = self.codec.category_index(x[:, j], j)
+                ci = self.cat_idx[:, c]
+                x_oh = np.zeros((n, k))
+                rows = np.flatnonzero(xi >= 0)
+                x_oh[rows, xi[rows]] = 1.0
+                c_oh = np.zeros((m, k))
+                kern = np.flatnonzero(ci >= 0)
+                c_oh[kern, ci[kern]] = 1.0
+                same = x_oh @ c_oh.T  # 1 where the categories agree (both active)
+                x_act = (xi >= 0).astype(float)[:, None]
+                c_act = (ci >= 0).astype(float)[None, :]
+                log_same, log_other = math.log1p(-self.eps[c]), math.log(self.eps[c] / (k - 1.0))
+                total[:, :m] += x_act * (c_act * (same * log_same + (1.0 - same) * log_other)
+                                         - (1.0 - c_act) * math.log(k))
+                total[:, m] -= x_act[:, 0] * math.log(k)
+        total += self.log_w[None, :]
+        top = total.max(axis=1, keepdims=True)
+        return np.log(np.exp(total - top).sum(axis=1)) + top[:, 0]
 
 
 class TPE(Searcher):
@@ -146,6 +184,8 @@ class TPE(Searcher):
         n_candidates: candidates drawn from the good density per ask.
         prior_weight: weight of the uniform prior kernel relative to one observation.
         bandwidth_factor: multiplier of Scott's rule bandwidths.
+        min_bandwidth: floor of the bandwidths is ``min_bandwidth * n ** (-1 / (d + 4))`` (the
+            spread of the good group alone would collapse the kernels too early).
 
     Example:
         >>> searcher = TPE(space, seed=0)
@@ -156,7 +196,8 @@ class TPE(Searcher):
 
     def __init__(self, space: Space, seed: int | None = None, n_startup: int = 10,
                  gamma: float = 0.15, max_good: int = 25, n_candidates: int = 64,
-                 prior_weight: float = 1.0, bandwidth_factor: float = 1.0):
+                 prior_weight: float = 1.0, bandwidth_factor: float = 1.0,
+                 min_bandwidth: float = 0.1):
         super().__init__(space, seed)
         if n_startup < 1 or not 0.0 < gamma < 1.0 or n_candidates < 1 or max_good < 1:
             raise ValueError("TPE needs n_startup >= 1, 0 < gamma < 1, n_candidates >= 1, max_good >= 1")
@@ -166,6 +207,7 @@ class TPE(Searcher):
         self.n_candidates = int(n_candidates)
         self.prior_weight = float(prior_weight)
         self.bandwidth_factor = float(bandwidth_factor)
+        self.min_bandwidth = float(min_bandwidth)
         self._codec = UnitCodec(space)
         self._x = GrowingMatrix(space.dim)
         self._y: list[float] = []
@@ -174,7 +216,7 @@ class TPE(Searcher):
     def get_params(self) -> dict[str, Any]:
         return {"n_startup": self.n_startup, "gamma": self.gamma, "max_good": self.max_good,
                 "n_candidates": self.n_candidates, "prior_weight": self.prior_weight,
-                "bandwidth_factor": self.bandwidth_factor}
+                "bandwidth_factor": self.bandwidth_factor, "min_bandwidth": self.min_bandwidth}
 
     def _observe(self, obs: Observation) -> None:
         self._x.append(self._codec.snap(self.space.encode(obs.trial.config))[0])
@@ -208,15 +250,17 @@ class TPE(Searcher):
         bad_mask = np.ones(len(y), dtype=bool)
         bad_mask[good] = False
         bad_rows = x[bad_mask]
-        if self.pending:  # constant liar: pending points count as bad observations
-            pend = self._codec.snap(self._codec.encode(t.config for t in self.pending.values()))
-            bad_rows = np.vstack([bad_rows, pend])
         n_total = len(y) + len(self.pending)
         good_rows = x[good]
         l_model = _Parzen(self._codec, good_rows, np.ones(len(good_rows)), self.prior_weight,
-                          self.bandwidth_factor, n_total)
+                          self.bandwidth_factor, self.min_bandwidth, n_total)
+        pend = None
+        if self.pending:
+            # constant liar: pending points are bad observations, with the good group's
+            # (narrow) bandwidth so that they push the next proposals away from them
+            pend = self._codec.snap(self._codec.encode(t.config for t in self.pending.values()))
         g_model = _Parzen(self._codec, bad_rows, np.ones(len(bad_rows)), self.prior_weight,
-                          self.bandwidth_factor, n_total)
+                          self.bandwidth_factor, self.min_bandwidth, n_total, extra=pend, extra_sigma=l_model.sigma)
         cand = self._codec.snap(l_model.sample(self.rng, self.n_candidates))
         score = l_model.log_pdf(cand) - g_model.log_pdf(cand)
         for i in np.argsort(-score, kind="stable"):

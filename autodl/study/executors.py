@@ -59,11 +59,28 @@ def execute(objective: Callable[[RunningTrial], Any], handle: RunningTrial) -> T
 _WORKER_OBJECTIVE: Callable | None = None
 
 
-def _init_worker(payload: bytes) -> None:
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                "NUMEXPR_NUM_THREADS")
+
+
+def _init_worker(payload: bytes, threads: int) -> None:
+    # Cap native thread pools (OpenMP in HistGradientBoosting, BLAS) before the objective's
+    # libraries load: n workers x all cores each oversubscribes the machine, and spinning
+    # OpenMP threads then slow trials down by an order of magnitude.
+    import os
+
+    for var in _THREAD_VARS:
+        os.environ[var] = str(threads)
     import cloudpickle
 
     global _WORKER_OBJECTIVE
     _WORKER_OBJECTIVE = cloudpickle.loads(payload)
+    try:  # pools already loaded (numpy's BLAS) do not re-read the variables
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
+    except ImportError:
+        pass
 
 
 def _run_in_worker(trial_id: int, config: dict, budget: float | None, run_dir: str | None) -> TrialOutcome:
@@ -73,9 +90,13 @@ def _run_in_worker(trial_id: int, config: dict, budget: float | None, run_dir: s
 
 
 def process_pool(objective: Callable, n_workers: int) -> ProcessPoolExecutor:
-    """A pool of ``n_workers`` fresh processes (spawn), each holding ``objective``."""
+    """A pool of ``n_workers`` fresh processes (spawn), each holding ``objective`` and using
+    ``cpu_count // n_workers`` native threads (at least one)."""
+    import os
+
     import cloudpickle
 
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
     try:
         payload = cloudpickle.dumps(objective)
     except Exception as exc:  # noqa: BLE001 - report any pickling failure the same way
@@ -87,7 +108,7 @@ def process_pool(objective: Callable, n_workers: int) -> ProcessPoolExecutor:
         max_workers=n_workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(payload,),
+        initargs=(payload, threads),
     )
 
 

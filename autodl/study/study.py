@@ -193,6 +193,8 @@ class Study:
         df = pd.DataFrame(rows)
         if df.empty:
             return df
+        if df["budget"].isna().all():
+            df = df.drop(columns=["budget"])
         df = df.sort_values(["value", "id"], ascending=[self.direction == "minimize", True])
         df = df.reset_index(drop=True)
         return df.head(top) if top else df

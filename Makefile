@@ -1,0 +1,42 @@
+# autodl — set-up and everyday commands. `make demo` and `make test` do all set-up themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip -q
+# torch comes first and pinned: a CPU wheel of 2.13.0 lies on this machine's disk, while an
+# unpinned `torch` requirement would pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: demo test test-fast bench-overhead clean help
+
+help:
+	@echo "make demo            set up .venv and run a short search on the digits data"
+	@echo "make test            set up .venv with dev extras and run the whole test suite"
+	@echo "make bench-overhead  per-trial overhead: autodl vs Optuna"
+
+$(VENV)/.core: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install "$(TORCH)"
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.core
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.core
+	$(VENV)/bin/autodl search --dataset digits --trials 16 --time 90s --cv 3 --workers 2 \
+		--out runs/demo-$$(date +%Y%m%d-%H%M%S)
+
+test: $(VENV)/.dev
+	$(PY) -m pytest -q --durations=15
+
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest -q -m "not slow"
+
+bench-overhead: $(VENV)/.dev
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info .pytest_cache
