@@ -4,16 +4,28 @@
 feature that needs them is used.
 """
 
-from autodl.errors import DataError, SearchExhausted, SpaceError, StorageError, TrialPruned, UserError
+from autodl.errors import DataError, ExportError, SearchExhausted, SpaceError, StorageError, TrialPruned, UserError
 from autodl.space import Categorical, Float, Int, Space
 from autodl.study import FrozenTrial, RunningTrial, Study, TrialState
 from autodl.tabular import SearchResult, search
 
 from autodl._version import __version__
 
+
+def export_onnx(model, path, *, sample, feature_names=None, class_labels=None, metadata=None):
+    """Export a fitted scikit-learn pipeline or torch module to ONNX, verified with onnxruntime.
+
+    A thin wrapper that imports :mod:`autodl.export` on call (so ``import autodl`` stays free of
+    onnx and torch); see :func:`autodl.export.export_onnx` for the arguments.
+    """
+    from autodl.export import export_onnx as _export_onnx
+
+    return _export_onnx(model, path, sample=sample, feature_names=feature_names,
+                        class_labels=class_labels, metadata=metadata)
+
 __all__ = [
     "Space", "Float", "Int", "Categorical", "Study", "TrialState", "FrozenTrial", "RunningTrial",
-    "search", "SearchResult",
-    "UserError", "SpaceError", "DataError", "StorageError", "SearchExhausted", "TrialPruned",
+    "search", "SearchResult", "export_onnx",
+    "UserError", "SpaceError", "DataError", "ExportError", "StorageError", "SearchExhausted", "TrialPruned",
     "__version__",
 ]

@@ -34,3 +34,11 @@ class SearchExhausted(Exception):
 
 class TrialPruned(Exception):
     """Raise inside an objective (after ``trial.should_prune()``) to stop a trial early."""
+
+
+class ExportError(UserError):
+    """A model that cannot be exported to ONNX, or whose ONNX file does not reproduce it.
+
+    Raised by :func:`autodl.export_onnx`; the message names the step or the output that failed
+    (and by how much), and no file is left behind.
+    """

@@ -166,11 +166,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--quick", action="store_true", help="functions 1 8 15 21, d=2, 15 evals, seed 0")
+    ap.add_argument("--quick", action="store_true", help="functions 1 8 15 21, d=2, 25 evals, seed 0")
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default: results/bbob[_quick].json)")
     args = ap.parse_args(argv)
     if args.quick:
-        args.dims, args.functions, args.evals, args.seeds = [2], [1, 8, 15, 21], 15, [0]
+        args.dims, args.functions, args.evals, args.seeds = [2], [1, 8, 15, 21], 25, [0]
     tasks = [(m, f, d, s, args.evals) for d in args.dims for f in args.functions
              for s in args.seeds for m in args.methods]
     # slowest first so the pool stays busy at the end

@@ -15,9 +15,11 @@ AUTODL_CMD = [sys.executable, "-m", "autodl"]
 
 
 def cli_env() -> dict[str, str]:
-    """Environment for CLI subprocesses: no colour codes, a wide terminal, unbuffered output."""
+    """Environment for CLI subprocesses: no colour codes, a wide terminal, unbuffered output,
+    and one OpenMP thread (HistGradientBoosting's OpenMP threads can stall for tens of seconds
+    on a busy 2-core machine when oversubscribed)."""
     env = dict(os.environ)
-    env.update(NO_COLOR="1", COLUMNS="200", PYTHONUNBUFFERED="1", TERM="dumb")
+    env.update(NO_COLOR="1", COLUMNS="200", PYTHONUNBUFFERED="1", TERM="dumb", OMP_NUM_THREADS="1")
     env.pop("FORCE_COLOR", None)
     return env
 

@@ -1,4 +1,4 @@
-"""The ``autodl`` command: search, resume, show.
+"""The ``autodl`` command: search, resume, show, export, predict.
 
 Every subcommand is a thin layer over the Python API. A user mistake prints one line,
 ``autodl: error: <what is wrong and how to fix it>``, and exits with status 2.
@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction held out for a final test score (default 0.2; 0 for none)")
     s.add_argument("--workers", type=_positive_int, default=1, help="trials run in parallel processes")
     s.add_argument("--out", help="run folder (default: runs/<data>-<time>)")
+    s.add_argument("--export-onnx", metavar="FILE", help="export the winner to this .onnx file (verified)")
+    s.add_argument("--require-onnx", action="store_true",
+                   help="the winner is the best trial whose model exports to ONNX and passes the check")
     _add_output_flags(s)
 
     r = sub.add_parser("resume", help="continue a run after a crash, Ctrl-C or with more trials")
@@ -110,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("run", help="a run folder or a study .db file")
     sh.add_argument("--json", action="store_true", help="print every trial as JSON")
     sh.add_argument("--top", type=_positive_int, default=10, help="rows in the leaderboard (default 10)")
+
+    ex = sub.add_parser("export", help="export a run's best model to ONNX (verified with onnxruntime)")
+    ex.add_argument("run", help="the run folder")
+    ex.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+
+    pr = sub.add_parser("predict", help="predict with an exported .onnx file (onnxruntime only)")
+    pr.add_argument("model", help="a .onnx file written by autodl")
+    pr.add_argument("--data", required=True, help="a CSV or Parquet file with the model's input columns")
+    pr.add_argument("--out", help="write predictions to this CSV (default: stdout)")
     return parser
 
 
@@ -142,8 +154,16 @@ def cmd_search(args) -> int:
                                           f"{args.time:g}s" if args.time else "") if x)
         _err(f"autodl: {prep.spec.dataset or Path(data).name} ({prep.task}, {prep.metric.name}, "
              f"{spec.cv}-fold CV), searcher {spec.searcher}, {budget} -> {run_dir}")
-    return _run_and_report(lambda: run_search(prep, run_dir, show_progress=mode != "quiet",
-                                              progress_mode=mode), run_dir, mode)
+
+    def run():
+        result = run_search(prep, run_dir, show_progress=mode != "quiet", progress_mode=mode)
+        if args.export_onnx or args.require_onnx:
+            from autodl.cli.export_cmds import export_after_search
+
+            export_after_search(result, prep, run_dir, args.export_onnx, args.require_onnx)
+        return result
+
+    return _run_and_report(run, run_dir, mode)
 
 
 def _space_arg(space: str) -> str:
@@ -211,7 +231,20 @@ def _err(text: str) -> None:
     sys.stderr.flush()
 
 
-COMMANDS = {"search": cmd_search, "resume": cmd_resume, "show": cmd_show}
+def cmd_export(args) -> int:
+    from autodl.cli.export_cmds import cmd_export as run
+
+    return run(args)
+
+
+def cmd_predict(args) -> int:
+    from autodl.cli.export_cmds import cmd_predict as run
+
+    return run(args)
+
+
+COMMANDS = {"search": cmd_search, "resume": cmd_resume, "show": cmd_show, "export": cmd_export,
+            "predict": cmd_predict}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from autodl.searchers._gp_model import MaternGP
+from autodl.searchers._gp_model import MaternGP, single_threaded_blas
 from autodl.searchers._unit import CATEGORICAL, CONTINUOUS, DedupeSet, GrowingMatrix, UnitCodec
 from autodl.searchers.base import Observation, Searcher, Trial
 from autodl.space import Config, Space
@@ -48,6 +48,8 @@ class GaussianProcess(Searcher):
         max_fit_points: above this many observations, hyperparameters are refitted only every
             ``refit_every_large`` asks (the model is still conditioned on all points).
         output_warp: ``"log"`` (log1p of the gap to the best value) or ``"none"``.
+        warp_quantile: the gap is measured in units of this quantile of the gaps (smaller is a
+            stronger warp).
 
     Example:
         >>> searcher = GaussianProcess(space, seed=0)
@@ -58,7 +60,8 @@ class GaussianProcess(Searcher):
 
     def __init__(self, space: Space, seed: int | None = None, n_startup: int = 8,
                  n_candidates: int = 1024, n_local: int = 8, restart_every: int = 10,
-                 max_fit_points: int = 200, refit_every_large: int = 5, output_warp: str = "log"):
+                 max_fit_points: int = 200, refit_every_large: int = 5, output_warp: str = "log",
+                 warp_quantile: float = 0.5):
         super().__init__(space, seed)
         if output_warp not in ("log", "none"):
             raise ValueError(f"output_warp is {output_warp!r}, but must be 'log' or 'none'")
@@ -71,6 +74,7 @@ class GaussianProcess(Searcher):
         self.max_fit_points = int(max_fit_points)
         self.refit_every_large = int(refit_every_large)
         self.output_warp = output_warp
+        self.warp_quantile = float(warp_quantile)
         self._codec = UnitCodec(space)
         self._x = GrowingMatrix(space.dim)
         self._y: list[float] = []
@@ -89,7 +93,7 @@ class GaussianProcess(Searcher):
         return {"n_startup": self.n_startup, "n_candidates": self.n_candidates,
                 "n_local": self.n_local, "restart_every": self.restart_every,
                 "max_fit_points": self.max_fit_points, "refit_every_large": self.refit_every_large,
-                "output_warp": self.output_warp}
+                "output_warp": self.output_warp, "warp_quantile": self.warp_quantile}
 
     def _observe(self, obs: Observation) -> None:
         self._x.append(self._codec.snap(self.space.encode(obs.trial.config))[0])
@@ -118,7 +122,7 @@ class GaussianProcess(Searcher):
         y = np.where(ok, y, y[ok].max())
         if self.output_warp == "log":
             gap = y - y.min()
-            scale = np.median(gap)
+            scale = np.quantile(gap, self.warp_quantile)
             if scale <= 0.0:
                 scale = gap.max() if gap.max() > 0.0 else 1.0
             y = np.log1p(gap / scale)
@@ -135,6 +139,10 @@ class GaussianProcess(Searcher):
         return config
 
     def ask(self) -> Trial:
+        with single_threaded_blas():
+            return self._ask()
+
+    def _ask(self) -> Trial:
         pending_keys = DedupeSet()
         for t in self.pending.values():
             pending_keys.add(t.config)

@@ -49,11 +49,14 @@ class GridSearch(Searcher):
         while self._cursor < len(self._grid):
             config = self._grid[self._cursor]
             self._cursor += 1
-            key = config_key(config)
-            if key not in self._done:
-                self._done.add(key)
+            if config_key(config) not in self._done:
                 return self._new_trial(dict(config))
         raise SearchExhausted(f"grid search used up all {len(self._grid)} grid points")
+
+    def _new_trial(self, config, budget=None, **info) -> Trial:
+        # a point handed out (asked, or a retry the study runs after a crash) is not asked again
+        self._done.add(config_key(config))
+        return super()._new_trial(config, budget, **info)
 
     def _observe(self, obs: Observation) -> None:
         self._done.add(config_key(obs.trial.config))

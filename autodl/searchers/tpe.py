@@ -9,10 +9,11 @@ kernels, one per observation, and every kernel is a *product* over the coordinat
 interactions between parameters are kept. Coordinates are the space's unit-cube encoding
 (log scales are therefore handled by the encoding):
 
-* continuous and integer coordinates use Gaussian kernels truncated to ``[0, 1]`` with one
-  bandwidth per coordinate and group (Scott's rule on the group's spread, clipped from below by
-  a "magic clip" that shrinks with the number of observations and never drops below half an
-  integer cell);
+* continuous and integer coordinates use Gaussian kernels truncated to ``[0, 1]``; each kernel
+  has its own bandwidth per coordinate, the larger gap to its neighbours along that coordinate
+  (as in the original TPE; adapts to clusters), clipped from below by the "magic clip"
+  ``1 / min(100, kernels + 1)`` and by half an integer cell (``bandwidth="scott"`` instead uses
+  Scott's rule on the group's spread with a floor);
 * categorical coordinates use Aitchison-Aitken kernels: probability ``1 - eps`` on the
   observed category, ``eps / (k - 1)`` on each other one;
 * a coordinate that was inactive (NaN) in an observation contributes the uniform density,
@@ -22,8 +23,9 @@ interactions between parameters are kept. Coordinates are the space's unit-cube 
 
 Failed trials and pending trials (constant liar) join the bad group, so parallel asks spread
 out; a hard check also rejects candidates equal to an observed or pending configuration.
-Densities are evaluated as one ``(candidates x kernels x coordinates)`` numpy computation, so
-the cost per ask grows only linearly with the number of observations.
+Densities are evaluated with a few ``(candidates x coordinates) @ (coordinates x kernels)``
+matrix products (the squared distances expanded), so the cost per ask grows only linearly with
+the number of observations and no Python loop runs over past trials.
 """
 
 from __future__ import annotations
@@ -41,11 +43,29 @@ from autodl.space import Config, Space
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+def _neighbor_gaps(c: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """Per kernel and coordinate, the larger gap to its sorted neighbours (the cube's ends
+    count as neighbours only for groups of one), as in the original TPE."""
+    sig = np.ones_like(c)
+    for j in range(c.shape[1]):
+        rows = np.flatnonzero(finite[:, j])
+        if len(rows) == 0:
+            continue
+        order = np.argsort(c[rows, j], kind="stable")
+        v = np.concatenate([[0.0], c[rows[order], j], [1.0]])
+        left, right = v[1:-1] - v[:-2], v[2:] - v[1:-1]
+        if len(rows) >= 2:
+            left[0] = right[0]
+            right[-1] = left[-1]
+        sig[rows[order], j] = np.maximum(left, right)
+    return sig
+
+
 class _Parzen:
     """A product-kernel mixture over unit-cube rows (NaN = inactive / uninformative)."""
 
     def __init__(self, codec: UnitCodec, centers: np.ndarray, weights: np.ndarray,
-                 prior_weight: float, bandwidth_factor: float, min_bandwidth: float, n_total: int,
+                 prior_weight: float, bandwidth: str, bandwidth_factor: float, min_bandwidth: float,
                  extra: np.ndarray | None = None, extra_sigma: np.ndarray | None = None):
         self.codec = codec
         m, d = centers.shape
@@ -53,30 +73,32 @@ class _Parzen:
         self.cat = codec.categorical
         w = np.append(weights, prior_weight)
         self.log_w = np.log(w / w.sum())
-        # numeric bandwidths: Scott's rule on the group's spread, magic clip from below
+        # numeric bandwidths, one per kernel and coordinate
         c_num = centers[:, self.num]
         finite = np.isfinite(c_num)
-        count = finite.sum(axis=0)
-        mean = np.where(count > 0, np.nansum(c_num, axis=0) / np.maximum(count, 1), 0.5) \
-            if m else np.full(len(self.num), 0.5)
-        dev = np.where(finite, c_num - mean, 0.0) if m else np.zeros((0, len(self.num)))
-        std = np.sqrt((dev ** 2).sum(axis=0) / np.maximum(count - 1, 1)) if m else np.full(len(self.num), 0.3)
-        std = np.where(count > 1, std, 0.3)
         n_eff = max(m, 1)
-        scott = bandwidth_factor * std * n_eff ** (-1.0 / (d + 4))
-        magic = 1.0 / min(100.0, 1.0 + n_total)
-        floor = np.maximum(max(magic, min_bandwidth * n_eff ** (-1.0 / (d + 4))), 0.5 * codec.cell[self.num])
-        self.sigma = np.clip(scott, floor, 1.0)
-        # extra kernels (pending trials, constant liar) keep their own, narrower bandwidth;
-        # blocks of kernels sharing one bandwidth vector: (start, stop, sigma)
-        sig = np.broadcast_to(self.sigma, c_num.shape)
-        self.blocks = [(0, m, self.sigma)]
+        magic = 1.0 / min(100.0, 2.0 + m)
+        floor = np.maximum(magic, 0.5 * codec.cell[self.num])
+        if bandwidth == "neighbor":
+            raw = bandwidth_factor * _neighbor_gaps(c_num, finite)
+        else:  # Scott's rule on the group's spread, floored so the kernels do not collapse
+            count = finite.sum(axis=0)
+            mean = np.nansum(np.where(finite, c_num, 0.0), axis=0) / np.maximum(count, 1)
+            dev = np.where(finite, c_num - mean, 0.0)
+            std = np.sqrt((dev ** 2).sum(axis=0) / np.maximum(count - 1, 1))
+            std = np.where(count > 1, std, 0.3)
+            scott = bandwidth_factor * std * n_eff ** (-1.0 / (d + 4))
+            raw = np.broadcast_to(np.maximum(scott, min_bandwidth * n_eff ** (-1.0 / (d + 4))), c_num.shape)
+        sig = np.clip(raw, floor, 1.0)
+        #: typical bandwidth per coordinate (used for the constant-liar kernels of another group)
+        self.sigma = np.median(sig, axis=0) if m else np.full(len(self.num), 0.2)
         if extra is not None and len(extra):
-            self.blocks.append((m, m + len(extra), np.minimum(extra_sigma, self.sigma)))
+            # pending trials (constant liar) get the good group's typical, narrow bandwidth
             centers = np.vstack([centers, extra])
             w = np.concatenate([w[:m], np.ones(len(extra)), w[m:]])
             self.log_w = np.log(w / w.sum())
-            sig = np.vstack([sig, np.broadcast_to(np.minimum(extra_sigma, self.sigma), (len(extra), len(self.num)))])
+            extra_sig = np.minimum(extra_sigma, np.median(sig, axis=0) if m else 1.0)
+            sig = np.vstack([sig, np.broadcast_to(extra_sig, (len(extra), len(self.num)))])
             c_num = centers[:, self.num]
             finite = np.isfinite(c_num)
             m = len(centers)
@@ -128,7 +150,7 @@ class _Parzen:
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """Log density at snapped rows ``x`` (n x d), NaN coordinates of ``x`` skipped.
 
-        The kernel sums are expanded into matrix products, so the cost is a few
+        The squared distances are expanded into matrix products, so the cost is a few
         ``(n x d) @ (d x m)`` products instead of an ``n x m x d`` array.
         """
         n = len(x)
@@ -139,19 +161,17 @@ class _Parzen:
             mx = np.isfinite(xn)
             x0 = np.where(mx, xn, 0.0)
             mxf = mx.astype(float)
-            for lo, hi, sigma in self.blocks:
-                if hi == lo:
-                    continue
-                a = 0.5 / (sigma * sigma)
-                mc = self.num_finite[lo:hi]
-                mu0 = np.where(mc, self.mu[lo:hi], 0.0)
-                ln = np.where(mc, self.log_norm[lo:hi], 0.0)
-                quad = (x0 * x0 * a) @ mc.T.astype(float) - 2.0 * (x0 * a) @ mu0.T \
-                    + mxf @ (mu0 * mu0 * a).T
-                total[:, lo:hi] -= quad + mxf @ ln.T
+            mc = self.num_finite
+            a2 = np.where(mc, 0.5 / (self.kernel_sigma * self.kernel_sigma), 0.0)  # (m, d)
+            mu0 = np.where(mc, self.mu, 0.0)
+            ln = np.where(mc, self.log_norm, 0.0)
+            quad = (x0 * x0) @ a2.T - 2.0 * x0 @ (mu0 * a2).T + mxf @ (mu0 * mu0 * a2 + ln).T
+            total[:, :m] -= quad
         if len(self.cat):
             for c, j in enumerate(self.cat):
                 k = int(self.k[c])
+                if k == 1:  # a single choice carries no information
+                    continue
                 xi = self.codec.category_index(x[:, j], j)
                 ci = self.cat_idx[:, c]
                 x_oh = np.zeros((n, k))
@@ -186,6 +206,8 @@ class TPE(Searcher):
         bandwidth_factor: multiplier of Scott's rule bandwidths.
         min_bandwidth: floor of the bandwidths is ``min_bandwidth * n ** (-1 / (d + 4))`` (the
             spread of the good group alone would collapse the kernels too early).
+        weighting: ``"uniform"`` good kernels, or ``"ei"``: weighted by their improvement over
+            the split value.
 
     Example:
         >>> searcher = TPE(space, seed=0)
@@ -197,7 +219,7 @@ class TPE(Searcher):
     def __init__(self, space: Space, seed: int | None = None, n_startup: int = 10,
                  gamma: float = 0.15, max_good: int = 25, n_candidates: int = 64,
                  prior_weight: float = 1.0, bandwidth_factor: float = 1.0,
-                 min_bandwidth: float = 0.1):
+                 min_bandwidth: float = 0.1, weighting: str = "uniform", bandwidth: str = "neighbor"):
         super().__init__(space, seed)
         if n_startup < 1 or not 0.0 < gamma < 1.0 or n_candidates < 1 or max_good < 1:
             raise ValueError("TPE needs n_startup >= 1, 0 < gamma < 1, n_candidates >= 1, max_good >= 1")
@@ -208,6 +230,12 @@ class TPE(Searcher):
         self.prior_weight = float(prior_weight)
         self.bandwidth_factor = float(bandwidth_factor)
         self.min_bandwidth = float(min_bandwidth)
+        if weighting not in ("uniform", "ei"):
+            raise ValueError(f"weighting is {weighting!r}, but must be 'uniform' or 'ei'")
+        self.weighting = weighting
+        if bandwidth not in ("neighbor", "scott"):
+            raise ValueError(f"bandwidth is {bandwidth!r}, but must be 'neighbor' or 'scott'")
+        self.bandwidth = bandwidth
         self._codec = UnitCodec(space)
         self._x = GrowingMatrix(space.dim)
         self._y: list[float] = []
@@ -216,7 +244,8 @@ class TPE(Searcher):
     def get_params(self) -> dict[str, Any]:
         return {"n_startup": self.n_startup, "gamma": self.gamma, "max_good": self.max_good,
                 "n_candidates": self.n_candidates, "prior_weight": self.prior_weight,
-                "bandwidth_factor": self.bandwidth_factor, "min_bandwidth": self.min_bandwidth}
+                "bandwidth_factor": self.bandwidth_factor, "min_bandwidth": self.min_bandwidth,
+                "weighting": self.weighting, "bandwidth": self.bandwidth}
 
     def _observe(self, obs: Observation) -> None:
         self._x.append(self._codec.snap(self.space.encode(obs.trial.config))[0])
@@ -250,17 +279,24 @@ class TPE(Searcher):
         bad_mask = np.ones(len(y), dtype=bool)
         bad_mask[good] = False
         bad_rows = x[bad_mask]
-        n_total = len(y) + len(self.pending)
         good_rows = x[good]
-        l_model = _Parzen(self._codec, good_rows, np.ones(len(good_rows)), self.prior_weight,
-                          self.bandwidth_factor, self.min_bandwidth, n_total)
+        if self.weighting == "ei" and len(good) > 1:
+            # weight good points by their improvement over the split value (more exploitation)
+            threshold = y[order[n_good]] if n_good < len(order) else y[good].max()
+            gain = threshold - y[good]
+            good_w = 0.5 + gain / max(gain.mean(), 1e-300) * 0.5
+        else:
+            good_w = np.ones(len(good_rows))
+        l_model = _Parzen(self._codec, good_rows, good_w, self.prior_weight, self.bandwidth,
+                          self.bandwidth_factor, self.min_bandwidth)
         pend = None
         if self.pending:
             # constant liar: pending points are bad observations, with the good group's
             # (narrow) bandwidth so that they push the next proposals away from them
             pend = self._codec.snap(self._codec.encode(t.config for t in self.pending.values()))
         g_model = _Parzen(self._codec, bad_rows, np.ones(len(bad_rows)), self.prior_weight,
-                          self.bandwidth_factor, self.min_bandwidth, n_total, extra=pend, extra_sigma=l_model.sigma)
+                          self.bandwidth, self.bandwidth_factor, self.min_bandwidth,
+                          extra=pend, extra_sigma=l_model.sigma)
         cand = self._codec.snap(l_model.sample(self.rng, self.n_candidates))
         score = l_model.log_pdf(cand) - g_model.log_pdf(cand)
         for i in np.argsort(-score, kind="stable"):

@@ -68,7 +68,11 @@ def _init_worker(payload: bytes, threads: int) -> None:
     # libraries load: n workers x all cores each oversubscribes the machine, and spinning
     # OpenMP threads then slow trials down by an order of magnitude.
     import os
+    import signal
 
+    # Ctrl-C in a terminal reaches the whole process group; the driver handles it (marks the
+    # running trials abandoned and stops the workers), so workers ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
     import cloudpickle

@@ -64,15 +64,15 @@ class Study:
         self.space = Space.load(space)
         self.direction = direction
         self.seed = seed
-        self.storage = open_storage(storage)
-        self.run_dir = str(self.storage.path.parent) if self.storage.path is not None else None
-
+        # the searcher first: a mistake in it must not leave a new, empty storage file behind
         if isinstance(searcher, Searcher):
             if searcher_params:
                 raise UserError("searcher_params only applies when the searcher is given by name")
             self.searcher = searcher
         else:
             self.searcher = make_searcher(searcher, self.space, seed=seed, **(searcher_params or {}))
+        self.storage = open_storage(storage)
+        self.run_dir = str(self.storage.path.parent) if self.storage.path is not None else None
 
         meta = self.storage.get_meta()
         if meta:
@@ -203,10 +203,12 @@ class Study:
     def _next_job(self) -> _Job | None:
         """A retry of an abandoned trial if there is one, else a new ask; None when exhausted."""
         for old in self.storage.get_trials([TrialState.ABANDONED]):
-            st = Trial(-1, dict(old.config), old.budget, dict(old.info))
-            new_id = self.storage.claim_retry(old.id, st.config, st.budget, st.info)
+            new_id = self.storage.claim_retry(old.id, dict(old.config), old.budget, dict(old.info))
             if new_id is not None:
-                return _Job(new_id, Trial(new_id, st.config, st.budget, st.info))
+                # the retry becomes one of the searcher's pending trials (with an id of its own),
+                # so it is not proposed again while it runs (e.g. the same grid point)
+                trial = self.searcher._new_trial(dict(old.config), old.budget, **dict(old.info))
+                return _Job(new_id, trial)
         try:
             trial = self.searcher.ask()
         except SearchExhausted:
@@ -362,13 +364,16 @@ class Study:
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 broken = False
                 for fut in finished:
-                    job = running.pop(fut)
+                    job = running[fut]
                     try:
                         out = fut.result()
                     except BrokenProcessPool as exc:
                         broken = True
                         out = TrialOutcome(TrialState.FAILED, None,
                                            f"worker process died during the trial ({exc})")
+                    # popped only now: a KeyboardInterrupt from the worker leaves the job in
+                    # `running`, so it is marked ABANDONED below like the others
+                    del running[fut]
                     frozen = self._finish(job, out, reported=False)
                     for cb in callbacks:
                         cb(self, frozen)
@@ -405,7 +410,7 @@ class Study:
 
 def _kill_pool(pool) -> None:
     """Shut a process pool down now, terminating workers still busy."""
-    procs = list(getattr(pool, "_processes", {}) .values())
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # None once shut down
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         if p.is_alive():

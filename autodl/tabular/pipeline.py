@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from typing import Any
 
 import numpy as np
@@ -111,6 +113,19 @@ def scoring_name(metric: Metric, y) -> str:
     return metric.scoring
 
 
+@contextlib.contextmanager
+def quiet_fit():
+    """Collect scikit-learn's convergence and fit warnings instead of flooding the terminal;
+    the objective stores them with the trial."""
+    from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        warnings.simplefilter("always", FitFailedWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield caught
+
+
 class CVObjective:
     """k-fold cross-validated score of the pipeline a config describes (picklable).
 
@@ -127,8 +142,11 @@ class CVObjective:
 
         pipe = build_pipeline(trial.config, self.X, self.task, self.seed)
         cv = make_cv(self.task, self.y, self.folds, self.seed)
-        scores = cross_val_score(pipe, self.X, self.y, cv=cv, scoring=scoring_name(self.metric, self.y),
-                                 error_score="raise")
+        with quiet_fit() as caught:
+            scores = cross_val_score(pipe, self.X, self.y, cv=cv,
+                                     scoring=scoring_name(self.metric, self.y), error_score="raise")
+        if caught:
+            trial.set_user_attr("warnings", sorted({f"{w.category.__name__}: {w.message}"[:200] for w in caught}))
         values = np.array([self.metric.from_scorer(s) for s in scores])
         trial.set_user_attr("cv_std", float(values.std()))
         return float(values.mean())

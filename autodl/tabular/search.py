@@ -27,7 +27,7 @@ from autodl.study import Study, TrialState
 from autodl.tabular import data as data_mod
 from autodl.tabular.metrics import Metric, get_metric
 from autodl.tabular.persist import load_model, save_model
-from autodl.tabular.pipeline import CVObjective, build_pipeline, score_model
+from autodl.tabular.pipeline import CVObjective, build_pipeline, quiet_fit, score_model
 
 
 @dataclass
@@ -161,6 +161,19 @@ class SearchResult:
         names = getattr(self.best_model, "feature_names_in_", None)
         return list(names) if names is not None else None
 
+    def export_onnx(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
+        """Export :attr:`best_model` to ONNX, verified on the held-out test rows (the training
+        rows without a test split); see :func:`autodl.export.export_onnx`."""
+        from autodl.export import export_onnx
+
+        sample = getattr(self, "export_sample", None)
+        if sample is None:
+            raise UserError("this result has no stored rows to verify the export with; use "
+                            "autodl.export_onnx(result.best_model, path, sample=X_heldout)")
+        meta = {"config": self.best_config, "score": self.best_score, "metric": self.metric,
+                "test_score": self.test_score, **(metadata or {})}
+        return export_onnx(self.best_model, path, sample=sample, metadata=meta)
+
     def summary(self) -> dict[str, Any]:
         trials = self.study.trials
         return {
@@ -225,11 +238,13 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult
         raise UserError(f"no trial completed, so there is no best model{why}") from None
     seed = prep.spec.seed
     test_score = None
-    if prep.X_test is not None:
-        model = build_pipeline(best.config, prep.X_train, prep.task, seed).fit(prep.X_train, prep.y_train)
-        test_score = float(score_model(model, prep.X_test, prep.y_test, prep.metric))
-    final = build_pipeline(best.config, prep.X_all, prep.task, seed).fit(prep.X_all, prep.y_all)
+    with quiet_fit():
+        if prep.X_test is not None:
+            model = build_pipeline(best.config, prep.X_train, prep.task, seed).fit(prep.X_train, prep.y_train)
+            test_score = float(score_model(model, prep.X_test, prep.y_test, prep.metric))
+        final = build_pipeline(best.config, prep.X_all, prep.task, seed).fit(prep.X_all, prep.y_all)
     result = SearchResult(study, final, prep.task, prep.metric.name, test_score, run_dir)
+    result.export_sample = (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512]
     if run_dir is not None:
         save_model(final, run_dir / "model.skops")
         summary = result.summary()

@@ -151,3 +151,15 @@ def test_ask_cost_at_200_observations():
         s.tell(s.ask(), 0.5)
     per_ask = (time.perf_counter() - start) / 5
     assert per_ask < 1.5, f"GP ask+tell takes {per_ask:.2f} s at 200 observations"
+
+
+def test_single_choice_categorical_and_tiny_integer_ranges():
+    space = Space({"only": Categorical(["x"]), "bit": Int(0, 1), "v": Float(0.0, 1.0, step=0.5)})
+    s = GaussianProcess(space, seed=0, n_startup=2)
+    seen = set()
+    for _ in range(6):  # exactly 6 distinct configs exist
+        t = s.ask()
+        space.validate_config(t.config)
+        seen.add(config_key(t.config))
+        s.tell(t, t.config["bit"] + t.config["v"])
+    assert len(seen) == 6

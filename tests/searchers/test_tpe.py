@@ -100,11 +100,11 @@ def test_avoids_a_failing_region():
     space = _sphere_space(2)
 
     def objective(c):
-        return None if c["x0"] > 1.0 else _sphere(c)
+        return None if c["x0"] < -1.0 else _sphere(c)  # a quarter of the space fails
 
     s = _run(TPE(space, seed=2), objective, 60)
     late_fail = sum(o.value is None for o in s.observations[-30:])
-    assert late_fail <= 5, f"{late_fail} of the last 30 trials failed (random: ~7.5)"
+    assert late_fail <= 3, f"{late_fail} of the last 30 trials failed (random: ~7.5)"
 
 
 def test_ask_cost_at_500_observations():
@@ -123,3 +123,15 @@ def test_ask_cost_at_500_observations():
         s.tell(s.ask(), 1.0)
     ms = 1000 * (time.perf_counter() - start) / 20
     assert ms < 25.0, f"TPE ask+tell takes {ms:.1f} ms at 500 observations"
+
+
+def test_single_choice_categorical_and_tiny_integer_ranges():
+    space = Space({"only": Categorical(["x"]), "bit": Int(0, 1), "v": Float(0.0, 1.0, step=0.5)})
+    s = TPE(space, seed=0, n_startup=2)
+    seen = set()
+    for _ in range(6):  # exactly 6 distinct configs exist
+        t = s.ask()
+        space.validate_config(t.config)
+        seen.add(config_key(t.config))
+        s.tell(t, t.config["bit"] + t.config["v"])
+    assert len(seen) == 6

@@ -54,12 +54,12 @@ def test_yaml_round_trip_through_a_file(make, tmp_path):
 
 
 def test_bool_and_none_choices_survive_yaml():
-    back_path_space = special_space()
-    text = back_path_space.to_yaml()
+    original = special_space()
+    text = original.to_yaml()
     assert "null" in text and "true" in text
     for rt in ("json", "yaml"):
         if rt == "json":
-            back = Space.from_json(back_path_space.to_json())
+            back = Space.from_json(original.to_json())
         else:
             import yaml
             back = Space.from_dict(yaml.safe_load(text))

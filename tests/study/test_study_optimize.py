@@ -50,7 +50,7 @@ def test_optimize_timeout_stops_starting_trials():
     study.optimize(slow, timeout=0.4)
     elapsed = time.monotonic() - t0
     assert 2 <= len(study.trials) <= 10
-    assert elapsed < 0.4 + 0.5
+    assert elapsed < 0.4 + 1.0  # the last trial started before the deadline, then it stopped
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
 
 

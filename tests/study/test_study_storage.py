@@ -59,6 +59,9 @@ def test_study_load_resumes_without_redoing_or_losing_trials(tmp_path):
     assert again.space == space()
     assert snapshot(again) == before
     assert again.best_trial.id == first.best_trial.id
+    # the searcher was rebuilt from the stored results (sign-flipped: searchers minimize)
+    assert len(again.searcher.observations) == 4
+    assert again.searcher.best().value == -again.best_value
 
     calls = []
 
@@ -283,3 +286,16 @@ def test_keyboard_interrupt_then_resume_from_storage(tmp_path):
     trials = resumed.trials
     assert trials[2].retry_of == 2 and trials[2].config == seen[1]
     assert resumed.n_finished == 5
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"searcher": "nope"},
+    {"searcher": "grid", "searcher_params": {"pointz": 3}},
+    {"direction": "up"},
+])
+def test_a_mistake_leaves_no_storage_behind(tmp_path, kwargs):
+    from autodl import UserError
+
+    with pytest.raises(UserError):
+        Study(space(), storage=tmp_path / "run", **kwargs)
+    assert not (tmp_path / "run").exists()

@@ -17,6 +17,15 @@ from autodl.tabular.data import infer_task
 SMALL = dict(cv=3, seed=0)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_openmp_thread():
+    """HistGradientBoosting's OpenMP threads stall badly when a shared 2-core machine is busy."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def iris():
     return load_iris(return_X_y=True, as_frame=True)
@@ -243,3 +252,26 @@ def test_classification_needs_two_classes(iris):
     X, _ = iris
     with pytest.raises(UserError, match="two classes"):
         autodl.search(X, np.zeros(len(X)), task="classification", n_trials=1)
+
+
+def test_time_budget_alone():
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    r = autodl.search(X, y, time_budget=1.0, **SMALL)
+    assert r.study.n_finished >= 1
+    assert r.search_seconds < 1.0 + 30  # no new trial starts after the budget
+
+
+def test_in_memory_data_run_can_be_resumed(tmp_path):
+    from autodl.tabular.search import resume_run
+
+    X, y = mixed_frame(n=80)
+    run = tmp_path / "run"
+    first = autodl.search(X, y, n_trials=2, out=run, **SMALL)
+    assert (run / "data.parquet").is_file()
+    before = [(t.id, t.value, t.config) for t in first.study.trials]
+    again = resume_run(run, n_trials=3)
+    after = [(t.id, t.value, t.config) for t in again.study.trials]
+    assert len(after) == 3 and after[:2] == before
+    assert again.task == "classification"
+    assert json.loads((run / "result.json").read_text())["n_trials"] == 3
+    assert again.predict(X).shape == (len(X),)

@@ -1,0 +1,175 @@
+"""Running an exported ONNX file with onnxruntime alone (no torch, no scikit-learn).
+
+This is what ``autodl predict`` uses, and what :func:`autodl.export_onnx` uses to verify a file
+before it counts as written, so the checked path and the deployed path are the same code. It
+imports only NumPy, pandas and onnxruntime.
+
+Input schemes (stored in the file's ``autodl.input_scheme`` metadata):
+
+* ``columns``: one ONNX input per table column, shape ``[batch, 1]``; numeric columns are
+  ``double`` (float64), categorical columns ``string``. A missing string value is fed as the
+  empty string ``""`` (ONNX string tensors have no NaN); the exported imputer treats ``""`` as
+  missing. A missing number is fed as NaN.
+* ``tensor``: one input ``[batch, ...]`` (float64 for scikit-learn, float32 for torch); a table is read column by column in the order
+  of ``autodl.feature_names`` and reshaped to the input's per-row shape.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autodl.errors import DataError, ExportError
+
+#: what a missing categorical value becomes in a string input
+MISSING_STRING = ""
+PREFIX = "autodl."
+
+
+def read_metadata(model_or_session) -> dict[str, Any]:
+    """The ``autodl.*`` metadata of an ONNX model proto or an onnxruntime session, JSON-decoded."""
+    if hasattr(model_or_session, "get_modelmeta"):
+        props = dict(model_or_session.get_modelmeta().custom_metadata_map)
+    else:
+        props = {p.key: p.value for p in model_or_session.metadata_props}
+    meta: dict[str, Any] = {}
+    for key, value in props.items():
+        if key.startswith(PREFIX):
+            try:
+                meta[key[len(PREFIX):]] = json.loads(value)
+            except json.JSONDecodeError:
+                meta[key[len(PREFIX):]] = value
+    return meta
+
+
+def make_session(path_or_bytes: str | Path | bytes, threads: int | None = None):
+    """An onnxruntime CPU session (``threads`` intra-op threads; None: onnxruntime's default)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads is not None:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    src = path_or_bytes if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
+    return ort.InferenceSession(src, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def check_columns(frame, meta: dict[str, Any]) -> None:
+    """Raise a one-line :class:`DataError` when ``frame`` lacks a column the model needs."""
+    names = [str(n) for n in (meta.get("feature_names") or [])]
+    have = {str(c) for c in frame.columns}
+    missing = [n for n in names if n not in have]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" (and {len(missing) - 10} more)" if len(missing) > 10 else "")
+        raise DataError(f"the data lacks {len(missing)} column(s) the model needs: {shown}")
+
+
+def table_to_feeds(frame, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """onnxruntime feeds for the rows of a DataFrame, following the file's input scheme."""
+    check_columns(frame, meta)
+    inputs = meta["inputs"]
+    if meta.get("input_scheme") == "columns":
+        feeds = {}
+        for spec in inputs:
+            col = frame[spec["column"]]
+            if spec["type"] == "string":
+                values = np.array([MISSING_STRING if _is_missing(v) else str(v) for v in col.tolist()],
+                                  dtype=object)
+            else:
+                try:
+                    values = np.asarray(col, dtype=np.float64)
+                except (TypeError, ValueError):
+                    raise DataError(f"column '{spec['column']}' must be numeric for this model") from None
+            feeds[spec["name"]] = values.reshape(-1, 1)
+        return feeds
+    (spec,) = inputs
+    names = [str(n) for n in meta["feature_names"]]
+    sub = frame[[c for c in frame.columns if str(c) in set(names)]]
+    sub = sub[[c for n in names for c in sub.columns if str(c) == n]]
+    try:
+        arr = np.asarray(sub, dtype=np.float64 if spec["type"] == "double" else np.float32)
+    except (TypeError, ValueError):
+        raise DataError("every feature column must be numeric for this model") from None
+    return {spec["name"]: arr.reshape((len(frame), *spec["shape"][1:]))}
+
+
+def array_to_feeds(x, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Feeds for a tensor-scheme model from an array (or a torch tensor) of rows."""
+    (spec,) = meta["inputs"]
+    arr = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    dtype = {"int64": np.int64, "double": np.float64}.get(spec["type"], np.float32)
+    return {spec["name"]: arr.astype(dtype, copy=False)}
+
+
+def _is_missing(v) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(np.isnan(v))
+    except TypeError:
+        return False
+
+
+def run(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Outputs by name."""
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds)))
+
+
+def predictions_frame(outputs: dict[str, np.ndarray], meta: dict[str, Any]):
+    """A DataFrame with ``prediction`` and, for classifiers, one ``proba_<label>`` per class."""
+    import pandas as pd
+
+    roles = {o["role"]: o["name"] for o in meta["outputs"]}
+    labels = meta.get("class_labels")
+    data: dict[str, Any] = {}
+    if "label" in roles:  # a scikit-learn classifier: labels and probabilities computed in ONNX
+        data["prediction"] = np.asarray(outputs[roles["label"]]).ravel()
+        proba = np.asarray(outputs[roles["probabilities"]])
+    elif "logits" in roles:  # a torch classifier: argmax / softmax of the logits
+        logits = np.asarray(outputs[roles["logits"]], dtype=np.float64)
+        proba = softmax(logits)
+        idx = logits.argmax(axis=1)
+        data["prediction"] = np.asarray(labels, dtype=object)[idx] if labels else idx
+    else:
+        value = np.asarray(outputs[roles.get("prediction", meta["outputs"][0]["name"])])
+        if value.ndim == 1 or (value.ndim == 2 and value.shape[1] == 1):
+            data["prediction"] = value.ravel()
+        else:
+            flat = value.reshape(len(value), -1)
+            for j in range(flat.shape[1]):
+                data[f"prediction_{j}"] = flat[:, j]
+        return pd.DataFrame(data)
+    for j, label in enumerate(labels or range(proba.shape[1])):
+        data[f"proba_{label}"] = proba[:, j]
+    return pd.DataFrame(data)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def predict_table(model_path: str | Path, frame, threads: int | None = None):
+    """Predictions of an exported model for a DataFrame (see :func:`predictions_frame`)."""
+    path = Path(model_path)
+    if not path.is_file():
+        raise DataError(f"model file {path} does not exist")
+    try:
+        session = make_session(path, threads)
+    except Exception as exc:  # onnxruntime raises its own exception classes for unreadable files
+        raise ExportError(f"{path}: onnxruntime cannot load it ({_first_line(exc)})") from None
+    meta = read_metadata(session)
+    if "inputs" not in meta:
+        raise ExportError(f"{path} was not written by autodl (no autodl.inputs metadata)")
+    return predictions_frame(run(session, table_to_feeds(frame, meta)), meta)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -1,0 +1,359 @@
+"""scikit-learn pipelines to ONNX with skl2onnx, plus two fixes skl2onnx 1.20 needs.
+
+Inputs. A pipeline fitted on a DataFrame gets one ONNX input per column, named like the column
+(skl2onnx sanitizes the name: ``petal length (cm)`` becomes ``petal_length__cm_``; the
+metadata maps each input to its column), shape ``[batch, 1]``: numeric columns as float32, categorical (object, string,
+category) columns as strings. skl2onnx maps the ``ColumnTransformer``'s column names onto these
+inputs. A pipeline fitted on an array gets one float32 input ``X`` of shape ``[batch, n]``.
+Numbers are float32 in ONNX (the ``ai.onnx.ml`` Imputer, Scaler and tree operators that
+onnxruntime implements take float32), so verification uses tolerances (see
+:mod:`autodl.export.core`). Boolean columns are refused: one-hot encoding booleans is not
+expressible with string inputs without changing the categories.
+
+Fix 1: HistGradientBoosting (the root cause). skl2onnx builds the ``TreeEnsemble*`` node
+attributes node by node from ``predictor.nodes``, a NumPy structured array. For split nodes
+it appends the raw fields (``left``/``right`` are ``np.uint32``, ``missing_go_to_left`` is
+``np.uint8``); for leaves it appends Python ``0`` and ``False``. So
+``nodes_missing_value_tracks_true`` is a list mixing ``np.uint8`` and Python ``bool``, and
+``nodes_truenodeids`` mixes ``np.uint32`` and ``int``. ``onnx.helper.make_attribute`` sees a
+list of integrals and fills ``AttributeProto.ints``; protobuf >= 5 refuses a Python ``bool`` in
+an int field ("Expected an int, got a boolean") and skl2onnx reports it as "Unable to create
+node 'TreeEnsembleClassifier'". Random forests convert because their tree arrays are plain
+int64 and no booleans are appended. The values themselves are right (``missing_go_to_left``
+is exactly "a missing value takes the true (``x <= threshold``, left) branch"), only their
+Python types are wrong. The fix passes skl2onnx's own HGB converter a container proxy whose
+``add_node`` casts every all-integral attribute list to Python ``int`` before the node is
+created. It is given to ``convert_sklearn(custom_conversion_functions=...)`` for the two HGB
+classes only, so nothing global is patched. HGB models with native categorical splits
+(``is_categorical``) are refused: skl2onnx would silently turn bitset splits into ``<=``.
+
+Fix 2: string imputation. ``SimpleImputer(strategy="most_frequent")`` on a string column has
+``missing_values=nan``, which skl2onnx's string imputer refuses (ONNX strings have no NaN). The
+exported imputer uses :data:`~autodl.export.runtime.MISSING_STRING` (``""``) as the missing
+marker instead, and the runtime feeds missing strings as ``""`` (so a real empty-string
+category would be imputed too).
+
+Unsupported steps (a ``FunctionTransformer`` with a Python function, a transformer skl2onnx has
+no converter for, future featuretools/tsfresh transformers) are refused before conversion with
+an :class:`~autodl.errors.ExportError` naming the step: exporting the rest would give a file
+whose inputs silently differ from the model's, so autodl does not do it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from autodl.errors import ExportError
+
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+
+
+def is_sklearn_model(model) -> bool:
+    return hasattr(model, "fit") and hasattr(model, "get_params") and hasattr(model, "predict")
+
+
+def _steps(model, prefix: str = ""):
+    """``(path, estimator)`` for every leaf estimator of nested pipelines/column transformers."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    if isinstance(model, Pipeline):
+        for name, step in model.steps:
+            yield from _steps(step, f"{prefix}{name}/")
+    elif isinstance(model, ColumnTransformer):
+        for name, step, _cols in getattr(model, "transformers_", model.transformers):
+            yield from _steps(step, f"{prefix}{name}/")
+    elif isinstance(model, FeatureUnion):
+        for name, step in model.transformer_list:
+            yield from _steps(step, f"{prefix}{name}/")
+    elif model is None or isinstance(model, str):  # "passthrough" / "drop"
+        return
+    else:
+        yield prefix.rstrip("/") or type(model).__name__, model
+
+
+def check_supported(model) -> None:
+    """Raise :class:`ExportError` naming the first step ONNX cannot express."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from sklearn.preprocessing import FunctionTransformer
+
+    for path, est in _steps(model):
+        if isinstance(est, FunctionTransformer):
+            if est.func is not None or est.inverse_func is not None:
+                fname = getattr(est.func, "__name__", repr(est.func))
+                raise ExportError(
+                    f"step '{path}' is FunctionTransformer({fname}): ONNX cannot express an arbitrary "
+                    f"Python function; apply {fname} to the data yourself and fit/export the pipeline "
+                    "without that step")
+            continue
+        if type(est) not in sklearn_operator_name_map:
+            raise ExportError(f"step '{path}' ({type(est).__name__}) has no ONNX converter; refit the "
+                              "pipeline without it (or apply it to the data before the model)")
+        for predictors in getattr(est, "_predictors", None) or []:
+            for pred in predictors:
+                nodes = pred.nodes
+                if "is_categorical" in nodes.dtype.names and nodes["is_categorical"].any():
+                    raise ExportError(f"step '{path}' uses native categorical splits, which skl2onnx "
+                                      "cannot express; one-hot encode the categories instead")
+
+
+def describe_inputs(model, sample) -> tuple[str, list[dict[str, Any]], list[str]]:
+    """``(scheme, inputs, feature_names)`` for a model and a sample of its input rows."""
+    import pandas as pd
+
+    if isinstance(sample, pd.DataFrame):
+        inputs = []
+        for col in sample.columns:
+            dtype = sample[col].dtype
+            if pd.api.types.is_bool_dtype(dtype):
+                raise ExportError(f"column '{col}' is boolean; convert it to strings or 0/1 numbers "
+                                  "before fitting so it can be exported")
+            kind = "double" if pd.api.types.is_numeric_dtype(dtype) else "string"
+            inputs.append({"name": str(col), "column": str(col), "type": kind,
+                           "shape": [None, 1]})
+        return "columns", inputs, [str(c) for c in sample.columns]
+    arr = np.asarray(sample)
+    if arr.ndim != 2:
+        raise ExportError(f"sample must be a DataFrame or a 2-D array, not {arr.ndim}-D")
+    names = getattr(model, "feature_names_in_", None)
+    names = [str(n) for n in names] if names is not None else [f"x{i}" for i in range(arr.shape[1])]
+    return "tensor", [{"name": "X", "type": "double", "shape": [None, arr.shape[1]]}], names
+
+
+def _int_lists(kwargs: dict[str, Any]) -> dict[str, Any]:
+    out = dict(kwargs)
+    for key, value in kwargs.items():
+        if (isinstance(value, (list, tuple)) and value
+                and all(isinstance(v, (int, np.integer, bool, np.bool_)) for v in value)):
+            out[key] = [int(v) for v in value]
+    return out
+
+
+class _IntAttrContainer:
+    """Proxy of skl2onnx's container whose ``add_node`` casts integral attribute lists to int."""
+
+    def __init__(self, container):
+        self._container = container
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+    def add_node(self, *args, **kwargs):
+        return self._container.add_node(*args, **_int_lists(kwargs))
+
+
+def _custom_converters() -> dict:
+    from skl2onnx.common._registration import get_converter
+    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.impute import SimpleImputer
+
+    hgb_clf = get_converter("SklearnHistGradientBoostingClassifier")
+    hgb_reg = get_converter("SklearnHistGradientBoostingRegressor")
+    imputer = get_converter("SklearnSimpleImputer")
+
+    def convert_hgb_clf(scope, operator, container):
+        return hgb_clf(scope, operator, _IntAttrContainer(container))
+
+    def convert_hgb_reg(scope, operator, container):
+        return hgb_reg(scope, operator, _IntAttrContainer(container))
+
+    def convert_imputer(scope, operator, container):
+        op = operator.raw_operator
+        mv = op.missing_values
+        if (isinstance(operator.inputs[0].type, StringTensorType)
+                and (mv is None or (isinstance(mv, float) and np.isnan(mv)))):
+            from autodl.export.runtime import MISSING_STRING
+
+            twin = copy.copy(op)
+            twin.missing_values = MISSING_STRING
+            operator.raw_operator = twin
+            try:
+                return imputer(scope, operator, container)
+            finally:
+                operator.raw_operator = op
+        if isinstance(operator.inputs[0].type, DoubleTensorType):
+            return _double_imputer(scope, operator, container)
+        return imputer(scope, operator, container)
+
+    return {HistGradientBoostingClassifier: convert_hgb_clf, HistGradientBoostingRegressor: convert_hgb_reg,
+            SimpleImputer: convert_imputer}
+
+
+def _double_imputer(scope, operator, container) -> None:
+    """SimpleImputer on float64 columns as ``Where(IsNaN(x), statistics, x)`` (onnxruntime's
+    ai.onnx.ml Imputer is float32-only)."""
+    from onnx import TensorProto
+    from skl2onnx.operator_converters.common import concatenate_variables
+
+    op = operator.raw_operator
+    mv = op.missing_values
+    if not (isinstance(mv, float) and np.isnan(mv)):
+        raise ExportError(f"SimpleImputer(missing_values={mv!r}) on numbers: only NaN is supported")
+    x = concatenate_variables(scope, operator.inputs, container)
+    stats = scope.get_unique_variable_name("impute_values")
+    container.add_initializer(stats, TensorProto.DOUBLE, [len(op.statistics_)],
+                              np.asarray(op.statistics_, dtype=np.float64).tolist())
+    mask = scope.get_unique_variable_name("is_nan")
+    container.add_node("IsNaN", [x], [mask], name=scope.get_unique_operator_name("IsNaN"))
+    container.add_node("Where", [mask, stats, x], [operator.outputs[0].full_name],
+                       name=scope.get_unique_operator_name("Where"))
+
+
+def final_estimator(model):
+    from sklearn.pipeline import Pipeline
+
+    while isinstance(model, Pipeline):
+        model = model.steps[-1][1]
+    return model
+
+
+def _strip_passthrough(model):
+    """The same fitted model without ``"passthrough"`` pipeline steps (skl2onnx cannot parse them)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        steps = [(n, _strip_passthrough(s)) for n, s in model.steps if s is not None and s != "passthrough"]
+        if not steps:
+            return "passthrough"
+        return steps[0][1] if len(steps) == 1 else Pipeline(steps)
+    if isinstance(model, ColumnTransformer):
+        twin = copy.copy(model)
+        twin.transformers_ = [(n, _strip_passthrough(t), cols) for n, t, cols in model.transformers_]
+        return twin
+    return model
+
+
+def _split(model):
+    """``(preprocessing or None, final estimator)`` of a fitted pipeline."""
+    from sklearn.pipeline import Pipeline
+
+    model = _strip_passthrough(model)
+    if isinstance(model, Pipeline):
+        pre = model.steps[:-1]
+        pre_model = None if not pre else (pre[0][1] if len(pre) == 1 else Pipeline(pre))
+        return pre_model, model.steps[-1][1]
+    return None, model
+
+
+def _is_tree_model(est) -> bool:
+    return hasattr(est, "estimators_") or hasattr(est, "_predictors") or hasattr(est, "tree_")
+
+
+def convert(model, sample, *, is_classifier: bool):
+    """``(onnx ModelProto, scheme, inputs, feature_names, outputs)`` for a fitted sklearn model.
+
+    Numeric inputs are float64 and the preprocessing runs in float64 (the same subtractions and
+    divisions as scikit-learn, so the same bits). Tree models then see the features cast to
+    float32, exactly as scikit-learn's trees do (``X.astype(float32)``), and skl2onnx's
+    threshold adjustment makes ``x <= threshold`` agree; linear models stay in float64. Without
+    this, a float32 scaler can land one ulp away from scikit-learn's value, and scikit-learn
+    trees put thresholds within an ulp of integer-valued features (seen on RandomForest with
+    StandardScaler on small integer columns), so a tree would branch the other way.
+    """
+    import onnx
+    from onnx import compose, helper
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+
+    check_supported(model)
+    scheme, inputs, names = describe_inputs(model, sample)
+    if scheme == "columns":
+        # the raw column names, so the ColumnTransformer's column selection resolves; skl2onnx
+        # sanitizes them into the graph's input names, read back below
+        types = [(spec["column"], (DoubleTensorType if spec["type"] == "double" else StringTensorType)([None, 1]))
+                 for spec in inputs]
+    else:
+        types = [("X", DoubleTensorType([None, inputs[0]["shape"][1]]))]
+    pre, est = _split(model)
+    tree = _is_tree_model(est)
+    options = {id(est): {"zipmap": False}} if is_classifier else None
+    opset, custom = TARGET_OPSET, _custom_converters()
+    try:
+        if pre is None:
+            if tree:
+                raise ExportError(f"{type(est).__name__} without preprocessing: put it in a Pipeline "
+                                  "(any scaler or 'passthrough' steps) or fit it on float32 data")
+            onx = convert_sklearn(est, initial_types=types, options=options, target_opset=opset,
+                                  custom_conversion_functions=custom)
+        else:
+            width = int(np.asarray(pre.transform(_head(sample))).shape[1])
+            pre_onx = convert_sklearn(pre, initial_types=types, target_opset=opset,
+                                      custom_conversion_functions=custom)
+            feat = pre_onx.graph.output[0].name
+            if tree:  # cast to float32 like sklearn's trees do
+                pre_onx.graph.node.append(helper.make_node("Cast", [feat], ["features32"], to=onnx.TensorProto.FLOAT,
+                                                           name="CastToFloat32"))
+                del pre_onx.graph.output[:]
+                pre_onx.graph.output.append(helper.make_tensor_value_info("features32", onnx.TensorProto.FLOAT,
+                                                                          [None, width]))
+                feat = "features32"
+            est_type = (FloatTensorType if tree else DoubleTensorType)([None, width])
+            est_onx = convert_sklearn(est, initial_types=[("features", est_type)], options=options,
+                                      target_opset=opset, custom_conversion_functions=custom)
+            onx = compose.merge_models(_with_opsets(pre_onx), _with_opsets(est_onx),
+                                       io_map=[(feat, "features")], prefix2="est_")
+            _unprefix_outputs(onx, "est_")
+    except ExportError:
+        raise
+    except (RuntimeError, ValueError, TypeError, NotImplementedError, KeyError, AttributeError) as exc:
+        raise ExportError(f"skl2onnx cannot convert {type(est).__name__}: {_first_line(exc)}") from None
+    graph_inputs = [i.name for i in onx.graph.input]
+    if len(graph_inputs) != len(inputs):
+        raise ExportError(f"skl2onnx produced {len(graph_inputs)} inputs for {len(inputs)} columns")
+    for spec, name in zip(inputs, graph_inputs):
+        spec["name"] = name
+    out_names = [o.name for o in onx.graph.output]
+    if is_classifier:
+        outputs = [{"name": out_names[0], "role": "label"}, {"name": out_names[1], "role": "probabilities"}]
+    else:
+        outputs = [{"name": out_names[0], "role": "prediction"}]
+    return onx, scheme, inputs, names, outputs
+
+
+def _unprefix_outputs(onx, prefix: str) -> None:
+    """Give the merged graph's outputs back their skl2onnx names (``label``, ``probabilities``)."""
+    taken = {v for node in onx.graph.node for v in (*node.input, *node.output)}
+    for out in onx.graph.output:
+        new = out.name[len(prefix):]
+        if not out.name.startswith(prefix) or new in taken:
+            continue
+        for node in onx.graph.node:
+            for k, name in enumerate(node.output):
+                if name == out.name:
+                    node.output[k] = new
+            for k, name in enumerate(node.input):
+                if name == out.name:
+                    node.input[k] = new
+        out.name = new
+
+
+def _with_opsets(onx):
+    """Both halves import the same opsets (merge_models requires equal versions per domain)."""
+    from onnx import helper
+
+    versions = {o.domain: o.version for o in onx.opset_import}
+    versions.update(TARGET_OPSET)  # skl2onnx declares lower versions for some halves
+    del onx.opset_import[:]
+    onx.opset_import.extend(helper.make_opsetid(d, v) for d, v in versions.items())
+    return onx
+
+
+def _head(sample):
+    return sample.iloc[:2] if hasattr(sample, "iloc") else np.asarray(sample)[:2]
+
+
+def reference_outputs(model, frame, is_classifier: bool) -> dict[str, np.ndarray]:
+    """The original model's outputs by role, for verification."""
+    if is_classifier:
+        return {"label": np.asarray(model.predict(frame)), "probabilities": np.asarray(model.predict_proba(frame))}
+    return {"prediction": np.asarray(model.predict(frame), dtype=np.float64)}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
