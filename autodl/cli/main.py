@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--json", action="store_true", help="print every trial as JSON")
     sh.add_argument("--top", type=_positive_int, default=10, help="rows in the leaderboard (default 10)")
 
+    rp = sub.add_parser("report", help="write RUN/report.html: history, importances, curves, leaderboard")
+    rp.add_argument("run", help="the run folder")
+    rp.add_argument("--out", help="where to write the HTML (default: RUN/report.html)")
+
     ex = sub.add_parser("export", help="export a run's best model to ONNX (verified with onnxruntime)")
     ex.add_argument("run", help="the run folder")
     ex.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
@@ -210,7 +214,7 @@ def _run_and_report(run, run_dir: Path, mode: str) -> int:
 def cmd_show(args) -> int:
     from autodl.study import Study
 
-    study = Study.load(args.run)
+    study = Study.load(args.run, searcher="random")  # a read-only view needs no searcher state
     if args.json:
         print(json.dumps([_trial_json(t) for t in study.trials], indent=2, default=str))
         return 0
@@ -231,6 +235,17 @@ def _err(text: str) -> None:
     sys.stderr.flush()
 
 
+def cmd_report(args) -> int:
+    from autodl.report import build_report
+
+    run = Path(args.run)
+    if not (run / "study.db").is_file() and not (run.is_file() and run.suffix == ".db"):
+        raise UserError(f"{run} is not an autodl run folder (no study.db)")
+    path = build_report(run, args.out)
+    print(f"report written to {path}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from autodl.cli.export_cmds import cmd_export as run
 
@@ -243,7 +258,7 @@ def cmd_predict(args) -> int:
     return run(args)
 
 
-COMMANDS = {"search": cmd_search, "resume": cmd_resume, "show": cmd_show, "export": cmd_export,
+COMMANDS = {"search": cmd_search, "resume": cmd_resume, "show": cmd_show, "report": cmd_report, "export": cmd_export,
             "predict": cmd_predict}
 
 

@@ -12,6 +12,7 @@ from autodl.searchers.base import Observation, Searcher, Trial
 from autodl.searchers.evolution import RegularizedEvolution
 from autodl.searchers.gp import GaussianProcess
 from autodl.searchers.grid import GridSearch
+from autodl.searchers.multifidelity import ASHA, BOHB, Hyperband, SuccessiveHalving
 from autodl.searchers.random import RandomSearch
 from autodl.searchers.tpe import TPE
 from autodl.space import Space
@@ -26,8 +27,14 @@ def register(cls: type[Searcher]) -> type[Searcher]:
     return cls
 
 
-for _cls in (RandomSearch, GridSearch, TPE, GaussianProcess, RegularizedEvolution):
+for _cls in (RandomSearch, GridSearch, TPE, GaussianProcess, RegularizedEvolution,
+             SuccessiveHalving, Hyperband, ASHA, BOHB):
     register(_cls)
+
+# Optuna samplers as autodl searchers; the module imports optuna only when one is built.
+from autodl.integrations.optuna import OptunaSearcher  # noqa: E402
+
+register(OptunaSearcher)
 
 
 def searcher_names() -> list[str]:
@@ -46,6 +53,7 @@ def make_searcher(name: str, space: Space, seed: int | None = None, **params: An
 
 
 __all__ = [
-    "Searcher", "Trial", "Observation", "RandomSearch", "GridSearch",
+    "Searcher", "Trial", "Observation", "RandomSearch", "GridSearch", "OptunaSearcher",
+    "SuccessiveHalving", "Hyperband", "ASHA", "BOHB",
     "SEARCHERS", "register", "make_searcher", "searcher_names",
 ]

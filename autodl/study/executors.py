@@ -1,4 +1,19 @@
-"""Running one trial, in this process or in a worker process.
+"""Where trials run: one :class:`Executor` seam, three implementations.
+
+* :class:`InlineExecutor` - in the driver's own process (``executor="inline"``); the default
+  with one worker and no per-trial timeout. ``trial.should_prune()`` is decided live.
+* :class:`ProcessExecutor` - a small pool of local worker processes (``executor="local"``),
+  the default for ``n_workers > 1`` or a ``trial_timeout``. One pipe per worker, so the driver
+  knows exactly which worker runs which trial: a trial past its timeout is stopped by killing
+  its worker (FAILED, "timed out after Xs"), and a worker that dies (``os._exit``, SIGKILL, a
+  segfault) is reported with its exit code so the study can retry the trial. Reports and
+  ``should_prune()`` travel over the pipe, so they reach the searcher while the trial runs.
+* :class:`~autodl.study.dask_executor.DaskExecutor` - a Dask cluster (``executor="dask"``).
+
+The study drives every executor the same way: :meth:`Executor.start` once, then
+:meth:`Executor.submit` a trial whenever fewer than :attr:`Executor.capacity` are running and
+:meth:`Executor.wait_any` for the next finished ones (asynchronous dispatch: a new trial starts
+the moment one finishes), and :meth:`Executor.shutdown` at the end.
 
 The objective is shipped to each worker once (cloudpickled, so lambdas and closures work);
 afterwards only ``(trial id, config, budget)`` crosses the process boundary, and a picklable
@@ -8,19 +23,26 @@ afterwards only ``(trial id, config, budget)`` crosses the process boundary, and
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as mp_wait
+from typing import Any, Callable, Protocol, runtime_checkable
 
-from autodl.errors import TrialPruned
+from autodl.errors import TrialPruned, UserError
 from autodl.study.trial import RunningTrial, TrialState, check_value
 
 
 @dataclass
 class TrialOutcome:
-    """What running an objective produced, before it is stored."""
+    """What running an objective produced, before it is stored.
+
+    ``lost`` marks a trial whose worker died (or whose result was lost with its worker): the
+    study may run it again, up to ``max_retries`` times.
+    """
 
     state: TrialState
     value: float | None
@@ -28,8 +50,68 @@ class TrialOutcome:
     intermediate: dict[int, float] = field(default_factory=dict)
     user_attrs: dict[str, Any] = field(default_factory=dict)
     duration: float = 0.0
+    lost: bool = False
 
 
+@dataclass(frozen=True)
+class TrialTask:
+    """One trial to run: what crosses the process (or network) boundary."""
+
+    trial_id: int
+    config: dict[str, Any]
+    budget: float | None = None
+    run_dir: str | None = None
+
+
+@dataclass
+class Hooks:
+    """Driver-side callbacks a running trial reaches (live with inline and local executors)."""
+
+    on_report: Callable[[int, int, float], None] = lambda tid, step, value: None
+    should_prune: Callable[[int], bool] = lambda tid: False
+
+
+def lost(message: str) -> TrialOutcome:
+    """The outcome of a trial whose worker died."""
+    return TrialOutcome(TrialState.FAILED, None, message, lost=True)
+
+
+def timed_out(seconds: float, duration: float | None = None) -> TrialOutcome:
+    """The outcome of a trial stopped by the per-trial timeout."""
+    return TrialOutcome(TrialState.FAILED, None, f"timed out after {seconds:g}s",
+                        duration=duration if duration is not None else seconds)
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs trials for a study; see the module docstring for the protocol."""
+
+    #: "inline", "local" or "dask"
+    name: str
+    #: whether ``trial.report()`` / ``should_prune()`` reach the driver while the trial runs;
+    #: if not, the intermediate values arrive with the outcome
+    live_reports: bool
+
+    @property
+    def capacity(self) -> int:
+        """How many trials may run at once (the study keeps that many in flight)."""
+
+    def start(self, objective: Callable[[RunningTrial], Any], hooks: Hooks) -> None:
+        """Prepare workers for ``objective``; called once per ``Study.optimize``."""
+
+    def submit(self, task: TrialTask) -> None:
+        """Start running ``task`` (never blocks on the trial itself)."""
+
+    def wait_any(self, timeout: float | None = None) -> list[tuple[int, TrialOutcome]]:
+        """Block until at least one trial finished (or ``timeout`` seconds passed: then ``[]``);
+        returns ``(trial id, outcome)`` pairs. Raises ``KeyboardInterrupt`` if a trial was
+        interrupted."""
+
+    def shutdown(self) -> None:
+        """Stop every worker now; trials still running are dropped (the study abandons them)."""
+
+
+# ---------------------------------------------------------------------- running one trial
 def execute(objective: Callable[[RunningTrial], Any], handle: RunningTrial) -> TrialOutcome:
     """Call ``objective(handle)`` and turn whatever happens into a :class:`TrialOutcome`.
 
@@ -55,30 +137,88 @@ def execute(objective: Callable[[RunningTrial], Any], handle: RunningTrial) -> T
                         time.perf_counter() - start)
 
 
-# ---------------------------------------------------------------------- worker processes
-_WORKER_OBJECTIVE: Callable | None = None
+def dump_objective(objective: Callable, where: str = "worker processes") -> bytes:
+    """Cloudpickle ``objective`` for shipping to workers, or raise a one-line TypeError."""
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(objective)
+    except Exception as exc:  # noqa: BLE001 - report any pickling failure the same way
+        raise TypeError(
+            f"the objective cannot be sent to {where} ({type(exc).__name__}: {exc}); "
+            "use executor='inline' (n_workers=1) or an objective without open files, locks "
+            "or connections"
+        ) from None
 
 
+def describe_exit(code: int | None) -> str:
+    """``"worker process died (exit code -9, SIGKILL)"`` for a worker's exit code."""
+    if code is not None and code < 0:
+        import signal
+
+        try:
+            return f"worker process died (exit code {code}, {signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return f"worker process died (exit code {code})"
+
+
+# ---------------------------------------------------------------------- in this process
+class InlineExecutor:
+    """Runs each trial in the driver's process, one at a time (``wait_any`` runs it).
+
+    A per-trial timeout cannot stop code running in the driver's own thread, so this executor
+    refuses one: use :class:`ProcessExecutor` (``executor="local"``, even with one worker).
+    """
+
+    name = "inline"
+    live_reports = True
+    capacity = 1
+
+    def __init__(self, trial_timeout: float | None = None):
+        if trial_timeout is not None:
+            raise UserError("a per-trial timeout needs worker processes to stop a trial; use "
+                            "executor='local' (n_workers=1 is fine) or 'dask'")
+        self._objective: Callable | None = None
+        self._hooks = Hooks()
+        self._queue: list[TrialTask] = []
+
+    def start(self, objective, hooks: Hooks) -> None:
+        self._objective = objective
+        self._hooks = hooks
+
+    def submit(self, task: TrialTask) -> None:
+        self._queue.append(task)
+
+    def wait_any(self, timeout: float | None = None) -> list[tuple[int, TrialOutcome]]:
+        if not self._queue:
+            return []
+        task = self._queue.pop(0)
+        hooks = self._hooks
+        tid = task.trial_id
+        handle = RunningTrial(tid, task.config, task.budget, run_dir=task.run_dir,
+                              on_report=lambda step, value: hooks.on_report(tid, step, value),
+                              pruner=lambda: hooks.should_prune(tid))
+        assert self._objective is not None, "start() was not called"
+        return [(tid, execute(self._objective, handle))]
+
+    def shutdown(self) -> None:
+        self._queue.clear()
+
+
+# ---------------------------------------------------------------------- local processes
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                 "NUMEXPR_NUM_THREADS")
 
 
-def _init_worker(payload: bytes, threads: int) -> None:
-    # Cap native thread pools (OpenMP in HistGradientBoosting, BLAS) before the objective's
-    # libraries load: n workers x all cores each oversubscribes the machine, and spinning
-    # OpenMP threads then slow trials down by an order of magnitude.
-    import os
-    import signal
+def limit_threads(threads: int) -> None:
+    """Cap native thread pools (OpenMP, BLAS) of this process at ``threads``.
 
-    # Ctrl-C in a terminal reaches the whole process group; the driver handles it (marks the
-    # running trials abandoned and stops the workers), so workers ignore it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    n workers x all cores each oversubscribes the machine, and spinning OpenMP threads then slow
+    trials down by an order of magnitude (HistGradientBoosting).
+    """
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
-    import cloudpickle
-
-    global _WORKER_OBJECTIVE
-    _WORKER_OBJECTIVE = cloudpickle.loads(payload)
     try:  # pools already loaded (numpy's BLAS) do not re-read the variables
         from threadpoolctl import threadpool_limits
 
@@ -87,35 +227,258 @@ def _init_worker(payload: bytes, threads: int) -> None:
         pass
 
 
-def _run_in_worker(trial_id: int, config: dict, budget: float | None, run_dir: str | None) -> TrialOutcome:
-    assert _WORKER_OBJECTIVE is not None, "worker was not initialised with an objective"
-    handle = RunningTrial(trial_id, config, budget, run_dir=run_dir)
-    return execute(_WORKER_OBJECTIVE, handle)
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the driver is gone (killed with -9): the trial's result has nowhere to go."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent_pid:
+            os._exit(0)
 
 
-def process_pool(objective: Callable, n_workers: int) -> ProcessPoolExecutor:
-    """A pool of ``n_workers`` fresh processes (spawn), each holding ``objective`` and using
-    ``cpu_count // n_workers`` native threads (at least one)."""
-    import os
+def _worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int) -> None:
+    """Body of a worker process: run the trials the driver sends until told to stop."""
+    import signal
 
+    # Ctrl-C in a terminal reaches the whole process group; the driver handles it (marks the
+    # running trials abandoned and stops the workers), so workers ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_threads(threads)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     import cloudpickle
 
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
     try:
-        payload = cloudpickle.dumps(objective)
-    except Exception as exc:  # noqa: BLE001 - report any pickling failure the same way
-        raise TypeError(
-            f"the objective cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
-            "use n_workers=1 or an objective without open files, locks or connections"
-        ) from None
-    return ProcessPoolExecutor(
-        max_workers=n_workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(payload, threads),
-    )
+        objective = cloudpickle.loads(payload)
+    except Exception as exc:  # noqa: BLE001 - any failure to rebuild the objective is fatal here
+        conn.send(("broken", f"{type(exc).__name__}: {exc}"))
+        return
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        task: TrialTask = msg
+
+        def report(step: int, value: float, tid: int = task.trial_id) -> None:
+            conn.send(("report", tid, step, value))
+
+        def prune(tid: int = task.trial_id) -> bool:
+            conn.send(("prune?", tid))
+            return bool(conn.recv())
+
+        handle = RunningTrial(task.trial_id, task.config, task.budget, run_dir=task.run_dir,
+                              on_report=report, pruner=prune)
+        try:
+            out = execute(objective, handle)
+        except KeyboardInterrupt:
+            conn.send(("interrupt", task.trial_id))
+            continue
+        except SystemExit as exc:
+            out = TrialOutcome(TrialState.FAILED, None, f"objective called sys.exit({exc.code!r})",
+                               dict(handle.intermediate))
+        try:
+            conn.send(("done", task.trial_id, out))
+        except (TypeError, AttributeError, ValueError) as exc:  # e.g. an unpicklable user attr
+            out = TrialOutcome(TrialState.FAILED, None,
+                               f"the trial's result cannot be sent back ({type(exc).__name__}: {exc})",
+                               dict(handle.intermediate), duration=out.duration)
+            conn.send(("done", task.trial_id, out))
 
 
-def submit(pool: ProcessPoolExecutor, trial_id: int, config: dict, budget: float | None,
-           run_dir: str | None):
-    return pool.submit(_run_in_worker, trial_id, config, budget, run_dir)
+class _Slot:
+    """One worker process, its pipe, and the trial it runs (if any)."""
+
+    def __init__(self, ctx, payload: bytes, threads: int):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, payload, threads, os.getpid()),
+                                daemon=True, name="autodl-worker")
+        self.proc.start()
+        child.close()
+        self.task: TrialTask | None = None
+        self.started = 0.0
+
+    def kill(self, grace: float = 0.0) -> int | None:
+        """Stop the worker (after ``grace`` seconds to exit by itself); its exit code."""
+        if grace:
+            self.proc.join(timeout=grace)
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(timeout=10)
+        self.conn.close()
+        return self.proc.exitcode
+
+
+class ProcessExecutor:
+    """``n_workers`` local worker processes (spawned), one pipe each.
+
+    Args:
+        n_workers: worker processes (each runs one trial at a time).
+        trial_timeout: seconds after which a trial's worker is killed and the trial FAILED.
+        threads: native threads per worker (default ``cpu_count // n_workers``, at least 1).
+    """
+
+    name = "local"
+    live_reports = True
+
+    def __init__(self, n_workers: int = 1, trial_timeout: float | None = None,
+                 threads: int | None = None):
+        self.n_workers = int(n_workers)
+        self.trial_timeout = trial_timeout
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.n_workers)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._slots: list[_Slot] = []
+        self._payload = b""
+        self._hooks = Hooks()
+
+    @property
+    def capacity(self) -> int:
+        return self.n_workers
+
+    @property
+    def pids(self) -> dict[int, int]:
+        """``{trial id: pid of the worker running it}``."""
+        return {s.task.trial_id: s.proc.pid for s in self._slots if s.task is not None}
+
+    def start(self, objective, hooks: Hooks) -> None:
+        self._payload = dump_objective(objective)
+        self._hooks = hooks
+        # all workers start now, so their imports overlap with each other
+        self._slots = [_Slot(self._ctx, self._payload, self.threads) for _ in range(self.n_workers)]
+
+    def submit(self, task: TrialTask) -> None:
+        for i, slot in enumerate(self._slots):
+            if slot.task is None:
+                if not slot.proc.is_alive():  # died while idle: replace it silently
+                    slot.kill()
+                    slot = self._slots[i] = _Slot(self._ctx, self._payload, self.threads)
+                try:
+                    slot.conn.send(task)
+                except (BrokenPipeError, OSError):
+                    slot.kill()
+                    slot = self._slots[i] = _Slot(self._ctx, self._payload, self.threads)
+                    slot.conn.send(task)
+                slot.task, slot.started = task, time.monotonic()
+                return
+        raise RuntimeError("submit() with every worker busy; keep at most `capacity` trials running")
+
+    def wait_any(self, timeout: float | None = None) -> list[tuple[int, TrialOutcome]]:
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            busy = [s for s in self._slots if s.task is not None]
+            if not busy:
+                return []
+            now = time.monotonic()
+            wait_for = None if end is None else max(0.0, end - now)
+            if self.trial_timeout is not None:
+                first = min(s.started for s in busy) + self.trial_timeout - now
+                wait_for = max(0.0, first) if wait_for is None else min(wait_for, max(0.0, first))
+            ready = mp_wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], wait_for)
+            results: list[tuple[int, TrialOutcome]] = []
+            for i, slot in enumerate(self._slots):
+                if slot.task is None:
+                    continue
+                if slot.conn in ready or slot.proc.sentinel in ready:
+                    out = self._drain(i)
+                    if out is not None:
+                        results.append(out)
+            results += self._stop_overdue()
+            if results or (end is not None and time.monotonic() >= end):
+                return results
+
+    def _drain(self, i: int) -> tuple[int, TrialOutcome] | None:
+        """Handle every message waiting on slot ``i``'s pipe; the finished trial, if any."""
+        slot = self._slots[i]
+        assert slot.task is not None
+        tid = slot.task.trial_id
+        eof = False
+        try:
+            while slot.conn.poll():
+                msg = slot.conn.recv()
+                kind = msg[0]
+                if kind == "report":
+                    self._hooks.on_report(msg[1], msg[2], msg[3])
+                elif kind == "prune?":
+                    slot.conn.send(bool(self._hooks.should_prune(msg[1])))
+                elif kind == "done":
+                    slot.task = None
+                    return msg[1], msg[2]
+                elif kind == "interrupt":
+                    raise KeyboardInterrupt
+                elif kind == "broken":
+                    raise UserError(f"the objective cannot be loaded in a worker process: {msg[1]}")
+        except (EOFError, OSError):
+            eof = True  # the worker is gone (or going); see below
+        if not eof and slot.proc.is_alive():
+            return None
+        code = slot.kill(grace=2.0)
+        slot.task = None
+        self._slots[i] = _Slot(self._ctx, self._payload, self.threads)
+        return tid, lost(describe_exit(code))
+
+    def _stop_overdue(self) -> list[tuple[int, TrialOutcome]]:
+        if self.trial_timeout is None:
+            return []
+        out = []
+        now = time.monotonic()
+        for i, slot in enumerate(self._slots):
+            if slot.task is not None and now - slot.started >= self.trial_timeout:
+                tid = slot.task.trial_id
+                slot.kill()
+                self._slots[i] = _Slot(self._ctx, self._payload, self.threads)
+                out.append((tid, timed_out(self.trial_timeout, now - slot.started)))
+        return out
+
+    def shutdown(self) -> None:
+        for slot in self._slots:
+            if slot.task is None and slot.proc.is_alive():
+                try:
+                    slot.conn.send(None)
+                except (BrokenPipeError, OSError):
+                    pass
+        deadline = time.monotonic() + 2.0
+        for slot in self._slots:
+            if slot.task is None:
+                slot.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+            slot.kill()
+        self._slots = []
+
+
+# ---------------------------------------------------------------------- choosing one
+EXECUTORS = ("inline", "local", "dask")
+
+
+def make_executor(executor: "str | Executor | None", n_workers: int = 1,
+                  trial_timeout: float | None = None,
+                  dask_scheduler: str | None = None) -> Executor:
+    """Build the executor a study asked for.
+
+    ``None``/``"auto"``: in-process for one worker without a timeout, else local processes;
+    ``"dask"`` with ``dask_scheduler`` joins that cluster, without it starts a local one.
+    """
+    if executor is not None and not isinstance(executor, str):
+        if not isinstance(executor, Executor):
+            raise UserError(f"executor must be one of {', '.join(EXECUTORS)} or an Executor, "
+                            f"got {type(executor).__name__}")
+        return executor
+    name = (executor or "auto").lower()
+    if dask_scheduler is not None:
+        if name == "auto":
+            name = "dask"
+        elif name != "dask":
+            raise UserError(f"dask_scheduler only applies with executor='dask', not '{name}'")
+    if name == "auto":
+        name = "inline" if n_workers == 1 and trial_timeout is None else "local"
+    if name == "inline":
+        if n_workers != 1:
+            raise UserError(f"executor='inline' runs one trial at a time; got n_workers={n_workers}")
+        return InlineExecutor(trial_timeout)
+    if name == "local":
+        return ProcessExecutor(n_workers, trial_timeout)
+    if name == "dask":
+        from autodl.study.dask_executor import DaskExecutor, check_address
+
+        if dask_scheduler is not None:
+            check_address(dask_scheduler)
+        return DaskExecutor(n_workers=n_workers, scheduler=dask_scheduler, trial_timeout=trial_timeout)
+    raise UserError(f"unknown executor '{executor}'; choose one of: {', '.join(EXECUTORS)}")

@@ -199,6 +199,15 @@ class Study:
         df = df.reset_index(drop=True)
         return df.head(top) if top else df
 
+    def to_optuna(self, storage: str | None = None, study_name: str | None = None):
+        """An Optuna study with every finished trial, for Optuna's plots and optuna-dashboard.
+
+        See :func:`autodl.integrations.optuna.to_optuna`.
+        """
+        from autodl.integrations.optuna import to_optuna
+
+        return to_optuna(self, storage=storage, study_name=study_name)
+
     # ------------------------------------------------------------------ ask / tell
     def _next_job(self) -> _Job | None:
         """A retry of an abandoned trial if there is one, else a new ask; None when exhausted."""
