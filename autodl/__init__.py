@@ -23,7 +23,20 @@ def export_onnx(model, path, *, sample, feature_names=None, class_labels=None, m
     return _export_onnx(model, path, sample=sample, feature_names=feature_names,
                         class_labels=class_labels, metadata=metadata)
 
+_LAZY = {"AutoDLClassifier": "autodl.tabular.estimators", "AutoDLRegressor": "autodl.tabular.estimators"}
+
+
+def __getattr__(name: str):
+    """``autodl.AutoDLClassifier`` / ``autodl.AutoDLRegressor``, imported on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'autodl' has no attribute '{name}'")
+
+
 __all__ = [
+    "AutoDLClassifier", "AutoDLRegressor",
     "Space", "Float", "Int", "Categorical", "Study", "TrialState", "FrozenTrial", "RunningTrial",
     "search", "SearchResult", "export_onnx",
     "UserError", "SpaceError", "DataError", "ExportError", "StorageError", "SearchExhausted", "TrialPruned",

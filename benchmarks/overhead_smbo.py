@@ -4,7 +4,8 @@ For each searcher, dimension and trial count ``N``, the history is pre-filled wi
 random trials on a sphere (through ``restore`` for autodl and ``study.add_trials`` for Optuna,
 which costs no sampling), then ``w`` trials are run with ask + tell and their mean wall time is
 reported in milliseconds: the cost of one trial around trial ``N``. Everything runs in one
-process, one method after the other. Prints a table and writes JSON to ``benchmarks/results/``.
+process, one method after the other; each measurement is repeated (``--repeats``) and the
+fastest repetition is kept, which filters out interference from other processes. Prints a table and writes JSON to ``benchmarks/results/``.
 
 Usage::
 
@@ -82,21 +83,23 @@ def time_optuna(kind: str, dim: int, at: int, window: int, seed: int = 0) -> flo
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dims", type=int, nargs="+", default=[1, 8, 16])
-    ap.add_argument("--tpe-at", type=int, nargs="+", default=[100, 1000])
-    ap.add_argument("--gp-at", type=int, nargs="+", default=[100, 300])
+    ap.add_argument("--tpe-at", type=int, nargs="*", default=[100, 1000])
+    ap.add_argument("--gp-at", type=int, nargs="*", default=[100, 300])
     ap.add_argument("--window", type=int, default=20, help="trials timed around each point (TPE)")
     ap.add_argument("--gp-window", type=int, default=10, help="trials timed around each point (GP)")
+    ap.add_argument("--repeats", type=int, default=3, help="repetitions; the fastest is reported")
     ap.add_argument("--quick", action="store_true", help="d=2, TPE at 50, GP at 30, short windows")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.quick:
         args.dims, args.tpe_at, args.gp_at, args.window, args.gp_window = [2], [50], [30], 6, 4
+        args.repeats = 1
     rows = []
     for kind, points, window in (("tpe", args.tpe_at, args.window), ("gp", args.gp_at, args.gp_window)):
         for dim in args.dims:
             for at in points:
-                ours = time_autodl(kind, dim, at, window)
-                theirs = time_optuna(kind, dim, at, window)
+                ours = min(time_autodl(kind, dim, at, window) for _ in range(args.repeats))
+                theirs = min(time_optuna(kind, dim, at, window) for _ in range(args.repeats))
                 rows.append({"searcher": kind, "dim": dim, "trial": at, "autodl_ms": ours,
                              "optuna_ms": theirs, "ratio": ours / theirs})
                 print(f"  {kind} d={dim} trial {at}: autodl {ours:.1f} ms, optuna {theirs:.1f} ms",

@@ -68,7 +68,8 @@ def export_after_search(result, prep, run_dir: Path | None, path: str | None, re
         if trial.id == result.best_trial_id:
             continue
         seed = prep.spec.seed
-        model = build_pipeline(trial.config, prep.X_all, prep.task, seed).fit(prep.X_all, prep.y_all)
+        model = build_pipeline(trial.config, prep.X_all, prep.task, seed,
+                               features=prep.features).fit(prep.X_all, prep.y_all)
         meta = {"config": trial.config, "score": trial.value, "metric": prep.metric.name, "trial_id": trial.id}
         try:
             export_model(model, path, sample, meta)
@@ -77,7 +78,8 @@ def export_after_search(result, prep, run_dir: Path | None, path: str | None, re
             continue
         test_score = None
         if prep.X_test is not None:
-            fitted = build_pipeline(trial.config, prep.X_train, prep.task, seed).fit(prep.X_train, prep.y_train)
+            fitted = build_pipeline(trial.config, prep.X_train, prep.task, seed,
+                                    features=prep.features).fit(prep.X_train, prep.y_train)
             test_score = float(score_model(fitted, prep.X_test, prep.y_test, prep.metric))
         result.best_model, result.best_config, result.best_score = model, dict(trial.config), trial.value
         result.best_trial_id, result.test_score = trial.id, test_score

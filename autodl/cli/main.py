@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from autodl.cli.worker_cmds import add_executor_flags, add_worker_parser, cmd_worker, executor_fields
+from autodl.cli.nn_cmds import add_nn_flags, check_tabular_args, is_nn_run
+from autodl.cli.feature_cmds import add_feature_flags, feature_fields
 from autodl.errors import UserError
 
 EXIT_USAGE = 2
@@ -84,11 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="built-in data: iris, wine, breast_cancer, digits, diabetes")
     src.add_argument("--data", help="a CSV or Parquet file (use with --target)")
+    src.add_argument("--entityset", metavar="YAML", help="related tables for featuretools (use with --target)")
     s.add_argument("--target", help="the column to predict in --data")
-    s.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
+    s.add_argument("--task", choices=["auto", "classification", "regression", "timeseries"], default="auto")
     s.add_argument("--metric", help="accuracy, balanced_accuracy, f1, roc_auc, log_loss, r2, rmse, mae")
     s.add_argument("--space", default="tabular", help="a built-in space name or a YAML file (default: tabular)")
-    s.add_argument("--searcher", default="random", help="random, grid, ... (default: random)")
+    s.add_argument("--searcher", default=None,
+                   help="random, grid, tpe, sh, hyperband, asha, bohb, ... (default: random; hyperband with --model)")
     s.add_argument("--trials", type=_positive_int, help="number of trials")
     s.add_argument("--time", type=parse_duration, help="search time budget, e.g. 90s, 10m, 1h")
     s.add_argument("--seed", type=int, default=0)
@@ -96,10 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--test-size", type=_fraction, default=0.2,
                    help="fraction held out for a final test score (default 0.2; 0 for none)")
     s.add_argument("--workers", type=_positive_int, default=1, help="trials run in parallel processes")
+    add_executor_flags(s, parse_duration)
     s.add_argument("--out", help="run folder (default: runs/<data>-<time>)")
     s.add_argument("--export-onnx", metavar="FILE", help="export the winner to this .onnx file (verified)")
     s.add_argument("--require-onnx", action="store_true",
                    help="the winner is the best trial whose model exports to ONNX and passes the check")
+    add_nn_flags(s)
+    add_feature_flags(s)
     _add_output_flags(s)
 
     r = sub.add_parser("resume", help="continue a run after a crash, Ctrl-C or with more trials")
@@ -107,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trials", type=_positive_int, help="new total number of trials")
     r.add_argument("--time", type=parse_duration, help="time budget for this invocation")
     r.add_argument("--workers", type=_positive_int)
+    add_executor_flags(r, parse_duration)
     _add_output_flags(r)
+    add_worker_parser(sub, _positive_int, parse_duration)
 
     sh = sub.add_parser("show", help="print a run's leaderboard")
     sh.add_argument("run", help="a run folder or a study .db file")
@@ -134,29 +144,34 @@ def _progress_mode(args) -> str:
 
 
 def cmd_search(args) -> int:
+    if args.model:
+        from autodl.cli.nn_cmds import cmd_search_nn
+
+        return cmd_search_nn(args)
+    check_tabular_args(args)
     from autodl.tabular.search import SearchSpec, run_search, start_run
 
     if args.data and not args.target:
         raise UserError("--data needs --target COLUMN naming the column to predict")
-    if args.target and not args.data:
-        raise UserError("--target only applies with --data FILE")
+    if args.target and not (args.data or args.entityset):
+        raise UserError("--target only applies with --data FILE or --entityset YAML")
     if args.trials is None and args.time is None:
         raise UserError("give --trials N, --time 10m, or both")
     if args.cv < 2:
         raise UserError(f"--cv is {args.cv}, but must be at least 2")
     data = str(Path(args.data).resolve()) if args.data else None
     spec = SearchSpec(dataset=args.dataset, data=data, target=args.target,
-                      task=None if args.task == "auto" else args.task, metric=args.metric,
-                      space=_space_arg(args.space), searcher=args.searcher, n_trials=args.trials,
+                      task=None if args.task in ("auto", "timeseries") else args.task, metric=args.metric,
+                      space=_space_arg(args.space), searcher=args.searcher or "random", n_trials=args.trials,
                       time_budget=args.time, seed=args.seed, cv=args.cv, test_size=args.test_size,
-                      n_workers=args.workers)
+                      n_workers=args.workers, **executor_fields(args), **feature_fields(args))
     out = args.out or _default_out(args)
     prep, run_dir = start_run(spec, out)
     mode = _progress_mode(args)
     if mode == "bar":
         budget = " and ".join(x for x in (f"{args.trials} trials" if args.trials else "",
                                           f"{args.time:g}s" if args.time else "") if x)
-        _err(f"autodl: {prep.spec.dataset or Path(data).name} ({prep.task}, {prep.metric.name}, "
+        _err(f"autodl: {prep.spec.dataset or Path(data or args.entityset).name} ({prep.task}, {prep.metric.name}, "
              f"{spec.cv}-fold CV), searcher {spec.searcher}, {budget} -> {run_dir}")
 
     def run():
@@ -176,7 +191,7 @@ def _space_arg(space: str) -> str:
 
 
 def _default_out(args) -> str:
-    stem = args.dataset or Path(args.data).stem
+    stem = args.dataset or Path(args.data or args.entityset).stem
     return str(Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
@@ -186,10 +201,15 @@ def cmd_resume(args) -> int:
     run_dir = Path(args.run)
     if not (run_dir / "study.db").is_file():
         raise UserError(f"{run_dir} is not an autodl run folder (no study.db)")
+    if is_nn_run(run_dir):
+        from autodl.cli.nn_cmds import cmd_resume_nn
+
+        return cmd_resume_nn(args)
     mode = _progress_mode(args)
     return _run_and_report(lambda: resume_run(run_dir, n_trials=args.trials, time_budget=args.time,
                                               n_workers=args.workers, show_progress=mode != "quiet",
-                                              progress_mode=mode), run_dir, mode)
+                                              progress_mode=mode, **executor_fields(args)),
+                           run_dir, mode)
 
 
 def _run_and_report(run, run_dir: Path, mode: str) -> int:
@@ -259,7 +279,7 @@ def cmd_predict(args) -> int:
 
 
 COMMANDS = {"search": cmd_search, "resume": cmd_resume, "show": cmd_show, "report": cmd_report, "export": cmd_export,
-            "predict": cmd_predict}
+            "predict": cmd_predict, "worker": cmd_worker}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

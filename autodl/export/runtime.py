@@ -30,7 +30,10 @@ PREFIX = "autodl."
 
 
 def read_metadata(model_or_session) -> dict[str, Any]:
-    """The ``autodl.*`` metadata of an ONNX model proto or an onnxruntime session, JSON-decoded."""
+    """The ``autodl.*`` metadata of an ONNX file path, model proto or onnxruntime session,
+    JSON-decoded."""
+    if isinstance(model_or_session, (str, Path)):
+        model_or_session = make_session(model_or_session)
     if hasattr(model_or_session, "get_modelmeta"):
         props = dict(model_or_session.get_modelmeta().custom_metadata_map)
     else:

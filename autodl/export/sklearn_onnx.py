@@ -33,6 +33,13 @@ exported imputer uses :data:`~autodl.export.runtime.MISSING_STRING` (``""``) as 
 marker instead, and the runtime feeds missing strings as ``""`` (so a real empty-string
 category would be imputed too).
 
+The PyTorch MLP (:mod:`autodl.tabular.torch_mlp`) keeps its trained weights as NumPy arrays and
+predicts in NumPy, so it is converted like any scikit-learn model: a converter registered with
+skl2onnx (:func:`register_autodl_models`) emits its forward pass from the weights,
+``(x - mean) / scale``, then ``MatMul``/``Add`` and ``Relu``/``Tanh`` per layer, then ``Softmax``
+with ``ArgMax`` + ``Gather`` over the classes (classifier) or ``* y_scale + y_mean`` (regressor),
+all in the input's precision (float64 from autodl's pipelines).
+
 Unsupported steps (a ``FunctionTransformer`` with a Python function, a transformer skl2onnx has
 no converter for, future featuretools/tsfresh transformers) are refused before conversion with
 an :class:`~autodl.errors.ExportError` naming the step: exporting the rest would give a file
@@ -75,9 +82,82 @@ def _steps(model, prefix: str = ""):
         yield prefix.rstrip("/") or type(model).__name__, model
 
 
+_REGISTERED = False
+
+
+def register_autodl_models() -> None:
+    """Register skl2onnx converters for autodl's own estimators (idempotent)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (calculate_linear_classifier_output_shapes,
+                                                  calculate_linear_regressor_output_shapes)
+
+    from autodl.tabular.torch_mlp import TorchMLPClassifier, TorchMLPRegressor
+
+    update_registered_converter(TorchMLPClassifier, "AutodlTorchMLPClassifier",
+                                calculate_linear_classifier_output_shapes, _convert_torch_mlp,
+                                options={"zipmap": [True, False, "columns"], "nocl": [True, False]})
+    update_registered_converter(TorchMLPRegressor, "AutodlTorchMLPRegressor",
+                                calculate_linear_regressor_output_shapes, _convert_torch_mlp)
+    _REGISTERED = True
+
+
+def _convert_torch_mlp(scope, operator, container) -> None:
+    """The MLP's forward pass from its NumPy weights (see the module docstring)."""
+    from onnx import TensorProto
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    op = operator.raw_operator
+    x = operator.inputs[0].full_name
+    double = isinstance(operator.inputs[0].type, DoubleTensorType)
+    proto, dtype = (TensorProto.DOUBLE, np.float64) if double else (TensorProto.FLOAT, np.float32)
+    if not double:
+        cast = scope.get_unique_variable_name("x_cast")
+        container.add_node("Cast", [x], [cast], to=TensorProto.FLOAT, name=scope.get_unique_operator_name("Cast"))
+        x = cast
+
+    def const(name, values):
+        arr = np.asarray(values, dtype=dtype)
+        vname = scope.get_unique_variable_name(name)
+        container.add_initializer(vname, proto, list(arr.shape), arr.ravel().tolist())
+        return vname
+
+    def node(kind, inputs, **attrs):
+        out = scope.get_unique_variable_name(kind.lower())
+        container.add_node(kind, inputs, [out], name=scope.get_unique_operator_name(kind), **attrs)
+        return out
+
+    h = node("Div", [node("Sub", [x, const("x_mean", op.x_mean_)]), const("x_scale", op.x_scale_)])
+    last = len(op.coefs_) - 1
+    for i, (w, b) in enumerate(zip(op.coefs_, op.intercepts_)):
+        h = node("Add", [node("MatMul", [h, const(f"w{i}", w)]), const(f"b{i}", b)])
+        if i < last:
+            h = node("Relu" if op.activation == "relu" else "Tanh", [h])
+    if hasattr(op, "classes_"):
+        label, proba = operator.outputs[0].full_name, operator.outputs[1].full_name
+        container.add_node("Softmax", [h], [proba], axis=1, name=scope.get_unique_operator_name("Softmax"))
+        idx = node("ArgMax", [proba], axis=1, keepdims=0)
+        classes = np.asarray(op.classes_)
+        cname = scope.get_unique_variable_name("classes")
+        if classes.dtype.kind in "iub":
+            container.add_initializer(cname, TensorProto.INT64, [len(classes)], classes.astype(np.int64).tolist())
+        else:
+            container.add_initializer(cname, TensorProto.STRING, [len(classes)],
+                                      [str(c).encode() for c in classes])
+        container.add_node("Gather", [cname, idx], [label], axis=0, name=scope.get_unique_operator_name("Gather"))
+    else:
+        y = node("Add", [node("Mul", [h, const("y_scale", [op.y_scale_])]), const("y_mean", [op.y_mean_])])
+        container.add_node("Identity", [y], [operator.outputs[0].full_name],
+                           name=scope.get_unique_operator_name("Identity"))
+
+
 def check_supported(model) -> None:
     """Raise :class:`ExportError` naming the first step ONNX cannot express."""
     from skl2onnx._supported_operators import sklearn_operator_name_map
+
+    register_autodl_models()
     from sklearn.preprocessing import FunctionTransformer
 
     for path, est in _steps(model):
@@ -241,7 +321,12 @@ def _split(model):
 
 
 def _is_tree_model(est) -> bool:
-    return hasattr(est, "estimators_") or hasattr(est, "_predictors") or hasattr(est, "tree_")
+    """Models that see float32 features in ONNX: trees (as in scikit-learn), and SVR (onnxruntime
+    implements ``SVMRegressor`` for float32 only)."""
+    from sklearn.svm import SVR
+
+    return (hasattr(est, "estimators_") or hasattr(est, "_predictors") or hasattr(est, "tree_")
+            or isinstance(est, SVR))
 
 
 def convert(model, sample, *, is_classifier: bool):

@@ -7,9 +7,7 @@ weak log-normal priors with L-BFGS-B and analytic gradients.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from typing import Iterator
 
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, solve_triangular
@@ -22,28 +20,6 @@ _NOISE_MIN = 1e-6
 _LS_BOUNDS = (math.log(5e-3), math.log(50.0))
 _SIG_BOUNDS = (math.log(0.05), math.log(20.0))
 _NOISE_BOUNDS = (math.log(_NOISE_MIN), math.log(0.5))
-
-
-_BLAS_CONTROLLER: list = []
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run BLAS on one thread: the matrices here are small, and several threads only add
-    contention (badly so when other processes share the cores)."""
-    if not _BLAS_CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # optional: without it BLAS keeps its default threading
-            _BLAS_CONTROLLER.append(None)
-        else:
-            _BLAS_CONTROLLER.append(ThreadpoolController())
-    controller = _BLAS_CONTROLLER[0]
-    if controller is None:
-        yield
-        return
-    with controller.limit(limits=1, user_api="blas"):
-        yield
 
 
 def _matern(r: np.ndarray) -> np.ndarray:

@@ -8,12 +8,35 @@ that the model sees exactly what will be evaluated.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from autodl.space import Categorical, Config, Float, Int, Space, config_key
+
+_BLAS_CONTROLLER: list = []
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run BLAS on one thread: the matrices here are small, and several threads only add
+    contention (badly so when other processes share the cores)."""
+    if not _BLAS_CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # optional: without it BLAS keeps its default threading
+            _BLAS_CONTROLLER.append(None)
+        else:
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+    controller = _BLAS_CONTROLLER[0]
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
+
 
 #: coordinate kinds
 CONTINUOUS, DISCRETE, CATEGORICAL = 0, 1, 2

@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from autodl.searchers._gp_model import MaternGP, single_threaded_blas
-from autodl.searchers._unit import CATEGORICAL, CONTINUOUS, DedupeSet, GrowingMatrix, UnitCodec
+from autodl.searchers._gp_model import MaternGP
+from autodl.searchers._unit import (
+    CATEGORICAL, CONTINUOUS, DedupeSet, GrowingMatrix, UnitCodec, single_threaded_blas,
+)
 from autodl.searchers.base import Observation, Searcher, Trial
 from autodl.space import Config, Space
 
@@ -183,7 +185,7 @@ class GaussianProcess(Searcher):
         top = np.argsort(y, kind="stable")[: min(5, len(y))]
         n_each = max(self.n_candidates // (2 * len(top)), 1)
         local = []
-        for rank, i in enumerate(top):
+        for i in top:
             center = np.where(np.isfinite(u_obs[i]), u_obs[i], self.rng.random(d))
             scales = self.rng.choice([0.005, 0.02, 0.08, 0.25], size=(n_each, 1))
             pts = center + scales * self.rng.normal(size=(n_each, d))

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from autodl.searchers._unit import DedupeSet, GrowingMatrix, UnitCodec
+from autodl.searchers._unit import DedupeSet, GrowingMatrix, UnitCodec, single_threaded_blas
 from autodl.searchers.base import Observation, Searcher, Trial
 from autodl.space import Config, Space
 
@@ -117,6 +117,57 @@ class _Parzen:
         self.k = k
         self.eps = np.minimum((k - 1.0) / k, np.maximum(0.1, 1.0 / math.sqrt(n_eff + 1.0))) \
             if len(self.cat) else np.zeros(0)
+        self._weights_matrix = self._kernel_matrix()
+
+    def _kernel_matrix(self) -> np.ndarray:
+        """Kernel-side matrix ``W`` (kernels + prior) x features, such that the log of each
+        weighted kernel at ``x`` is ``-(features(x) @ W.T)``.
+
+        Numeric coordinates: ``a x^2 - 2 a mu x + (a mu^2 + log norm)`` with ``a = 1/(2 s^2)``;
+        categorical coordinates: a one-hot of ``x`` times the kernel's log probabilities; the
+        last feature is a constant 1 carrying ``-log(weight)``.
+        """
+        m = len(self.centers)
+        blocks = []
+        if len(self.num):
+            mc = self.num_finite
+            a2 = np.where(mc, 0.5 / (self.kernel_sigma * self.kernel_sigma), 0.0)
+            mu0 = np.where(mc, self.mu, 0.0)
+            const = mu0 * mu0 * a2 + np.where(mc, self.log_norm, 0.0)
+            zero = np.zeros((1, len(self.num)))  # the prior kernel: uniform density 1
+            blocks += [np.vstack([a2, zero]), np.vstack([-2.0 * mu0 * a2, zero]), np.vstack([const, zero])]
+        for c in range(len(self.cat)):
+            k = int(self.k[c])
+            if k == 1:  # a single choice carries no information
+                continue
+            ci = self.cat_idx[:, c]
+            log_same, log_other = math.log1p(-self.eps[c]), math.log(self.eps[c] / (k - 1.0))
+            logp = np.full((m + 1, k), log_other)
+            logp[np.flatnonzero(ci >= 0), ci[ci >= 0]] = log_same
+            logp[np.append(ci < 0, True)] = -math.log(k)  # inactive centre and prior: uniform
+            blocks.append(-logp)
+        blocks.append(-self.log_w[:, None])
+        return np.hstack(blocks)
+
+    def _features(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        blocks = []
+        if len(self.num):
+            xn = x[:, self.num]
+            active = np.isfinite(xn)
+            x0 = np.where(active, xn, 0.0)
+            blocks += [x0 * x0, x0, active.astype(float)]
+        for c, j in enumerate(self.cat):
+            k = int(self.k[c])
+            if k == 1:
+                continue
+            xi = self.codec.category_index(x[:, j], j)
+            onehot = np.zeros((n, k))
+            rows = np.flatnonzero(xi >= 0)
+            onehot[rows, xi[rows]] = 1.0  # inactive coordinate: all zeros, contributes nothing
+            blocks.append(onehot)
+        blocks.append(np.ones((n, 1)))
+        return np.hstack(blocks)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Draw ``n`` raw (unsnapped) points from the mixture."""
@@ -150,46 +201,15 @@ class _Parzen:
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """Log density at snapped rows ``x`` (n x d), NaN coordinates of ``x`` skipped.
 
-        The squared distances are expanded into matrix products, so the cost is a few
-        ``(n x d) @ (d x m)`` products instead of an ``n x m x d`` array.
+        The squared distances are expanded, so all kernels are evaluated by one
+        ``(n x features) @ (features x kernels)`` product followed by a log-sum-exp.
         """
-        n = len(x)
-        m = len(self.centers)
-        total = np.zeros((n, m + 1))
-        if len(self.num):
-            xn = x[:, self.num]
-            mx = np.isfinite(xn)
-            x0 = np.where(mx, xn, 0.0)
-            mxf = mx.astype(float)
-            mc = self.num_finite
-            a2 = np.where(mc, 0.5 / (self.kernel_sigma * self.kernel_sigma), 0.0)  # (m, d)
-            mu0 = np.where(mc, self.mu, 0.0)
-            ln = np.where(mc, self.log_norm, 0.0)
-            quad = (x0 * x0) @ a2.T - 2.0 * x0 @ (mu0 * a2).T + mxf @ (mu0 * mu0 * a2 + ln).T
-            total[:, :m] -= quad
-        if len(self.cat):
-            for c, j in enumerate(self.cat):
-                k = int(self.k[c])
-                if k == 1:  # a single choice carries no information
-                    continue
-                xi = self.codec.category_index(x[:, j], j)
-                ci = self.cat_idx[:, c]
-                x_oh = np.zeros((n, k))
-                rows = np.flatnonzero(xi >= 0)
-                x_oh[rows, xi[rows]] = 1.0
-                c_oh = np.zeros((m, k))
-                kern = np.flatnonzero(ci >= 0)
-                c_oh[kern, ci[kern]] = 1.0
-                same = x_oh @ c_oh.T  # 1 where the categories agree (both active)
-                x_act = (xi >= 0).astype(float)[:, None]
-                c_act = (ci >= 0).astype(float)[None, :]
-                log_same, log_other = math.log1p(-self.eps[c]), math.log(self.eps[c] / (k - 1.0))
-                total[:, :m] += x_act * (c_act * (same * log_same + (1.0 - same) * log_other)
-                                         - (1.0 - c_act) * math.log(k))
-                total[:, m] -= x_act[:, 0] * math.log(k)
-        total += self.log_w[None, :]
+        total = self._features(x) @ self._weights_matrix.T
+        np.negative(total, out=total)
         top = total.max(axis=1, keepdims=True)
-        return np.log(np.exp(total - top).sum(axis=1)) + top[:, 0]
+        np.subtract(total, top, out=total)
+        np.exp(total, out=total)
+        return np.log(total.sum(axis=1)) + top[:, 0]
 
 
 class TPE(Searcher):
@@ -265,6 +285,10 @@ class TPE(Searcher):
         return config
 
     def ask(self) -> Trial:
+        with single_threaded_blas():
+            return self._ask()
+
+    def _ask(self) -> Trial:
         pending_keys = DedupeSet()
         for t in self.pending.values():
             pending_keys.add(t.config)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from pickle import PicklingError
 import threading
 import time
 import traceback
@@ -235,6 +236,14 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(0)
 
 
+def _send(conn: Connection, msg: Any) -> None:
+    """Send to the driver; if it is gone (killed), this worker has nothing left to do."""
+    try:
+        conn.send(msg)
+    except (BrokenPipeError, ConnectionError, EOFError):
+        os._exit(0)
+
+
 def _worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int) -> None:
     """Body of a worker process: run the trials the driver sends until told to stop."""
     import signal
@@ -249,7 +258,7 @@ def _worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int
     try:
         objective = cloudpickle.loads(payload)
     except Exception as exc:  # noqa: BLE001 - any failure to rebuild the objective is fatal here
-        conn.send(("broken", f"{type(exc).__name__}: {exc}"))
+        _send(conn, ("broken", f"{type(exc).__name__}: {exc}"))
         return
     while True:
         try:
@@ -259,31 +268,35 @@ def _worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int
         if msg is None:
             return
         task: TrialTask = msg
+        _send(conn, ("start", task.trial_id))  # the timeout counts from here, not from spawn
 
         def report(step: int, value: float, tid: int = task.trial_id) -> None:
-            conn.send(("report", tid, step, value))
+            _send(conn, ("report", tid, step, value))
 
         def prune(tid: int = task.trial_id) -> bool:
-            conn.send(("prune?", tid))
-            return bool(conn.recv())
+            _send(conn, ("prune?", tid))
+            try:
+                return bool(conn.recv())
+            except (EOFError, OSError):
+                os._exit(0)
 
         handle = RunningTrial(task.trial_id, task.config, task.budget, run_dir=task.run_dir,
                               on_report=report, pruner=prune)
         try:
             out = execute(objective, handle)
         except KeyboardInterrupt:
-            conn.send(("interrupt", task.trial_id))
+            _send(conn, ("interrupt", task.trial_id))
             continue
         except SystemExit as exc:
             out = TrialOutcome(TrialState.FAILED, None, f"objective called sys.exit({exc.code!r})",
                                dict(handle.intermediate))
         try:
-            conn.send(("done", task.trial_id, out))
-        except (TypeError, AttributeError, ValueError) as exc:  # e.g. an unpicklable user attr
+            _send(conn, ("done", task.trial_id, out))
+        except (TypeError, AttributeError, ValueError, PicklingError) as exc:  # e.g. an unpicklable user attr
             out = TrialOutcome(TrialState.FAILED, None,
                                f"the trial's result cannot be sent back ({type(exc).__name__}: {exc})",
                                dict(handle.intermediate), duration=out.duration)
-            conn.send(("done", task.trial_id, out))
+            _send(conn, ("done", task.trial_id, out))
 
 
 class _Slot:
@@ -296,7 +309,7 @@ class _Slot:
         self.proc.start()
         child.close()
         self.task: TrialTask | None = None
-        self.started = 0.0
+        self.started: float | None = None  # when the worker began the trial
 
     def kill(self, grace: float = 0.0) -> int | None:
         """Stop the worker (after ``grace`` seconds to exit by itself); its exit code."""
@@ -358,7 +371,7 @@ class ProcessExecutor:
                     slot.kill()
                     slot = self._slots[i] = _Slot(self._ctx, self._payload, self.threads)
                     slot.conn.send(task)
-                slot.task, slot.started = task, time.monotonic()
+                slot.task, slot.started = task, None
                 return
         raise RuntimeError("submit() with every worker busy; keep at most `capacity` trials running")
 
@@ -370,8 +383,9 @@ class ProcessExecutor:
                 return []
             now = time.monotonic()
             wait_for = None if end is None else max(0.0, end - now)
-            if self.trial_timeout is not None:
-                first = min(s.started for s in busy) + self.trial_timeout - now
+            started = [s.started for s in busy if s.started is not None]
+            if self.trial_timeout is not None and started:
+                first = min(started) + self.trial_timeout - now
                 wait_for = max(0.0, first) if wait_for is None else min(wait_for, max(0.0, first))
             ready = mp_wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], wait_for)
             results: list[tuple[int, TrialOutcome]] = []
@@ -396,7 +410,9 @@ class ProcessExecutor:
             while slot.conn.poll():
                 msg = slot.conn.recv()
                 kind = msg[0]
-                if kind == "report":
+                if kind == "start":
+                    slot.started = time.monotonic()
+                elif kind == "report":
                     self._hooks.on_report(msg[1], msg[2], msg[3])
                 elif kind == "prune?":
                     slot.conn.send(bool(self._hooks.should_prune(msg[1])))
@@ -422,7 +438,8 @@ class ProcessExecutor:
         out = []
         now = time.monotonic()
         for i, slot in enumerate(self._slots):
-            if slot.task is not None and now - slot.started >= self.trial_timeout:
+            if (slot.task is not None and slot.started is not None
+                    and now - slot.started >= self.trial_timeout):
                 tid = slot.task.trial_id
                 slot.kill()
                 self._slots[i] = _Slot(self._ctx, self._payload, self.threads)

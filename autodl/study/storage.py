@@ -3,6 +3,16 @@
 The SQLite storage is one file (``study.db`` in a run folder) in WAL mode; every change is a
 short transaction, so a process killed at any instant leaves the file consistent, and several
 processes may share it (writes wait on a busy timeout instead of failing).
+
+Sharing a study between processes (``autodl worker RUN`` next to ``autodl search``):
+
+* trial ids come from SQLite's AUTOINCREMENT inside the writing transaction, so they are unique;
+* a study-wide trial limit is kept by counting finished + running trials inside the same
+  ``BEGIN IMMEDIATE`` transaction that creates a trial (``create_trial(..., limit=N)``);
+* every running trial records its owner (``host:pid``). On the same host a dead owner is seen
+  at once (its pid is gone); for other hosts each driver refreshes a heartbeat on its running
+  trials (:class:`Heartbeat`, every 30 s) and an owner silent for ``STALE_AFTER`` seconds
+  (10 minutes) is taken for dead: its trials become ABANDONED and are re-run.
 """
 
 from __future__ import annotations
@@ -37,7 +47,8 @@ CREATE TABLE IF NOT EXISTS trials (
     owner TEXT,
     retry_of INTEGER,
     retried_by INTEGER,
-    user_attrs TEXT NOT NULL DEFAULT '{}'
+    user_attrs TEXT NOT NULL DEFAULT '{}',
+    heartbeat REAL
 );
 CREATE TABLE IF NOT EXISTS intermediate (
     trial_id INTEGER NOT NULL,
@@ -53,13 +64,25 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def owner_alive(owner: str | None) -> bool:
-    """Whether the process that owns a running trial still exists (same host only)."""
+#: seconds without a heartbeat after which a running trial of another host is taken for dead
+STALE_AFTER = 600.0
+#: seconds between heartbeats of a driver's running trials
+HEARTBEAT_EVERY = 30.0
+
+_FINISHED_STATES = ("complete", "pruned", "failed")
+
+
+def owner_alive(owner: str | None, last_seen: float | None = None) -> bool:
+    """Whether the process that owns a running trial still exists.
+
+    On this host the pid is checked; for another host the owner counts as alive while
+    ``last_seen`` (its last heartbeat, or the trial's start) is less than STALE_AFTER old.
+    """
     if not owner or ":" not in owner:
         return False
     host, _, pid = owner.rpartition(":")
     if host != socket.gethostname():
-        return True  # cannot tell for another host; assume alive
+        return last_seen is None or time.time() - last_seen < STALE_AFTER
     try:
         os.kill(int(pid), 0)
     except (ProcessLookupError, ValueError):
@@ -81,8 +104,25 @@ class Storage:
         raise NotImplementedError
 
     def create_trial(self, config: dict, budget: float | None, info: dict | None = None,
-                     retry_of: int | None = None) -> int:
+                     retry_of: int | None = None, limit: int | None = None) -> int | None:
+        """Insert a RUNNING trial and return its id; None if ``limit`` trials are already
+        finished or running (checked atomically with the insert)."""
         raise NotImplementedError
+
+    def retry_lost(self, trial_id: int, message: str) -> int:
+        """Mark a running trial ABANDONED (its worker died) and create its retry, atomically."""
+        raise NotImplementedError
+
+    def abandoned_to_retry(self) -> list[FrozenTrial]:
+        """ABANDONED trials that no process has retried yet, oldest first."""
+        raise NotImplementedError
+
+    def finished_ids(self) -> set[int]:
+        """Ids of the complete, pruned and failed trials."""
+        return {t.id for t in self.get_trials([TrialState(s) for s in _FINISHED_STATES])}
+
+    def heartbeat(self) -> None:
+        """Refresh the heartbeat of this process's running trials."""
 
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None,
                      message: str | None = None, user_attrs: dict | None = None) -> None:
@@ -111,8 +151,10 @@ class Storage:
         """Mark running trials whose process is gone (or all of them) as ABANDONED."""
         raise NotImplementedError
 
-    def claim_retry(self, old_id: int, new_config: dict, budget: float | None, info: dict) -> int | None:
-        """Create the retry of an abandoned trial, unless another process already did."""
+    def claim_retry(self, old_id: int, new_config: dict, budget: float | None, info: dict,
+                    limit: int | None = None) -> int | None:
+        """Create the retry of an abandoned trial, unless another process already did (or
+        ``limit`` trials are finished or running)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -134,8 +176,14 @@ class InMemoryStorage(Storage):
     def set_meta(self, items: dict[str, Any]) -> None:
         self._meta.update(items)
 
-    def create_trial(self, config, budget, info=None, retry_of=None) -> int:
+    def _active(self) -> int:
+        return sum(t["state"] == TrialState.RUNNING or t["state"].finished
+                   for t in self._trials.values())
+
+    def create_trial(self, config, budget, info=None, retry_of=None, limit=None) -> int | None:
         with self._lock:
+            if limit is not None and self._active() >= limit:
+                return None
             tid = self._next
             self._next += 1
             self._trials[tid] = {
@@ -179,13 +227,24 @@ class InMemoryStorage(Storage):
                 out.append(t["id"])
         return [self.get_trial(i) for i in out]
 
-    def claim_retry(self, old_id, new_config, budget, info) -> int | None:
+    def claim_retry(self, old_id, new_config, budget, info, limit=None) -> int | None:
         old = self._trials[old_id]
         if old["retried_by"] is not None:
             return None
-        new = self.create_trial(new_config, budget, info, retry_of=old_id)
+        new = self.create_trial(new_config, budget, info, retry_of=old_id, limit=limit)
         old["retried_by"] = new
         return new
+
+    def abandoned_to_retry(self) -> list[FrozenTrial]:
+        return [self.get_trial(tid) for tid, t in list(self._trials.items())
+                if t["state"] == TrialState.ABANDONED and t["retried_by"] is None]
+
+    def retry_lost(self, trial_id, message) -> int:
+        self.finish_trial(trial_id, TrialState.ABANDONED, None, message)
+        old = self._trials[trial_id]
+        new = self.create_trial(old["config"], old["budget"], old["info"], retry_of=trial_id)
+        old["retried_by"] = new
+        return new  # type: ignore[return-value]
 
     def mark_abandoned(self, trial_id: int, message: str) -> None:
         self.finish_trial(trial_id, TrialState.ABANDONED, None, message)
@@ -207,7 +266,15 @@ class SQLiteStorage(Storage):
         self.timeout = timeout
         self._local = threading.local()
         try:
-            self._con().executescript(_SCHEMA)
+            con = self._con()
+            con.executescript(_SCHEMA)
+            columns = {row[1] for row in con.execute("PRAGMA table_info(trials)")}
+            if "heartbeat" not in columns:  # a study written by an older autodl
+                try:
+                    con.execute("ALTER TABLE trials ADD COLUMN heartbeat REAL")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path} is not an autodl study database ({exc})") from None
 
@@ -263,15 +330,50 @@ class SQLiteStorage(Storage):
             )
 
     # ------------------------------------------------------------------ trials
-    def create_trial(self, config, budget, info=None, retry_of=None) -> int:
+    _ACTIVE = "SELECT COUNT(*) FROM trials WHERE state IN ('running', 'complete', 'pruned', 'failed')"
+
+    @staticmethod
+    def _insert(con: sqlite3.Connection, config, budget, info, retry_of) -> int:
+        now = time.time()
+        cur = con.execute(
+            "INSERT INTO trials(state, config, budget, info, started, owner, retry_of, heartbeat) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (TrialState.RUNNING.value, json.dumps(config), budget, json.dumps(info or {}),
+             now, owner_id(), retry_of, now),
+        )
+        return int(cur.lastrowid)
+
+    def create_trial(self, config, budget, info=None, retry_of=None, limit=None) -> int | None:
         with self._write() as con:
-            cur = con.execute(
-                "INSERT INTO trials(state, config, budget, info, started, owner, retry_of) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (TrialState.RUNNING.value, json.dumps(config), budget, json.dumps(info or {}),
-                 time.time(), owner_id(), retry_of),
-            )
-            return int(cur.lastrowid)
+            if limit is not None and con.execute(self._ACTIVE).fetchone()[0] >= limit:
+                return None
+            return self._insert(con, config, budget, info, retry_of)
+
+    def retry_lost(self, trial_id, message) -> int:
+        with self._write() as con:
+            row = con.execute("SELECT config, budget, info FROM trials WHERE id = ?",
+                              (trial_id,)).fetchone()
+            con.execute("UPDATE trials SET state = ?, message = ?, finished = ? WHERE id = ?",
+                        (TrialState.ABANDONED.value, message, time.time(), trial_id))
+            new_id = self._insert(con, json.loads(row[0]), row[1], json.loads(row[2]), trial_id)
+            con.execute("UPDATE trials SET retried_by = ? WHERE id = ?", (new_id, trial_id))
+            return new_id
+
+    def abandoned_to_retry(self) -> list[FrozenTrial]:
+        con = self._con()
+        ids = [r[0] for r in con.execute("SELECT id FROM trials WHERE state = ? AND retried_by IS NULL "
+                                         "ORDER BY id", (TrialState.ABANDONED.value,))]
+        return [self.get_trial(i) for i in ids]
+
+    def finished_ids(self) -> set[int]:
+        rows = self._con().execute(
+            "SELECT id FROM trials WHERE state IN ('complete', 'pruned', 'failed')").fetchall()
+        return {r[0] for r in rows}
+
+    def heartbeat(self) -> None:
+        with self._write() as con:
+            con.execute("UPDATE trials SET heartbeat = ? WHERE state = ? AND owner = ?",
+                        (time.time(), TrialState.RUNNING.value, owner_id()))
 
     def finish_trial(self, trial_id, state, value, message=None, user_attrs=None) -> None:
         with self._write() as con:
@@ -342,9 +444,9 @@ class SQLiteStorage(Storage):
 
     def abandon_orphans(self, *, all_running: bool = False) -> list[FrozenTrial]:
         with self._write() as con:
-            rows = con.execute("SELECT id, owner FROM trials WHERE state = ?",
-                               (TrialState.RUNNING.value,)).fetchall()
-            ids = [tid for tid, owner in rows if all_running or not owner_alive(owner)]
+            rows = con.execute("SELECT id, owner, COALESCE(heartbeat, started) FROM trials "
+                               "WHERE state = ?", (TrialState.RUNNING.value,)).fetchall()
+            ids = [tid for tid, owner, seen in rows if all_running or not owner_alive(owner, seen)]
             for tid in ids:
                 con.execute(
                     "UPDATE trials SET state = ?, finished = ?, "
@@ -354,18 +456,14 @@ class SQLiteStorage(Storage):
                 )
         return [self.get_trial(i) for i in ids]
 
-    def claim_retry(self, old_id, new_config, budget, info) -> int | None:
+    def claim_retry(self, old_id, new_config, budget, info, limit=None) -> int | None:
         with self._write() as con:
             row = con.execute("SELECT retried_by FROM trials WHERE id = ?", (old_id,)).fetchone()
             if row is None or row[0] is not None:
                 return None
-            cur = con.execute(
-                "INSERT INTO trials(state, config, budget, info, started, owner, retry_of) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (TrialState.RUNNING.value, json.dumps(new_config), budget, json.dumps(info or {}),
-                 time.time(), owner_id(), old_id),
-            )
-            new_id = int(cur.lastrowid)
+            if limit is not None and con.execute(self._ACTIVE).fetchone()[0] >= limit:
+                return None
+            new_id = self._insert(con, new_config, budget, info, old_id)
             con.execute("UPDATE trials SET retried_by = ? WHERE id = ?", (new_id, old_id))
             return new_id
 
@@ -377,6 +475,35 @@ class SQLiteStorage(Storage):
         if con is not None:
             con.close()
             self._local.con = None
+
+
+class Heartbeat:
+    """A daemon thread refreshing this process's running trials' heartbeat (SQLite only), so
+    processes on other hosts can tell a live driver from a dead one (see STALE_AFTER)."""
+
+    def __init__(self, storage: Storage, every: float = HEARTBEAT_EVERY):
+        self.storage = storage
+        self.every = every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "Heartbeat":
+        if isinstance(self.storage, SQLiteStorage):
+            self._thread = threading.Thread(target=self._run, daemon=True, name="autodl-heartbeat")
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.storage.heartbeat()
+            except (sqlite3.Error, StorageError):
+                pass  # a missed beat is harmless; the next one may succeed
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def open_storage(storage: "str | Path | Storage | None") -> Storage:

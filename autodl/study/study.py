@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from autodl.errors import SearchExhausted, StorageError, UserError
 from autodl.searchers import Searcher, Trial, make_searcher
 from autodl.space import Space
-from autodl.study.executors import TrialOutcome, execute, process_pool, submit
-from autodl.study.storage import Storage, open_storage
+from autodl.study.executors import Hooks, TrialOutcome, TrialTask
+from autodl.study.storage import Heartbeat, SQLiteStorage, Storage, open_storage
 from autodl.study.trial import FrozenTrial, RunningTrial, TrialState
+
+if TYPE_CHECKING:
+    from autodl.study.executors import Executor
 
 Objective = Callable[[RunningTrial], Any]
 Callback = Callable[["Study", FrozenTrial], None]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+_ACTIVE = (TrialState.RUNNING, *_FINISHED)
 
 
 @dataclass
@@ -28,6 +30,7 @@ class _Job:
 
     id: int
     trial: Trial
+    deaths: list[str] = field(default_factory=list)  # why earlier attempts' workers died
 
 
 class Study:
@@ -89,6 +92,11 @@ class Study:
                 "created": time.time(),
                 "autodl_version": __version__,
             })
+        #: storage ids of the trials the searcher knows (restored, or run by this process);
+        #: finished trials of other processes sharing the storage are told before each ask
+        self._known: set[int] = set()
+        self._n_known_finished = 0
+        self._limit_hit = False
         self.storage.abandon_orphans()
         self._restore_searcher()
 
@@ -136,8 +144,17 @@ class Study:
             st = Trial(t.id, dict(t.config), t.budget, dict(t.info))
             value = None if t.state == TrialState.FAILED else self._to_min(t.value)
             history.append((st, value))
+            self._known.add(t.id)
+        self._n_known_finished = len(history)
         if history:
             self.searcher.restore(history)
+        n_rows = self.storage.count(list(TrialState))
+        if n_rows > len(history) and self.seed is not None:
+            # trials were started but not finished (a crash): a generator seeded only from the
+            # finished count would propose those configs again besides retrying them
+            import numpy as np
+
+            self.searcher.rng = np.random.default_rng([abs(int(self.seed)), len(history), n_rows])
 
     # ------------------------------------------------------------------ sign handling
     def _to_min(self, value: float | None) -> float | None:
@@ -209,20 +226,50 @@ class Study:
         return to_optuna(self, storage=storage, study_name=study_name)
 
     # ------------------------------------------------------------------ ask / tell
-    def _next_job(self) -> _Job | None:
-        """A retry of an abandoned trial if there is one, else a new ask; None when exhausted."""
-        for old in self.storage.get_trials([TrialState.ABANDONED]):
-            new_id = self.storage.claim_retry(old.id, dict(old.config), old.budget, dict(old.info))
+    def _sync_foreign(self) -> None:
+        """Tell the searcher the trials other processes finished in a shared SQLite study.
+
+        They are told with negative ids (``-storage id``) so they never collide with the ids
+        of this searcher's own pending trials.
+        """
+        if not isinstance(self.storage, SQLiteStorage):
+            return
+        if self.storage.count(_FINISHED) == self._n_known_finished:
+            return
+        for tid in sorted(self.storage.finished_ids() - self._known):
+            t = self.storage.get_trial(tid)
+            value = None if t.state == TrialState.FAILED else self._to_min(t.value)
+            self.searcher.tell(Trial(-tid, dict(t.config), t.budget, dict(t.info)), value)
+            self._known.add(tid)
+            self._n_known_finished += 1
+
+    def _next_job(self, total: int | None = None) -> _Job | None:
+        """A retry of an abandoned trial if there is one, else a new ask; None when exhausted
+        (or when ``total`` trials are finished or running: then ``_limit_hit`` is set)."""
+        self._limit_hit = False
+        self._sync_foreign()
+        for old in self.storage.abandoned_to_retry():
+            new_id = self.storage.claim_retry(old.id, dict(old.config), old.budget, dict(old.info),
+                                              limit=total)
             if new_id is not None:
                 # the retry becomes one of the searcher's pending trials (with an id of its own),
                 # so it is not proposed again while it runs (e.g. the same grid point)
                 trial = self.searcher._new_trial(dict(old.config), old.budget, **dict(old.info))
+                self._known.add(new_id)
                 return _Job(new_id, trial)
+        if total is not None and self.storage.count(_ACTIVE) >= total:
+            self._limit_hit = True
+            return None
         try:
             trial = self.searcher.ask()
         except SearchExhausted:
             return None
-        tid = self.storage.create_trial(trial.config, trial.budget, dict(trial.info))
+        tid = self.storage.create_trial(trial.config, trial.budget, dict(trial.info), limit=total)
+        if tid is None:  # another process took the last slot meanwhile
+            self.searcher.pending.pop(trial.id, None)
+            self._limit_hit = True
+            return None
+        self._known.add(tid)
         return _Job(tid, trial)
 
     def ask(self) -> RunningTrial:
@@ -266,6 +313,7 @@ class Study:
             for step, v in out.intermediate.items():
                 self.searcher.report(job.trial, step, self._to_min(v))
         self.storage.finish_trial(job.id, out.state, out.value, out.message, out.user_attrs)
+        self._n_known_finished += 1
         if out.state == TrialState.FAILED:
             self.searcher.tell(job.trial, None)
         else:
@@ -285,9 +333,16 @@ class Study:
         n_workers: int = 1,
         callbacks: Sequence[Callback] = (),
         show_progress: bool = False,
+        *,
+        executor: "str | Executor | None" = None,
+        dask_scheduler: str | None = None,
+        trial_timeout: float | None = None,
+        max_retries: int = 1,
+        total_trials: int | None = None,
     ) -> "Study":
         """Run ``objective(trial)`` on new trials until ``n_trials`` more have finished, the
-        ``timeout`` (seconds) has passed, or the searcher is exhausted.
+        ``timeout`` (seconds) has passed, the study holds ``total_trials``, or the searcher is
+        exhausted.
 
         ``objective`` returns a float; it may call ``trial.report(step, value)`` and
         ``trial.should_prune()``. An exception, NaN/inf or a non-number marks the trial FAILED
@@ -295,16 +350,49 @@ class Study:
         ones finish. On Ctrl-C the running trials are marked ABANDONED (resume re-runs them) and
         ``KeyboardInterrupt`` is raised again.
 
-        With ``n_workers > 1`` trials run in that many local processes (spawned; the objective
-        is cloudpickled once per worker, so closures work). Define-by-run pruning
-        (``should_prune``) is decided in-process only; in workers it returns False.
+        Args:
+            objective: the function to optimize.
+            n_trials: trials this call finishes (complete, pruned or failed).
+            timeout: seconds after which no new trial starts.
+            n_workers: trials running at once (worker processes; Dask: local cluster size).
+            callbacks: ``callback(study, frozen_trial)`` after each finished trial.
+            show_progress: draw a progress bar on stderr.
+            executor: ``"inline"`` (this process), ``"local"`` (worker processes, spawned; the
+                objective is cloudpickled once per worker so closures work), ``"dask"``, or an
+                :class:`~autodl.study.executors.Executor`. Default: inline for one worker
+                without ``trial_timeout``, else local.
+            dask_scheduler: ``tcp://host:8786`` of a running Dask scheduler (implies
+                ``executor="dask"``); without it ``"dask"`` starts a local cluster.
+            trial_timeout: seconds after which a trial is stopped (its worker process is
+                killed) and recorded FAILED, "timed out after Xs". Needs a process executor;
+                with one worker ``"local"`` is chosen for you.
+            max_retries: times a trial whose worker died (``os._exit``, SIGKILL, a segfault) is
+                run again before it is recorded FAILED with the cause. The lost attempt stays
+                in the study as ABANDONED (``retry_of`` links the retry to it).
+            total_trials: a study-wide limit shared by every process working on the same
+                SQLite study (``autodl worker``): a trial is only created while fewer than this
+                many are finished or running, checked atomically in the database.
+
+        Intermediate values and ``should_prune()`` reach the searcher live with the inline and
+        local executors; on Dask the values arrive with the result and pruning is off.
         """
+        from autodl.study.executors import make_executor
+
         if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
             raise UserError(f"n_trials is {n_trials!r}, but must be a positive integer")
+        if total_trials is not None and (not isinstance(total_trials, int) or total_trials < 1):
+            raise UserError(f"total_trials is {total_trials!r}, but must be a positive integer")
         if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
             raise UserError(f"timeout is {timeout!r}, but must be a positive number of seconds")
+        if trial_timeout is not None and not (isinstance(trial_timeout, (int, float))
+                                              and not isinstance(trial_timeout, bool)
+                                              and trial_timeout > 0):
+            raise UserError(f"trial_timeout is {trial_timeout!r}, but must be a positive number of seconds")
         if not isinstance(n_workers, int) or n_workers < 1:
             raise UserError(f"n_workers is {n_workers!r}, but must be an integer >= 1")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise UserError(f"max_retries is {max_retries!r}, but must be an integer >= 0")
+        ex = make_executor(executor, n_workers, trial_timeout, dask_scheduler)
         deadline = None if timeout is None else time.monotonic() + float(timeout)
 
         progress = None
@@ -316,100 +404,114 @@ class Study:
         try:
             if progress is not None:
                 progress.start()
-            if n_workers == 1:
-                self._run_sequential(objective, n_trials, deadline, callbacks)
-            else:
-                self._run_parallel(objective, n_trials, deadline, n_workers, callbacks, progress)
+            with Heartbeat(self.storage):
+                self._run(ex, objective, n_trials, total_trials, deadline, callbacks, progress,
+                          max_retries)
         finally:
             if progress is not None:
                 progress.stop()
         return self
 
+    def wait_for_others(self, deadline: float | None = None, poll: float = 0.5) -> bool:
+        """Wait while other processes (``autodl worker``) run trials of this shared study.
+
+        Trials of processes that die meanwhile are marked ABANDONED. Returns True if there was
+        anything to wait for (then the caller may run the study again to reach its total).
+        """
+        waited = False
+        while self.storage.count([TrialState.RUNNING]):
+            if self.storage.abandon_orphans():
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return waited
+            waited = True
+            time.sleep(poll)
+        return waited or bool(self.storage.abandoned_to_retry())
+
+    def diversify(self, salt: int) -> None:
+        """Give this process's searcher a random stream of its own.
+
+        Processes that open one study with the same seed would otherwise propose the same
+        configurations; ``autodl worker`` calls this with its pid.
+        """
+        import numpy as np
+
+        self.searcher.rng = np.random.default_rng([abs(int(self.seed or 0)), len(self._known),
+                                                   abs(int(salt))])
+
     @staticmethod
     def _time_left(deadline: float | None) -> bool:
         return deadline is None or time.monotonic() < deadline
 
-    def _run_sequential(self, objective, n_trials, deadline, callbacks) -> None:
-        done = 0
-        while (n_trials is None or done < n_trials) and self._time_left(deadline):
-            job = self._next_job()
-            if job is None:
-                return
-            try:
-                out = execute(objective, self._handle(job))
-            except (KeyboardInterrupt, SystemExit):
-                self._abandon(job, "interrupted (Ctrl-C); resume runs it again")
-                raise
-            frozen = self._finish(job, out, reported=True)
-            done += 1
-            for cb in callbacks:
-                cb(self, frozen)
+    def _hooks(self, running: dict[int, _Job]) -> Hooks:
+        def on_report(tid: int, step: int, value: float) -> None:
+            self.storage.report(tid, step, value)
+            job = running.get(tid)
+            if job is not None:
+                self.searcher.report(job.trial, step, self._to_min(value))
 
-    def _run_parallel(self, objective, n_trials, deadline, n_workers, callbacks, progress) -> None:
-        pool = process_pool(objective, n_workers)
-        running: dict[Future, _Job] = {}
+        def should_prune(tid: int) -> bool:
+            job = running.get(tid)
+            return job is not None and bool(self.searcher.should_prune(job.trial))
+
+        return Hooks(on_report, should_prune)
+
+    def _run(self, ex: "Executor", objective, n_trials, total, deadline, callbacks, progress,
+             max_retries) -> None:
+        running: dict[int, _Job] = {}
         started = 0
         exhausted = False
+        ex.start(objective, self._hooks(running))
         try:
             while True:
-                while (not exhausted and len(running) < n_workers
+                while (not exhausted and len(running) < ex.capacity
                        and (n_trials is None or started < n_trials) and self._time_left(deadline)):
-                    job = self._next_job()
+                    job = self._next_job(total)
                     if job is None:
                         exhausted = True
                         break
-                    try:
-                        fut = submit(pool, job.id, job.trial.config, job.trial.budget, self.run_dir)
-                    except BrokenProcessPool:
-                        self._abandon(job, "worker pool broke before the trial started")
-                        pool = self._replace_pool(pool, objective, n_workers)
-                        continue
-                    running[fut] = job
+                    ex.submit(TrialTask(job.id, dict(job.trial.config), job.trial.budget, self.run_dir))
+                    running[job.id] = job
                     started += 1
-                    if progress is not None:
-                        progress.set_running(len(running))
-                if not running:
-                    return
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                broken = False
-                for fut in finished:
-                    job = running[fut]
-                    try:
-                        out = fut.result()
-                    except BrokenProcessPool as exc:
-                        broken = True
-                        out = TrialOutcome(TrialState.FAILED, None,
-                                           f"worker process died during the trial ({exc})")
-                    # popped only now: a KeyboardInterrupt from the worker leaves the job in
-                    # `running`, so it is marked ABANDONED below like the others
-                    del running[fut]
-                    frozen = self._finish(job, out, reported=False)
-                    for cb in callbacks:
-                        cb(self, frozen)
                 if progress is not None:
                     progress.set_running(len(running))
-                if broken:
-                    for fut, job in list(running.items()):
-                        self._finish(job, TrialOutcome(
-                            TrialState.FAILED, None, "worker process died during the trial"), False)
-                        running.pop(fut)
-                    pool = self._replace_pool(pool, objective, n_workers)
+                if not running:
+                    if exhausted and self._limit_hit and self.storage.abandon_orphans():
+                        exhausted = False  # another process died: its trials can run here
+                        continue
+                    return
+                for tid, out in ex.wait_any(timeout=None):
+                    job = running[tid]
+                    if out.lost:
+                        job.deaths.append(out.message or "worker died")
+                        if len(job.deaths) <= max_retries:
+                            self._retry_lost(ex, job, running)
+                            continue
+                        out = _dead_too_often(job.deaths, out)
+                    # popped only now: a KeyboardInterrupt from wait_any leaves the job in
+                    # `running`, so it is marked ABANDONED below like the others
+                    del running[tid]
+                    frozen = self._finish(job, out, reported=ex.live_reports)
+                    for cb in callbacks:
+                        cb(self, frozen)
         except (KeyboardInterrupt, SystemExit):
             for job in running.values():
                 self._abandon(job, "interrupted (Ctrl-C); resume runs it again")
             running.clear()
-            _kill_pool(pool)
             raise
         finally:
-            if running:
-                for job in running.values():
-                    self._abandon(job, "study loop ended while the trial was running")
-            _kill_pool(pool)
+            ex.shutdown()
+            for job in running.values():
+                self._abandon(job, "study loop ended while the trial was running")
 
-    @staticmethod
-    def _replace_pool(pool, objective, n_workers):
-        _kill_pool(pool)
-        return process_pool(objective, n_workers)
+    def _retry_lost(self, ex: "Executor", job: _Job, running: dict[int, _Job]) -> None:
+        """Record the attempt as ABANDONED and run the same trial again as a new one."""
+        del running[job.id]
+        new_id = self.storage.retry_lost(job.id, f"{job.deaths[-1]}; retried")
+        self._known.add(new_id)
+        new = _Job(new_id, job.trial, job.deaths)
+        ex.submit(TrialTask(new.id, dict(new.trial.config), new.trial.budget, self.run_dir))
+        running[new_id] = new
 
     def __repr__(self) -> str:
         where = self.storage.path or "memory"
@@ -417,13 +519,13 @@ class Study:
                 f"trials={len(self.trials)}, storage={where})")
 
 
-def _kill_pool(pool) -> None:
-    """Shut a process pool down now, terminating workers still busy."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())  # None once shut down
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    for p in procs:
-        p.join(timeout=5)
-
+def _dead_too_often(deaths: list[str], out: TrialOutcome) -> TrialOutcome:
+    """FAILED outcome of a trial whose worker died on every attempt."""
+    n = len(deaths)
+    if len(set(deaths)) == 1:
+        times = {1: "", 2: " twice"}.get(n, f" {n} times")
+        message = f"{deaths[0]}{times}"
+    else:
+        message = "; ".join(deaths)
+    return TrialOutcome(TrialState.FAILED, None, message, dict(out.intermediate),
+                        dict(out.user_attrs), out.duration)

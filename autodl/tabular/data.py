@@ -114,8 +114,8 @@ def infer_task(y) -> str:
 
 def check_task(task: str | None, y) -> str:
     if task is None or task == "auto":
-        return infer_task(y)
-    if task not in TASKS:
+        task = infer_task(y)  # then checked like a task given by name
+    elif task not in TASKS:
         raise UserError(f"task is '{task}', but must be one of: auto, {', '.join(TASKS)}")
     if task == "classification":
         n_classes = len(set(np.asarray(y).ravel().tolist()))

@@ -3,7 +3,9 @@
 Models are written with skops (``model.skops``), which stores objects as a schema of types
 and arrays instead of a pickle stream. Loading checks every type the file names and refuses
 any outside scikit-learn, NumPy and SciPy, so opening a model from a run folder never runs
-arbitrary code. Nothing of a tabular run is pickled.
+arbitrary code. autodl's own estimators (the PyTorch MLP, which keeps its weights as NumPy
+arrays, and the feature transformers of :mod:`autodl.features`) are trusted too. Nothing of a
+tabular run is pickled.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.",
+                     "autodl.tabular.torch_mlp.", "autodl.features.")
 
 
 def save_model(model, path: str | Path) -> Path:
@@ -26,7 +29,7 @@ def save_model(model, path: str | Path) -> Path:
 
 
 def load_model(path: str | Path):
-    """Load a model written by :func:`save_model`; refuses types outside sklearn/numpy/scipy."""
+    """Load a model written by :func:`save_model`; refuses types outside sklearn/numpy/scipy/autodl."""
     import skops.io as sio
 
     path = Path(path)

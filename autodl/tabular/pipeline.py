@@ -32,8 +32,26 @@ def _scaler(name: str):
             "none": "passthrough"}[name]
 
 
-def build_model(config: dict[str, Any], task: str, seed: int = 0):
-    """The estimator named by ``config["model"]`` with its hyperparameters."""
+MODELS = ("linear", "knn", "svm", "random_forest", "extra_trees", "hist_gb", "mlp")
+
+
+def _forest(cls, config: dict[str, Any], prefix: str, seed: int):
+    return cls(
+        n_estimators=config.get(f"{prefix}.n_estimators", 100),
+        max_depth=config.get(f"{prefix}.max_depth"),
+        min_samples_leaf=config.get(f"{prefix}.min_samples_leaf", 1),
+        max_features=config.get(f"{prefix}.max_features", 1.0),
+        random_state=seed,
+        n_jobs=1,
+    )
+
+
+def build_model(config: dict[str, Any], task: str, seed: int = 0, n_rows: int | None = None):
+    """The estimator named by ``config["model"]`` with its hyperparameters.
+
+    ``n_rows`` (the rows the pipeline will see) caps the neighbours of k-NN, so a small
+    cross-validation fold still has enough rows.
+    """
     model = config["model"]
     clf = task == "classification"
     if model == "linear":
@@ -45,18 +63,30 @@ def build_model(config: dict[str, Any], task: str, seed: int = 0):
         from sklearn.linear_model import Ridge
 
         return Ridge(alpha=alpha)
+    if model == "knn":
+        from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+        k = int(config.get("knn.n_neighbors", 5))
+        if n_rows is not None:
+            k = max(1, min(k, n_rows // 2))
+        cls = KNeighborsClassifier if clf else KNeighborsRegressor
+        return cls(n_neighbors=k, p=int(config.get("knn.p", 2)), n_jobs=1)
+    if model == "svm":
+        from sklearn.svm import SVC, SVR
+
+        kwargs = dict(C=config.get("svm.C", 1.0), gamma=config.get("svm.gamma", "scale"), kernel="rbf",
+                      max_iter=SVM_MAX_ITER, cache_size=100)
+        if clf:  # probabilities (Platt scaling) for log_loss/roc_auc and the ONNX export
+            return SVC(probability=True, random_state=seed, **kwargs)
+        return SVR(epsilon=config.get("svm.epsilon", 0.1), **kwargs)
     if model == "random_forest":
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        cls = RandomForestClassifier if clf else RandomForestRegressor
-        return cls(
-            n_estimators=config.get("random_forest.n_estimators", 100),
-            max_depth=config.get("random_forest.max_depth"),
-            min_samples_leaf=config.get("random_forest.min_samples_leaf", 1),
-            max_features=config.get("random_forest.max_features", 1.0),
-            random_state=seed,
-            n_jobs=1,
-        )
+        return _forest(RandomForestClassifier if clf else RandomForestRegressor, config, model, seed)
+    if model == "extra_trees":
+        from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+
+        return _forest(ExtraTreesClassifier if clf else ExtraTreesRegressor, config, model, seed)
     if model == "hist_gb":
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
@@ -70,31 +100,76 @@ def build_model(config: dict[str, Any], task: str, seed: int = 0):
             early_stopping=False,
             random_state=seed,
         )
-    raise ValueError(f"unknown model '{model}' in config")
+    if model == "mlp":
+        from autodl.tabular.torch_mlp import TorchMLPClassifier, TorchMLPRegressor
+
+        cls = TorchMLPClassifier if clf else TorchMLPRegressor
+        width = int(config.get("mlp.hidden_size", 64))
+        return cls(
+            hidden_layer_sizes=(width,) * int(config.get("mlp.n_layers", 1)),
+            activation=config.get("mlp.activation", "relu"),
+            alpha=config.get("mlp.alpha", 1e-4),
+            learning_rate=config.get("mlp.learning_rate", 1e-3),
+            batch_size=int(config.get("mlp.batch_size", 64)),
+            max_epochs=int(config.get("mlp.max_epochs", 60)),
+            random_state=seed,
+        )
+    raise ValueError(f"unknown model '{model}' in config; known: {', '.join(MODELS)}")
 
 
-def build_pipeline(config: dict[str, Any], X, task: str, seed: int = 0):
-    """Imputation + scaling for numeric columns, imputation + one-hot for categorical ones,
-    then the configured model."""
-    from sklearn.compose import ColumnTransformer
+#: SVM solver iterations at most (keeps a badly conditioned config from stalling a search)
+SVM_MAX_ITER = 20000
+
+
+def _encoder(name: str):
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    if name == "ordinal":
+        return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    return OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+
+
+def build_pipeline(config: dict[str, Any], X, task: str, seed: int = 0, features=None):
+    """Imputation + scaling for numeric columns, imputation + one-hot or ordinal encoding for
+    categorical ones, then the configured model.
+
+    Args:
+        config: a configuration of the tabular space (``model``, ``impute``, ``scaler``,
+            ``encoder`` and the model's hyperparameters).
+        X: the training rows (their columns decide the preprocessing).
+        task: ``"classification"`` or ``"regression"``.
+        seed: seeds the model.
+        features: an unfitted feature transformer (:mod:`autodl.features`) to run first; its
+            output columns are then split into numeric/categorical by dtype at fit time.
+    """
+    from sklearn.base import clone
+    from sklearn.compose import ColumnTransformer, make_column_selector
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
 
+    num_pipe = Pipeline([
+        ("impute", SimpleImputer(strategy=config.get("impute", "mean"))),
+        ("scale", _scaler(config.get("scaler", "standard"))),
+    ])
+    cat_pipe = Pipeline([
+        ("impute", SimpleImputer(strategy="most_frequent")),
+        ("encode", _encoder(config.get("encoder", "onehot"))),
+    ])
+    if features is not None:
+        pre = ColumnTransformer([
+            ("num", num_pipe, make_column_selector(dtype_include="number")),
+            ("cat", cat_pipe, make_column_selector(dtype_exclude="number")),
+        ], remainder="drop")
+        model = build_model(config, task, seed, n_rows=len(X) // 2)
+        return Pipeline([("features", clone(features)), ("preprocess", pre), ("model", model)])
     numeric, categorical = split_columns(X)
     parts = []
     if numeric:
-        parts.append(("num", Pipeline([
-            ("impute", SimpleImputer(strategy=config.get("impute", "mean"))),
-            ("scale", _scaler(config.get("scaler", "standard"))),
-        ]), numeric))
+        parts.append(("num", num_pipe, numeric))
     if categorical:
-        parts.append(("cat", Pipeline([
-            ("impute", SimpleImputer(strategy="most_frequent")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]), categorical))
+        parts.append(("cat", cat_pipe, categorical))
     pre = ColumnTransformer(parts, remainder="drop")
-    return Pipeline([("preprocess", pre), ("model", build_model(config, task, seed))])
+    return Pipeline([("preprocess", pre), ("model", build_model(config, task, seed, n_rows=len(X) // 2))])
 
 
 def make_cv(task: str, y, folds: int, seed: int):
@@ -133,14 +208,16 @@ class CVObjective:
     as the trial's ``cv_std`` attribute.
     """
 
-    def __init__(self, X, y, task: str, metric: Metric, folds: int = 5, seed: int = 0):
+    def __init__(self, X, y, task: str, metric: Metric, folds: int = 5, seed: int = 0, features=None):
         self.X, self.y, self.task, self.metric = X, y, task, metric
-        self.folds, self.seed = folds, seed
+        self.folds, self.seed, self.features = folds, seed, features
 
     def __call__(self, trial) -> float:
         from sklearn.model_selection import cross_val_score
 
-        pipe = build_pipeline(trial.config, self.X, self.task, self.seed)
+        # a feature step is refitted per fold (tsfresh selection uses the fold's target); its
+        # tables are cached by content, so every trial after the first reuses them
+        pipe = build_pipeline(trial.config, self.X, self.task, self.seed, features=self.features)
         cv = make_cv(self.task, self.y, self.folds, self.seed)
         with quiet_fit() as caught:
             scores = cross_val_score(pipe, self.X, self.y, cv=cv,

@@ -48,6 +48,13 @@ class SearchSpec:
     cv: int = 5
     test_size: float = 0.2
     n_workers: int = 1
+    executor: str | None = None  # None: in-process for one worker, else "local"; or "dask"
+    dask_scheduler: str | None = None  # tcp://host:8786 of a running Dask scheduler
+    trial_timeout: float | None = None  # seconds; a longer trial is stopped and FAILED
+    max_retries: int = 1  # re-runs of a trial whose worker process died
+    features: Any = None  # None, "featuretools", "tsfresh" or {"kind": ..., **transformer args}
+    timeseries: dict[str, Any] | None = None  # long-form series: id_column, sort_column, labels
+    entityset: str | None = None  # a YAML entity-set description (absolute path)
 
     def validate(self) -> None:
         if self.n_trials is None and self.time_budget is None:
@@ -62,6 +69,26 @@ class SearchSpec:
             raise UserError(f"test size is {self.test_size}, but must be in [0, 1)")
         if not isinstance(self.n_workers, int) or self.n_workers < 1:
             raise UserError(f"workers is {self.n_workers}, but must be an integer >= 1")
+        if self.executor not in (None, "auto", "inline", "local", "dask"):
+            raise UserError(f"unknown executor '{self.executor}'; choose one of: local, dask")
+        if self.dask_scheduler is not None:
+            from autodl.study.dask_executor import check_address
+
+            check_address(self.dask_scheduler)
+            if self.executor not in (None, "dask"):
+                raise UserError(f"--dask-scheduler only applies with --executor dask, not '{self.executor}'")
+        if self.trial_timeout is not None and not self.trial_timeout > 0:
+            raise UserError(f"trial timeout is {self.trial_timeout}, but must be positive")
+        if self.executor == "inline" and self.trial_timeout is not None:
+            raise UserError("a trial timeout needs worker processes; use --executor local")
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise UserError(f"max retries is {self.max_retries}, but must be an integer >= 0")
+
+    def executor_kwargs(self) -> dict[str, Any]:
+        """The ``Study.optimize`` arguments that choose where trials run."""
+        return {"n_workers": self.n_workers, "executor": self.executor,
+                "dask_scheduler": self.dask_scheduler, "trial_timeout": self.trial_timeout,
+                "max_retries": self.max_retries}
 
 
 @dataclass
@@ -78,12 +105,23 @@ class Prepared:
     y_test: Any | None
     X_all: Any
     y_all: Any
+    features: Any = None  # an unfitted feature transformer, or None
 
 
-def prepare(spec: SearchSpec, X=None, y=None) -> Prepared:
-    """Validate ``spec`` and load/split the data. Raises UserError before anything is written."""
+def prepare(spec: SearchSpec, X=None, y=None, features=None) -> Prepared:
+    """Validate ``spec`` and load/split the data. Raises UserError before anything is written.
+
+    ``features`` is a feature transformer object given to :func:`search` (``spec.features``
+    then only describes it); otherwise the transformer is made from ``spec.features``.
+    """
     spec.validate()
     space = Space.load(spec.space if not isinstance(spec.space, dict) else Space.from_dict(spec.space))
+    if X is None:
+        X, y, features = _feature_data(spec, features)
+    elif features is None and spec.features is not None:
+        from autodl.features import make_features
+
+        features = make_features(spec.features)
     make_searcher(spec.searcher, space, seed=spec.seed, **spec.searcher_params)  # validate early
     if X is None:
         if spec.dataset:
@@ -117,7 +155,7 @@ def prepare(spec: SearchSpec, X=None, y=None) -> Prepared:
             raise DataError(f"cannot hold out a test split of {spec.test_size}: {exc}") from None
     else:
         X_tr, y_tr, X_te, y_te = X, y, None, None
-    return Prepared(spec, space, task, metric, X_tr, y_tr, X_te, y_te, X, y)
+    return Prepared(spec, space, task, metric, X_tr, y_tr, X_te, y_te, X, y, features)
 
 
 class SearchResult:
@@ -205,11 +243,12 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
     else:
         study = Study(prep.space, searcher=spec.searcher, direction=prep.metric.direction,
                       storage=storage, seed=spec.seed, searcher_params=spec.searcher_params)
-    objective = CVObjective(prep.X_train, prep.y_train, prep.task, prep.metric, spec.cv, spec.seed)
+    objective = _objective(prep, run_dir)
+    end = None if spec.time_budget is None else time.monotonic() + spec.time_budget
     remaining = None
     if spec.n_trials is not None:
         remaining = spec.n_trials - study.n_finished
-    if remaining is None or remaining > 0:
+    while remaining is None or remaining > 0:
         from autodl.study.progress import StudyProgress
 
         progress = None
@@ -219,12 +258,20 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
                                      mode=progress_mode)
             callbacks.append(progress.update)
             progress.start()
+        left = None if end is None else end - time.monotonic()
+        if left is not None and left <= 0:
+            break
         try:
-            study.optimize(objective, n_trials=remaining, timeout=spec.time_budget,
-                           n_workers=spec.n_workers, callbacks=callbacks)
+            study.optimize(objective, n_trials=remaining, timeout=left, callbacks=callbacks,
+                           total_trials=spec.n_trials, **spec.executor_kwargs())
         finally:
             if progress is not None:
                 progress.stop()
+        # `autodl worker` processes may still run trials of this study: wait for them, and
+        # run again whatever a worker that died left behind
+        if remaining is None or not study.wait_for_others(end):
+            break
+        remaining = spec.n_trials - study.n_finished
     return finalize(study, prep, run_dir)
 
 
@@ -240,9 +287,11 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult
     test_score = None
     with quiet_fit():
         if prep.X_test is not None:
-            model = build_pipeline(best.config, prep.X_train, prep.task, seed).fit(prep.X_train, prep.y_train)
+            model = build_pipeline(best.config, prep.X_train, prep.task, seed,
+                                   features=prep.features).fit(prep.X_train, prep.y_train)
             test_score = float(score_model(model, prep.X_test, prep.y_test, prep.metric))
-        final = build_pipeline(best.config, prep.X_all, prep.task, seed).fit(prep.X_all, prep.y_all)
+        final = build_pipeline(best.config, prep.X_all, prep.task, seed,
+                               features=prep.features).fit(prep.X_all, prep.y_all)
     result = SearchResult(study, final, prep.task, prep.metric.name, test_score, run_dir)
     result.export_sample = (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512]
     if run_dir is not None:
@@ -282,11 +331,11 @@ def new_run_dir(out: str | Path) -> Path:
     return out
 
 
-def start_run(spec: SearchSpec, out: str | Path, X=None, y=None) -> tuple[Prepared, Path]:
+def start_run(spec: SearchSpec, out: str | Path, X=None, y=None, features=None) -> tuple[Prepared, Path]:
     """Validate everything, then create the run folder with ``run.json`` (and the data when it
     was given in memory, so the run can be resumed)."""
     run_dir = new_run_dir(out)
-    prep = prepare(spec, X, y)
+    prep = prepare(spec, X, y, features)
     existed = run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -323,10 +372,15 @@ def load_spec(run_dir: str | Path) -> SearchSpec:
 
 def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget: float | None = None,
                n_workers: int | None = None, show_progress: bool = False,
-               progress_mode: str = "bar") -> SearchResult:
-    """Continue a run folder: completed trials are kept, abandoned ones re-run, the rest asked."""
+               progress_mode: str = "bar", **executor: Any) -> SearchResult:
+    """Continue a run folder: completed trials are kept, abandoned ones re-run, the rest asked.
+
+    ``executor`` may override the run's ``executor``, ``dask_scheduler`` or ``trial_timeout``.
+    """
     run_dir = Path(run_dir)
     spec = load_spec(run_dir)
+    for key, value in executor.items():
+        setattr(spec, key, value)
     if n_trials is not None:
         spec.n_trials = n_trials
     if time_budget is not None:
@@ -338,6 +392,45 @@ def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget:
     prep = prepare(spec)
     return run_search(prep, run_dir, show_progress=show_progress, progress_mode=progress_mode,
                       resume=True)
+
+
+def join_run(run_dir: str | Path, *, n_workers: int | None = None, show_progress: bool = False,
+             **executor: Any) -> tuple[int, int, int | None]:
+    """Run trials of a run folder's study next to the process that started it (``autodl worker``).
+
+    Trials run until the run's total (``n_trials``) is finished or running, or for the run's
+    time budget. Returns ``(trials run here, trials finished in the study, the total)``.
+    """
+    run_dir = Path(run_dir)
+    spec = load_spec(run_dir)
+    if n_workers is not None:
+        spec.n_workers = n_workers
+    for key, value in executor.items():
+        setattr(spec, key, value)
+    if spec.data and not Path(spec.data).is_file():
+        raise DataError(f"the run's data file {spec.data} is gone; restore it to join the run")
+    prep = prepare(spec)
+    study = Study.load(run_dir)
+    study.diversify(os.getpid())  # do not propose the same configs as the other processes
+    if spec.n_trials is not None and study.n_finished >= spec.n_trials:
+        return 0, study.n_finished, spec.n_trials
+    objective = _objective(prep, run_dir)
+    ran = []
+    progress = None
+    if show_progress:
+        from autodl.study.progress import StudyProgress
+
+        progress = StudyProgress(study, n_trials=spec.n_trials, timeout=spec.time_budget, mode="bar")
+        progress.start()
+    try:
+        study.optimize(objective, timeout=spec.time_budget, total_trials=spec.n_trials,
+                       callbacks=[lambda s, t: ran.append(t.id),
+                                  *([progress.update] if progress is not None else [])],
+                       **spec.executor_kwargs())
+    finally:
+        if progress is not None:
+            progress.stop()
+    return len(ran), study.n_finished, spec.n_trials
 
 
 def open_result(run_dir: str | Path) -> dict[str, Any]:
@@ -369,6 +462,7 @@ def search(
     out: str | Path | None = None,
     show_progress: bool = False,
     searcher_params: dict[str, Any] | None = None,
+    features: Any = None,
 ) -> SearchResult:
     """Tune a scikit-learn pipeline on ``(X, y)`` by k-fold cross-validation.
 
@@ -387,6 +481,10 @@ def search(
         test_size: fraction held out for a final test score (0 for none).
         n_workers: trials run in parallel in that many processes.
         out: a run folder to keep the study, result and model in (resumable).
+        features: a feature-engineering step run before the preprocessing, refitted per fold
+            and cached by content across trials: ``"featuretools"`` (transform primitives on
+            ``X``), ``"tsfresh"`` (``X`` holds a series per row), a dict ``{"kind": ...,
+            **args}`` or a transformer such as :class:`autodl.features.TsfreshTransformer`.
 
     Example:
         >>> from sklearn.datasets import load_wine
@@ -398,12 +496,71 @@ def search(
         time_budget = 60.0
     spec = SearchSpec(task=task, metric=metric, space=space if not isinstance(space, Space) else space.to_dict(),
                       searcher=searcher, searcher_params=dict(searcher_params or {}), n_trials=n_trials,
-                      time_budget=time_budget, seed=seed, cv=cv, test_size=test_size, n_workers=n_workers)
+                      time_budget=time_budget, seed=seed, cv=cv, test_size=test_size, n_workers=n_workers,
+                      features=_features_spec(features))
+    obj = features if features is not None and not isinstance(features, (str, dict)) else None
     if out is not None:
-        prep, run_dir = start_run(spec, out, X, y)
+        prep, run_dir = start_run(spec, out, X, y, features=obj)
     else:
-        prep, run_dir = prepare(spec, X, y), None
+        prep, run_dir = prepare(spec, X, y, features=obj), None
     t0 = time.time()
     result = run_search(prep, run_dir, show_progress=show_progress)
     result.search_seconds = time.time() - t0
     return result
+
+
+# ---------------------------------------------------------------------- feature engineering
+def _feature_data(spec: SearchSpec, features):
+    """``(X, y, feature transformer)`` for specs whose data needs feature engineering to load
+    (an entity set, long-form series); ``(None, None, transformer or None)`` otherwise."""
+    from autodl.features import make_features
+
+    feature_spec = spec.features
+    if isinstance(feature_spec, dict) and feature_spec.get("kind") == "object" and features is None:
+        raise UserError("this run's feature transformer was given as a Python object and cannot be "
+                        "rebuilt from run.json; start a new search")
+    X = y = None
+    if spec.entityset:
+        from autodl.features.io import load_entityset
+
+        if spec.features not in (None, "featuretools"):
+            raise UserError("--entityset works with featuretools features only")
+        X, y, feature_spec = load_entityset(spec.entityset, spec.target)
+    elif spec.timeseries:
+        from autodl.features.io import SEP, load_series
+
+        if not spec.data:
+            raise UserError("--task timeseries needs --data FILE with the long-form series")
+        given = feature_spec if isinstance(feature_spec, dict) else {"kind": feature_spec or "tsfresh"}
+        if given.get("kind") != "tsfresh":
+            raise UserError(f"--task timeseries works with tsfresh features, not {given.get('kind')}")
+        X, y = load_series(spec.data, spec.target, spec.timeseries.get("id_column"),
+                           spec.timeseries.get("sort_column"), spec.timeseries.get("labels"))
+        feature_spec = {"form": "wide", "kind_sep": SEP, **given}
+    if features is None and feature_spec is not None:
+        features = make_features(feature_spec)
+    return X, y, features
+
+
+def _objective(prep: Prepared, run_dir: Path | None) -> CVObjective:
+    features = prep.features
+    if features is not None and run_dir is not None and features.get_params().get("cache_dir", 0) is None:
+        features.set_params(cache_dir=str(run_dir / "feature_cache"))  # shared by worker processes
+    return CVObjective(prep.X_train, prep.y_train, prep.task, prep.metric, prep.spec.cv, prep.spec.seed,
+                       features=features)
+
+
+def _features_spec(features: Any) -> Any:
+    """The JSON form of ``features`` for run.json: the string/dict as given, a transformer's
+    parameters when they are plain data, else a placeholder (such a run cannot be resumed)."""
+    if features is None or isinstance(features, (str, dict)):
+        return features
+    kind = {"FeaturetoolsTransformer": "featuretools", "TsfreshTransformer": "tsfresh"}.get(type(features).__name__)
+    if kind is not None:
+        params = features.get_params()
+        try:
+            json.dumps(params)
+            return {"kind": kind, **params}
+        except (TypeError, ValueError):
+            pass
+    return {"kind": "object", "repr": repr(features)[:500]}

@@ -31,3 +31,12 @@ def test_tabular_quickstart(tmp_path):
     assert "held-out test" in out
     acc = float(out.split("held-out test: ")[1].split()[0])
     assert acc > 0.9
+
+
+@pytest.mark.slow
+def test_export_and_predict(tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = _run([str(ROOT / "examples" / "export_and_predict.py"), "--quick", "--out", str(tmp_path / "m.onnx")],
+               tmp_path)
+    assert "ONNX predictions equal the pipeline's: True" in out
+    assert (tmp_path / "m.onnx").is_file()

@@ -1,0 +1,116 @@
+"""``autodl search --model mlp|cnn`` and ``autodl resume`` of such runs (PyTorch, multi-fidelity).
+
+Kept apart from :mod:`autodl.cli.main` so that the tabular commands never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from autodl.errors import UserError
+
+#: flags that only apply with --model (dest names)
+NN_ONLY = {"min_budget": "--min-budget", "max_budget": "--max-budget", "eta": "--eta"}
+
+
+def _number(text: str) -> float | int:
+    """A number flag; integral values stay ints so messages read ``--eta is 1``."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    return int(v) if v.is_integer() else v
+
+
+def add_nn_flags(p: argparse.ArgumentParser) -> None:
+    """The search flags of PyTorch runs (``--model`` routes the search to :mod:`autodl.nn`)."""
+    g = p.add_argument_group("PyTorch models (multi-fidelity; budget = epochs)")
+    g.add_argument("--model", choices=["mlp", "cnn"],
+                   help="search a PyTorch MLP or CNN instead of scikit-learn pipelines")
+    g.add_argument("--min-budget", type=_number, help="fewest epochs a config trains (default 1)")
+    g.add_argument("--max-budget", type=_number, help="most epochs a config trains (default 27)")
+    g.add_argument("--eta", type=_number, help="halving rate, > 1 (default 3)")
+
+
+def check_tabular_args(args) -> None:
+    """Budget flags make no sense for scikit-learn pipelines: say so in one line."""
+    given = [flag for dest, flag in NN_ONLY.items() if getattr(args, dest, None) is not None]
+    if given:
+        raise UserError(f"{', '.join(given)} only apply with --model mlp|cnn")
+
+
+def cmd_search_nn(args) -> int:
+    from autodl.nn.search import NNSearchSpec
+
+    if args.data:
+        raise UserError("--model needs a built-in --dataset (digits, iris, wine, breast_cancer)")
+    if args.export_onnx or args.require_onnx:
+        raise UserError("--export-onnx is not available with --model yet; the weights are in RUN/model.pt")
+    space = None if args.space in (None, "tabular") else args.space
+    if space is not None and Path(space).suffix in (".yaml", ".yml", ".json"):
+        space = str(Path(space).resolve())
+    spec = NNSearchSpec(
+        dataset=args.dataset, model=args.model, space=space, searcher=args.searcher or "hyperband",
+        min_budget=1 if args.min_budget is None else args.min_budget,
+        max_budget=27 if args.max_budget is None else args.max_budget,
+        eta=3 if args.eta is None else args.eta, n_trials=args.trials, time_budget=args.time,
+        seed=args.seed, test_size=args.test_size, n_workers=args.workers)
+    spec.validate()
+    if spec.test_size <= 0:
+        spec.test_size = 0.0
+    out = args.out or str(Path("runs") / f"{args.dataset}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    from autodl.nn.search import run_nn_search, start_nn_run
+
+    run_dir = start_nn_run(spec, out)
+    mode = "jsonl" if args.jsonl else ("quiet" if args.quiet else "bar")
+    if mode == "bar":
+        _err(f"autodl: {spec.dataset} ({spec.model}, val accuracy), searcher {spec.searcher}, budgets "
+             f"{spec.min_budget:g}..{spec.max_budget:g} epochs, eta {spec.eta:g} -> {run_dir}")
+    return _report(lambda: run_nn_search(spec, run_dir, show_progress=mode != "quiet", progress_mode=mode),
+                   run_dir, mode)
+
+
+def is_nn_run(run_dir: str | Path) -> bool:
+    path = Path(run_dir) / "run.json"
+    try:
+        return path.is_file() and json.loads(path.read_text()).get("kind") == "nn"
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def cmd_resume_nn(args) -> int:
+    from autodl.nn.search import resume_nn_run
+
+    mode = "jsonl" if args.jsonl else ("quiet" if args.quiet else "bar")
+    return _report(lambda: resume_nn_run(args.run, n_trials=args.trials, time_budget=args.time,
+                                         n_workers=args.workers, show_progress=mode != "quiet",
+                                         progress_mode=mode), Path(args.run), mode)
+
+
+def _report(run, run_dir: Path, mode: str) -> int:
+    try:
+        summary = run()
+    except KeyboardInterrupt:
+        _err(f"\nautodl: interrupted; finished trials and checkpoints are kept. "
+             f"Continue with: autodl resume {run_dir}")
+        return 130
+    if mode == "jsonl":
+        print(json.dumps({"result": {**summary, "run_dir": str(run_dir)}}, default=str))
+        return 0
+    test = summary["test_accuracy"]
+    print(f"best val accuracy {summary['best_val_accuracy']:.4f}"
+          + (f", test accuracy {test:.4f}" if test is not None else "")
+          + f" — trial {summary['best_trial_id']} at {summary['best_epochs']} epochs")
+    print(f"epochs trained {summary['epochs_trained']}, saved by checkpoints {summary['epochs_resumed']}; "
+          f"{summary['n_trials']} trials ({summary['n_pruned']} pruned, {summary['n_failed']} failed)")
+    print(f"run folder: {run_dir}  (result.json, model.pt, study.db, checkpoints/)")
+    return 0
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()

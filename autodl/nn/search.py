@@ -1,0 +1,274 @@
+"""Multi-fidelity search over PyTorch MLPs / CNNs (``autodl search --model mlp|cnn``).
+
+Budget = epochs. Each trial trains its config to ``round(budget)`` epochs in total; with a run
+folder, a promoted trial resumes from ``RUN/checkpoints/<config_key>/`` (the checkpoint of its
+lower rung) and trains only the extra epochs. The study maximizes validation accuracy.
+
+A run folder holds:
+
+* ``study.db``     every trial (SQLite; ``autodl resume RUN`` continues it),
+* ``run.json``     what was asked (``kind: "nn"``, data set, model, searcher, budgets, seed),
+* ``checkpoints/`` one checkpoint per config (safe format, see :mod:`autodl.nn.checkpoint`),
+* ``model.pt``     the best model's weights (tensors only; ``torch.load(weights_only=True)``)
+  and ``model.json`` (its config, architecture kind, shapes),
+* ``result.json``  best validation accuracy, test accuracy, epochs trained, and the epochs
+  checkpoints saved (``epochs_resumed``: what restarting each trial from scratch would have
+  trained on top of ``epochs_trained``).
+
+The best trial is the most accurate one at the **largest budget** that has a complete trial
+(lower-budget accuracies are not comparable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from autodl.errors import UserError
+from autodl.searchers import make_searcher
+from autodl.searchers.brackets import validate_fidelity
+from autodl.space import Space
+from autodl.study import Study, TrialState
+
+MODELS = ("mlp", "cnn")
+
+
+@dataclass
+class NNSearchSpec:
+    """Everything needed to run (and resume) a PyTorch search; stored as ``run.json``."""
+
+    dataset: str = "digits"
+    model: str = "mlp"
+    space: str | None = None  # default: the built-in space named like the model
+    searcher: str = "hyperband"
+    min_budget: float = 1.0
+    max_budget: float = 27.0
+    eta: float = 3.0
+    n_trials: int | None = None
+    time_budget: float | None = None
+    seed: int = 0
+    val_size: float = 0.2
+    test_size: float = 0.2
+    n_workers: int = 1
+    patience: int | None = None
+    kind: str = "nn"
+
+    def validate(self) -> None:
+        if self.model not in MODELS:
+            raise UserError(f"--model is {self.model!r}, but must be one of {', '.join(MODELS)}")
+        try:
+            validate_fidelity(self.min_budget, self.max_budget, self.eta)
+        except ValueError as exc:
+            raise UserError(str(exc).replace("`min_budget`", "--min-budget").replace(
+                "`max_budget`", "--max-budget").replace("`eta`", "--eta")) from None
+        if self.n_trials is None and self.time_budget is None:
+            raise UserError("give --trials N, --time 10m, or both")
+        if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 1):
+            raise UserError(f"trials is {self.n_trials}, but must be a positive integer")
+        if self.patience is not None and self.patience < 1:
+            raise UserError(f"patience is {self.patience}, but must be >= 1")
+
+    def searcher_params(self, space: Space) -> dict[str, Any]:
+        """Budget arguments when the searcher is multi-fidelity, else none."""
+        probe = make_searcher(self.searcher, space, seed=self.seed)
+        if not probe.uses_budget:
+            return {}
+        return {"min_budget": float(self.min_budget), "max_budget": float(self.max_budget), "eta": float(self.eta)}
+
+
+class NNObjective:
+    """``objective(trial)``: train ``trial.config`` for ``trial.budget`` epochs, return the
+    validation accuracy. Resumes from the config's checkpoint under ``trial.run_dir``.
+
+    With a define-by-run searcher (``mode="prune"``) pass ``report_every_epoch=True``: every
+    epoch is reported and ``trial.should_prune()`` may stop the trial. Otherwise nothing is
+    written per epoch (the result and epoch counts are stored once, as user attributes).
+    """
+
+    def __init__(self, data, kind: str, *, seed: int = 0, max_epochs: int = 27, patience: int | None = None,
+                 report_every_epoch: bool = False, checkpoints: bool = True, background_save: bool = True):
+        self.data = data
+        self.kind = kind
+        self.seed = seed
+        self.max_epochs = int(max_epochs)
+        self.patience = patience
+        self.report_every_epoch = report_every_epoch
+        self.checkpoints = checkpoints
+        #: checkpoints written by a background thread while the next trial trains (a promoted
+        #: trial in this process waits for its checkpoint; in another process it may not see
+        #: it yet and then trains from scratch, which is slower but gives the same result)
+        self.background_save = background_save
+
+    def __call__(self, trial) -> float:
+        from autodl.errors import TrialPruned
+        from autodl.nn.trainer import budget_to_epochs, train_config
+
+        epochs = budget_to_epochs(trial.budget, self.max_epochs)
+        pruned = []
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            trial.report(epoch, metrics["val_accuracy"])
+            if trial.should_prune():
+                pruned.append(epoch)
+                raise TrialPruned()
+
+        root = trial.run_dir if self.checkpoints else None
+        out = train_config(trial.config, self.data, self.kind, epochs, seed=self.seed, max_epochs=self.max_epochs,
+                           checkpoint_root=root, patience=self.patience,
+                           on_epoch=on_epoch if self.report_every_epoch else None,
+                           background_save=self.background_save)
+        trial.set_user_attr("epochs", out.epochs)
+        trial.set_user_attr("epochs_trained", out.epochs_trained)
+        trial.set_user_attr("epochs_resumed", out.epochs_resumed)
+        trial.set_user_attr("val_loss", out.val_loss)
+        return out.val_accuracy
+
+
+def _space_for(spec: NNSearchSpec) -> Space:
+    return Space.load(spec.space or spec.model)
+
+
+def best_trial(study: Study):
+    """The most accurate complete trial at the largest budget with a complete trial."""
+    complete = [t for t in study.get_trials([TrialState.COMPLETE])]
+    if not complete:
+        failed = study.get_trials([TrialState.FAILED])
+        why = f"; first failure: {failed[0].message}" if failed else ""
+        raise UserError(f"no trial completed, so there is no best model{why}")
+    budgets = [t.budget for t in complete if t.budget is not None]
+    top = max(budgets) if budgets else None
+    pool = [t for t in complete if top is None or t.budget is None or t.budget >= top]
+    return max(pool, key=lambda t: (t.value, -t.id))
+
+
+def start_nn_run(spec: NNSearchSpec, out: str | Path) -> Path:
+    """Validate ``spec`` and create the run folder with ``run.json``."""
+    from autodl.nn.data import load_dataset
+    from autodl.tabular.search import new_run_dir, write_json
+
+    spec.validate()
+    space = _space_for(spec)
+    make_searcher(spec.searcher, space, seed=spec.seed, **spec.searcher_params(space))
+    load_dataset(spec.dataset, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size)
+    run_dir = new_run_dir(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "run.json", asdict(spec))
+    return run_dir
+
+
+def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = False,
+                  show_progress: bool = False, progress_mode: str = "bar") -> dict[str, Any]:
+    """Run (or continue) the search in ``run_dir``; returns the ``result.json`` summary."""
+    import torch
+
+    from autodl.nn.data import load_dataset
+
+    # small models train fastest on one thread (and leave the other cores to other workers);
+    # OMP_NUM_THREADS overrides
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
+    run_dir = Path(run_dir)
+    space = _space_for(spec)
+    data = load_dataset(spec.dataset, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size)
+    if resume:
+        study = Study.load(run_dir)
+    else:
+        study = Study(space, searcher=spec.searcher, direction="maximize", storage=run_dir / "study.db",
+                      seed=spec.seed, searcher_params=spec.searcher_params(space))
+    prune = getattr(study.searcher, "mode", None) == "prune"
+    objective = NNObjective(data, spec.model, seed=spec.seed, max_epochs=int(round(spec.max_budget)),
+                            patience=spec.patience, report_every_epoch=prune)
+    remaining = None if spec.n_trials is None else spec.n_trials - study.n_finished
+    if remaining is None or remaining > 0:
+        progress, callbacks = None, []
+        if show_progress:
+            from autodl.study.progress import StudyProgress
+
+            progress = StudyProgress(study, n_trials=remaining, timeout=spec.time_budget, mode=progress_mode)
+            callbacks.append(progress.update)
+            progress.start()
+        try:
+            study.optimize(objective, n_trials=remaining, timeout=spec.time_budget, n_workers=spec.n_workers,
+                           callbacks=callbacks)
+        finally:
+            if progress is not None:
+                progress.stop()
+    return finalize_nn(study, spec, data, run_dir)
+
+
+def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path) -> dict[str, Any]:
+    """Score the best trial's model on the test split; write ``model.pt`` and ``result.json``."""
+    from autodl.nn import checkpoint as ckpt
+    from autodl.nn.trainer import Trainer, budget_to_epochs
+    from autodl.tabular.search import write_json
+
+    ckpt.flush()
+    max_epochs = int(round(spec.max_budget))
+    best = best_trial(study)
+    epochs = budget_to_epochs(best.budget, max_epochs)
+    trainer = Trainer(best.config, data, spec.model, seed=spec.seed, max_epochs=max_epochs, patience=spec.patience)
+    folder = ckpt.checkpoint_dir(run_dir, best.config)
+    if not (trainer.restore(folder) and trainer.epoch == epochs):  # e.g. moved on by a later trial
+        trainer = Trainer(best.config, data, spec.model, seed=spec.seed, max_epochs=max_epochs,
+                          patience=spec.patience)
+        trainer.train_epochs(epochs)
+    test_acc = None
+    if data.X_test is not None:
+        test_acc = trainer.evaluate(data.X_test, data.y_test)[1]
+    ckpt.save_weights(run_dir / "model.pt", trainer.model, {
+        "config": best.config, "model": spec.model, "n_features": data.n_features,
+        "n_classes": data.n_classes, "image_shape": data.image_shape, "epochs": trainer.epoch,
+        "format": "torch state dict of tensors; load with torch.load(path, weights_only=True)"})
+    trials = study.trials
+    finished = [t for t in trials if t.state.finished]
+    trained = sum(int(t.user_attrs.get("epochs_trained", 0)) for t in finished)
+    resumed = sum(int(t.user_attrs.get("epochs_resumed", 0)) for t in finished)
+    summary = {
+        "dataset": spec.dataset, "model": spec.model, "searcher": spec.searcher,
+        "metric": "accuracy", "direction": "maximize",
+        "best_val_accuracy": best.value, "test_accuracy": test_acc, "best_config": best.config,
+        "best_trial_id": best.id, "best_budget": best.budget, "best_epochs": trainer.epoch,
+        "epochs_trained": trained, "epochs_resumed": resumed, "epochs_from_scratch": trained + resumed,
+        "n_trials": len(finished),
+        "n_complete": sum(t.state == TrialState.COMPLETE for t in trials),
+        "n_pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "n_failed": sum(t.state == TrialState.FAILED for t in trials),
+        "model_file": "model.pt", "finished": time.time(),
+    }
+    write_json(run_dir / "result.json", summary)
+    return summary
+
+
+def load_nn_spec(run_dir: str | Path) -> NNSearchSpec | None:
+    """The spec of an nn run folder, or None when ``run_dir`` holds another kind of run."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    if data.get("kind") != "nn":
+        return None
+    known = set(NNSearchSpec.__dataclass_fields__)
+    return NNSearchSpec(**{k: v for k, v in data.items() if k in known})
+
+
+def resume_nn_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget: float | None = None,
+                  n_workers: int | None = None, show_progress: bool = False,
+                  progress_mode: str = "bar") -> dict[str, Any]:
+    """Continue an nn run folder: finished trials and checkpoints are kept."""
+    spec = load_nn_spec(run_dir)
+    if spec is None:
+        raise UserError(f"{run_dir} is not an autodl --model run folder")
+    if n_trials is not None:
+        spec.n_trials = n_trials
+    if time_budget is not None:
+        spec.time_budget = time_budget
+    if n_workers is not None:
+        spec.n_workers = n_workers
+    return run_nn_search(spec, run_dir, resume=True, show_progress=show_progress, progress_mode=progress_mode)
+
+
+__all__ = ["NNSearchSpec", "NNObjective", "start_nn_run", "run_nn_search", "resume_nn_run", "finalize_nn",
+           "best_trial", "load_nn_spec", "MODELS"]

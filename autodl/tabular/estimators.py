@@ -1,0 +1,160 @@
+"""``AutoDLClassifier`` and ``AutoDLRegressor``: :func:`autodl.search` as scikit-learn estimators.
+
+``fit`` runs a search (k-fold cross-validation of the tabular space) on all the rows it is
+given (no held-out split: hold one out yourself, or use ``score``) and keeps the winner refit on
+them as ``best_estimator_``; ``predict``/``predict_proba`` delegate to it. The estimators
+follow scikit-learn's contract (``get_params``/``set_params``/``clone``, fitted attributes end
+in ``_``, ``n_features_in_``/``feature_names_in_``), so they work in ``Pipeline``,
+``cross_val_score`` and ``GridSearchCV``, and pass every check of
+``sklearn.utils.estimator_checks.parametrize_with_checks`` with a tiny budget (``n_trials=2,
+cv=2``; ``tests/tabular/test_estimators.py``). Checks that cannot apply are skipped by
+scikit-learn itself: the ``sample_weight`` checks (``fit`` takes no ``sample_weight``: the
+search's cross-validation would have to weight every fold and metric) and the array-API checks.
+``check_estimators_nan_inf`` is skipped because the tag ``allow_nan`` is set: missing values are
+imputed inside the pipeline (infinity is still refused by ``check_array``).
+``EXPECTED_FAILED_CHECKS`` is empty; ``check_classifiers_train``/``check_regressors_train``
+demand a high training score after one ``fit``, which a 2-trial search passes with the default
+seed, but a budget that small may pick a weak configuration with another seed or space.
+
+Input: a DataFrame (numeric, categorical and missing values; kept as is) or anything
+array-like of numbers (checked by ``check_array``; NaN allowed, it is imputed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
+
+#: checks of ``sklearn.utils.estimator_checks`` that cannot apply (none; see the module docstring)
+EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+
+
+class _AutoDLBase(BaseEstimator):
+    _task = "classification"
+
+    def __init__(self, time_budget: float | None = None, n_trials: int | None = None,
+                 searcher: str = "random", metric: str | None = None, cv: int = 5, seed: int = 0,
+                 features: Any = None, space: Any = "tabular", n_workers: int = 1):
+        self.time_budget = time_budget
+        self.n_trials = n_trials
+        self.searcher = searcher
+        self.metric = metric
+        self.cv = cv
+        self.seed = seed
+        self.features = features
+        self.space = space
+        self.n_workers = n_workers
+
+    def _input(self, X, reset: bool):
+        import pandas as pd
+
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            return X
+        arr = check_array(X, dtype="numeric", ensure_all_finite="allow-nan")
+        validate_data(self, arr, reset=reset, skip_check_array=True)
+        names = getattr(self, "_column_names", None)
+        if reset or names is None or len(names) != arr.shape[1]:
+            names = [f"x{i}" for i in range(arr.shape[1])]
+        return pd.DataFrame(arr, columns=names)
+
+    def fit(self, X, y):
+        """Search the space on ``(X, y)`` and refit the best pipeline on all rows.
+
+        Args:
+            X: a DataFrame or a 2-D array of numbers.
+            y: the target.
+
+        Returns:
+            self
+        """
+        from autodl.tabular.search import search
+
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        frame = self._input(X, reset=True)
+        self._column_names = list(map(str, frame.columns))
+        y = column_or_1d(np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy(), warn=True)
+        if len(y) != len(frame):
+            raise ValueError(f"X has {len(frame)} rows but y has {len(y)}")
+        if self._task == "classification":
+            check_classification_targets(y)
+            self.classes_ = np.unique(y)
+            if len(self.classes_) < 2:
+                raise ValueError(f"{type(self).__name__} needs at least 2 classes; y has only 1 class")
+        else:
+            y = np.asarray(y, dtype=np.float64)
+            if not np.all(np.isfinite(y)):
+                raise ValueError("y contains NaN or infinity")
+        if len(frame) < 2 * max(2, int(self.cv)) and len(frame) < 4:
+            raise ValueError(f"n_samples = {len(frame)}: too few samples to cross-validate")
+        kwargs = dict(time_budget=self.time_budget, n_trials=self.n_trials)
+        result = search(frame, y, task=self._task, space=self.space, searcher=self.searcher,
+                        seed=self.seed, metric=self.metric, cv=int(self.cv), test_size=0,
+                        n_workers=self.n_workers, features=self.features, **kwargs)
+        self.best_estimator_ = result.best_model
+        self.best_config_ = dict(result.best_config)
+        self.best_score_ = float(result.best_score)
+        self.metric_ = result.metric
+        self.leaderboard_ = result.leaderboard
+        self.n_trials_ = int(result.study.n_finished)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions of ``best_estimator_``."""
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict(self._input(X, reset=False))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = False
+        return tags
+
+
+class AutoDLClassifier(ClassifierMixin, _AutoDLBase):
+    """A classifier that tunes a scikit-learn pipeline by cross-validation (autodl.search).
+
+    Args:
+        time_budget: seconds of searching (default 60 when ``n_trials`` is not given either).
+        n_trials: number of configurations to try.
+        searcher: ``"random"``, ``"tpe"``, ``"gp"``, ...
+        metric: accuracy (default), balanced_accuracy, f1, roc_auc or log_loss.
+        cv: folds (stratified).
+        seed: seeds the searcher, the folds and the models.
+        features: a feature-engineering step (see :func:`autodl.search`).
+        space: the search space (a built-in name, a YAML path or an :class:`autodl.Space`).
+        n_workers: trials run in parallel processes.
+
+    Attributes:
+        best_estimator_: the winning pipeline refit on all rows.
+        best_config_, best_score_: its configuration and cross-validated metric.
+        classes_, n_features_in_, feature_names_in_ (DataFrame input), leaderboard_, n_trials_.
+
+    Example:
+        >>> clf = AutoDLClassifier(n_trials=10, cv=3).fit(X_train, y_train)
+        >>> clf.score(X_test, y_test), clf.best_config_["model"]
+
+    See the module docstring for the scikit-learn estimator checks that cannot apply.
+    """
+
+    _task = "classification"
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of ``best_estimator_`` (columns in ``classes_`` order)."""
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict_proba(self._input(X, reset=False))
+
+
+class AutoDLRegressor(RegressorMixin, _AutoDLBase):
+    """A regressor that tunes a scikit-learn pipeline by cross-validation (autodl.search).
+
+    Arguments and attributes as :class:`AutoDLClassifier` (without ``classes_`` and
+    ``predict_proba``); ``metric`` is r2 (default), rmse or mae.
+    """
+
+    _task = "regression"

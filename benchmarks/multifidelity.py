@@ -1,0 +1,335 @@
+"""Multi-fidelity search on digits: epochs needed to match random search, checkpoint savings,
+and the trainer's overhead over a bare PyTorch loop.
+
+For each space (``mlp``, ``cnn``) and seed:
+
+1. **random**: ``N`` configs trained for the full budget (27 epochs). Its best validation
+   accuracy is the *target*; its epochs (``N * 27``) the reference.
+2. **hyperband**, **bohb**, **asha** (autodl, ask/tell, training resumed from checkpoints) and
+   **optuna** (``TPESampler`` + ``HyperbandPruner``, same space, epoch-by-epoch reports) run
+   until one finished job (a trial's final value at its budget) reaches the target, or until
+   they have trained as many epochs as random search. Reported: epochs needed (trained, i.e.
+   after checkpoint savings), ratio to random's epochs (median over seeds; "not reached" counts
+   as infinite), and for autodl's multi-fidelity runs the epochs checkpoints saved (trained vs
+   restart-from-scratch).
+3. **overhead**: time per epoch of a Hyperband study run through autodl (``Study`` with SQLite,
+   ``NNObjective``, checkpoints) vs a bare PyTorch loop training the same configs for the same
+   number of epochs on the same data, interleaved in the same process (median of repeats).
+
+    nice python benchmarks/multifidelity.py            # 5 seeds, both spaces (~30-60 min, 1 core)
+    python benchmarks/multifidelity.py --quick         # seconds; run by the tests
+
+Uses one torch thread. Writes ``benchmarks/results/multifidelity.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autodl.nn import checkpoint as ckpt
+from autodl.nn.data import load_dataset
+from autodl.nn.search import NNObjective
+from autodl.nn.trainer import budget_to_epochs, build_model, build_optimizer, train_config
+from autodl.searchers import make_searcher
+from autodl.space import Categorical, Float, Int, Space
+from autodl.study import Study
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+METHODS = ("hyperband", "bohb", "asha", "optuna")
+
+
+# ---------------------------------------------------------------------- one method, one seed
+def run_random(space: Space, data, kind: str, seed: int, n: int, max_budget: int) -> dict:
+    searcher = make_searcher("random", space, seed=seed)
+    best, epochs, curve = -math.inf, 0, []
+    for _ in range(n):
+        t = searcher.ask()
+        out = train_config(t.config, data, kind, max_budget, seed=seed, max_epochs=max_budget)
+        searcher.tell(t, -out.val_accuracy)
+        epochs += out.epochs_trained
+        best = max(best, out.val_accuracy)
+        curve.append((epochs, best))
+    return {"target": best, "epochs": epochs, "curve": curve}
+
+
+def run_autodl(name: str, space: Space, data, kind: str, seed: int, target: float, cap: int,
+               min_budget: int, max_budget: int, eta: int) -> dict:
+    searcher = make_searcher(name, space, seed=seed, min_budget=min_budget, max_budget=max_budget, eta=eta)
+    trained = resumed = 0
+    best = -math.inf
+    reached = None
+    with tempfile.TemporaryDirectory() as root:
+        while trained < cap:
+            t = searcher.ask()
+            epochs = budget_to_epochs(t.budget, max_budget)
+            out = train_config(t.config, data, kind, epochs, seed=seed, max_epochs=max_budget,
+                               checkpoint_root=root, background_save=True)
+            searcher.tell(t, -out.val_accuracy)
+            trained += out.epochs_trained
+            resumed += out.epochs_resumed
+            best = max(best, out.val_accuracy)
+            if out.val_accuracy >= target - 1e-9:
+                reached = trained
+                break
+        ckpt.flush()
+    return {"epochs": reached, "trained": trained, "resumed": resumed, "best": best}
+
+
+def _suggest(trial, space: Space) -> dict:
+    """An autodl config drawn through Optuna's define-by-run API (conditions respected)."""
+    config: dict = {}
+    for name in space.order:
+        if not space.is_active(name, config):
+            continue
+        p = space[name]
+        if isinstance(p, Categorical):
+            config[name] = trial.suggest_categorical(name, list(p.choices))
+        elif isinstance(p, Int):
+            config[name] = trial.suggest_int(name, int(p.low), int(p.high), log=bool(p.log),
+                                             **({"step": int(p.step)} if p.step and not p.log else {}))
+        elif isinstance(p, Float):
+            config[name] = trial.suggest_float(name, p.low, p.high, log=bool(p.log),
+                                               **({"step": p.step} if p.step and not p.log else {}))
+    return {n: config[n] for n in space.names if n in config}
+
+
+def run_optuna(space: Space, data, kind: str, seed: int, target: float, cap: int, min_budget: int,
+               max_budget: int, eta: int) -> dict:
+    import optuna
+
+    from autodl.nn.trainer import Trainer
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+                                pruner=optuna.pruners.HyperbandPruner(min_resource=min_budget, max_resource=max_budget,
+                                                                      reduction_factor=eta))
+    state = {"trained": 0, "best": -math.inf, "reached": None}
+
+    def objective(trial):
+        config = _suggest(trial, space)
+        trainer = Trainer(config, data, kind, seed=seed, max_epochs=max_budget)
+        acc = float("nan")
+        try:
+            for epoch in range(1, max_budget + 1):
+                trainer.train_epochs(1)
+                state["trained"] += 1
+                acc = trainer.history[-1]["val_accuracy"]
+                trial.report(acc, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        finally:  # a pruned trial's last value is its job's final value
+            state["best"] = max(state["best"], acc) if acc == acc else state["best"]
+            if state["reached"] is None and acc >= target - 1e-9:
+                state["reached"] = state["trained"]
+        return acc
+
+    def stop(study, _trial):
+        if state["reached"] is not None or state["trained"] >= cap:
+            study.stop()
+
+    study.optimize(objective, callbacks=[stop], catch=(RuntimeError, ValueError))
+    return {"epochs": state["reached"], "trained": state["trained"], "resumed": 0, "best": state["best"]}
+
+
+# ---------------------------------------------------------------------- overhead
+def _bare_train(config: dict, data, kind: str, epochs: int, seed: int) -> None:
+    """A plain PyTorch loop: the same model, optimizer, batches and a validation pass per epoch."""
+    model = build_model(config, kind, data.n_features, data.n_classes, data.image_shape, seed)
+    opt = build_optimizer(config, model.parameters())
+    loss_fn = torch.nn.CrossEntropyLoss()
+    X, y = torch.as_tensor(data.X_train), torch.as_tensor(data.y_train)
+    Xv, yv = torch.as_tensor(data.X_val), torch.as_tensor(data.y_val)
+    bs = int(config.get("batch_size", 64))
+    g = torch.Generator().manual_seed(seed)
+    clip = float(config.get("grad_clip", 0) or 0)
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(y), generator=g)
+        for start in range(0, len(y), bs):
+            idx = perm[start:start + bs]
+            if len(idx) < 2:
+                continue
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X[idx]), y[idx])
+            loss.backward()
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            logits = model(Xv)
+            float(loss_fn(logits, yv)), float((logits.argmax(1) == yv).float().mean())
+
+
+def measure_overhead(space: Space, data, kind: str, seed: int, n_trials: int, max_budget: int,
+                     repeats: int) -> dict:
+    autodl_s, bare_s = [], []
+    epochs_total = 0
+    for name in ("sgd", "adam", "adamw", "rmsprop", "adagrad"):  # first use imports torch._dynamo
+        build_optimizer({"optimizer": name}, torch.nn.Linear(2, 2).parameters())
+    for r in range(repeats):
+        with tempfile.TemporaryDirectory() as root:
+            study = Study(space, searcher="hyperband", direction="maximize", storage=Path(root) / "study.db",
+                          seed=seed + r, searcher_params={"min_budget": 1, "max_budget": max_budget, "eta": 3})
+            objective = NNObjective(data, kind, seed=seed, max_epochs=max_budget)
+            t0 = time.perf_counter()
+            study.optimize(objective, n_trials=n_trials)
+            ckpt.flush()  # the checkpoint writes are part of the cost
+            autodl_s.append(time.perf_counter() - t0)
+            jobs = [(t.config, int(t.user_attrs.get("epochs_trained", 0))) for t in study.trials]
+            study.storage.close()
+        epochs = sum(e for _, e in jobs)
+        epochs_total = epochs
+        t0 = time.perf_counter()
+        for config, e in jobs:
+            _bare_train(config, data, kind, e, seed)
+        bare_s.append(time.perf_counter() - t0)
+        autodl_s[-1] /= epochs
+        bare_s[-1] /= epochs
+    a, b = statistics.median(autodl_s), statistics.median(bare_s)
+    return {"space": kind, "epochs_per_run": epochs_total, "autodl_ms_per_epoch": a * 1000,
+            "bare_ms_per_epoch": b * 1000, "overhead_pct": (a / b - 1) * 100,
+            "paired_overhead_pct": statistics.median((x / y - 1) * 100 for x, y in zip(autodl_s, bare_s))}
+
+
+# ---------------------------------------------------------------------- report
+def _fmt_ratio(r: float) -> str:
+    return "not reached" if not math.isfinite(r) else f"{r:.3f}"
+
+
+def tables(result: dict) -> str:
+    lines = []
+    for kind, block in result["spaces"].items():
+        lines.append(f"\n### {kind}: epochs to reach random search's best validation accuracy "
+                     f"(random: {block['n_random']} configs x {result['max_budget']} epochs)\n")
+        lines.append("| method | " + " | ".join(f"seed {s}" for s in block["seeds"]) +
+                     " | median ratio | median speed-up |")
+        lines.append("|---" * (len(block["seeds"]) + 3) + "|")
+        rnd = block["random"]
+        lines.append("| random (target acc) | " + " | ".join(
+            f"{r['epochs']} ({r['target']:.4f})" for r in rnd) + " | 1.000 | 1.0x |")
+        for m in block["methods"]:
+            runs = block["runs"][m]
+            cells = [f"{r['epochs']}" if r["epochs"] is not None else f">{r['trained']}" for r in runs]
+            med = block["median_ratio"][m]
+            sp = f"{1 / med:.1f}x" if math.isfinite(med) and med > 0 else "-"
+            lines.append(f"| {m} | " + " | ".join(cells) + f" | {_fmt_ratio(med)} | {sp} |")
+        lines.append(f"\nCheckpoint resumption ({kind}, all seeds, runs up to the target):\n")
+        lines.append("| method | epochs trained | epochs from scratch | saved |")
+        lines.append("|---|---|---|---|")
+        for m, c in block["checkpoints"].items():
+            lines.append(f"| {m} | {c['trained']} | {c['from_scratch']} | {c['saved_pct']:.1f} % |")
+    if result.get("overhead"):
+        lines.append("\n### Trainer overhead (Hyperband study through autodl vs bare PyTorch loop)\n")
+        lines.append("| space | epochs per run | autodl ms/epoch | bare ms/epoch | overhead (median of ratios) |")
+        lines.append("|---|---|---|---|---|")
+        for o in result["overhead"]:
+            lines.append(f"| {o['space']} | {o['epochs_per_run']} | {o['autodl_ms_per_epoch']:.2f} | "
+                         f"{o['bare_ms_per_epoch']:.2f} | {o['paired_overhead_pct']:+.1f} % |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 seed, MLP, max budget 9, few configs")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--spaces", default="mlp,cnn")
+    ap.add_argument("--n-random", type=int, default=27, help="full-budget random configs (default 27)")
+    ap.add_argument("--max-budget", type=int, default=27)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--overhead-repeats", type=int, default=5)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                    help="combine results of separate runs (e.g. one per space) into --out")
+    args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out or RESULTS_DIR / "multifidelity.json")
+    if args.quick:
+        args.seeds, args.spaces, args.n_random, args.max_budget, args.overhead_repeats = 1, "mlp", 4, 9, 1
+    torch.set_num_threads(1)
+    methods = [m for m in args.methods.split(",") if m]
+    data = load_dataset("digits", seed=0)
+    min_budget, eta = 1, 3
+    result: dict = {"dataset": "digits", "max_budget": args.max_budget, "min_budget": min_budget, "eta": eta,
+                    "quick": args.quick, "torch_threads": 1, "spaces": {}, "overhead": []}
+    for kind in args.spaces.split(","):
+        space = Space.load(kind)
+        seeds = list(range(args.seeds))
+        block = {"seeds": seeds, "n_random": args.n_random, "methods": methods, "random": [],
+                 "runs": {m: [] for m in methods}}
+        for seed in seeds:
+            t0 = time.perf_counter()
+            rnd = run_random(space, data, kind, seed, args.n_random, args.max_budget)
+            block["random"].append(rnd)
+            for m in methods:
+                fn = run_optuna if m == "optuna" else (lambda *a, m=m: run_autodl(m, *a))
+                r = fn(space, data, kind, seed, rnd["target"], rnd["epochs"], min_budget, args.max_budget, eta)
+                r["ratio"] = r["epochs"] / rnd["epochs"] if r["epochs"] is not None else math.inf
+                block["runs"][m].append(r)
+            print(f"[{kind} seed {seed}] target {rnd['target']:.4f} in {rnd['epochs']} epochs; " + ", ".join(
+                f"{m} {block['runs'][m][-1]['epochs']}" for m in methods) + f" ({time.perf_counter() - t0:.0f}s)",
+                flush=True)
+        block["median_ratio"] = {m: statistics.median(r["ratio"] for r in block["runs"][m]) for m in methods}
+        block["checkpoints"] = {}
+        for m in methods:
+            if m == "optuna":
+                continue
+            tr = sum(r["trained"] for r in block["runs"][m])
+            rs = sum(r["resumed"] for r in block["runs"][m])
+            block["checkpoints"][m] = {"trained": tr, "from_scratch": tr + rs,
+                                       "saved_pct": 100 * rs / max(tr + rs, 1)}
+        result["spaces"][kind] = block
+        result["overhead"].append(measure_overhead(space, data, kind, 0, 13 if args.quick else 40,
+                                                   9 if args.quick else args.max_budget, args.overhead_repeats))
+    for block in result["spaces"].values():
+        for rnd in block["random"]:
+            rnd.pop("curve", None)
+    text = tables(result)
+    print(text)
+    result["markdown"] = text
+    out = args.out or RESULTS_DIR / ("multifidelity_quick.json" if args.quick else "multifidelity.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_jsonable(result), indent=2))
+    return result
+
+
+def merge(paths: list[Path], out: Path) -> dict:
+    """One result (and its tables) from runs over different spaces."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    result = {k: v for k, v in parts[0].items() if k not in ("spaces", "overhead", "markdown")}
+    result["spaces"], result["overhead"] = {}, []
+    for part in parts:
+        result["spaces"].update(part["spaces"])
+        result["overhead"] += part["overhead"]
+    for block in result["spaces"].values():
+        block["median_ratio"] = {m: (math.inf if r is None else r) for m, r in block["median_ratio"].items()}
+    text = tables(result)
+    print(text)
+    result["markdown"] = text
+    out.write_text(json.dumps(_jsonable(result), indent=2))
+    return result
+
+
+def _jsonable(o):
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    return o
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Parallel execution: trial throughput with 1 and 2 workers, and ASHA's worker busy fraction.
+
+1. **Throughput** (trials/min): CPU-bound scikit-learn trials - a random forest of fixed size on
+   digits, 3-fold CV (about 0.5-1 s each on an idle core) - run with 1 and 2 workers on local
+   worker processes (``executor="local"``) and on a Dask ``LocalCluster``. Throughput is counted
+   between the first trial's start and the last trial's end as seen by the workers (worker
+   start-up excluded); the total wall time is reported too. Goal: 2 workers >= 1.7x one.
+2. **Busy fraction** with 2 workers: time workers spend inside trials / (workers x wall time),
+   for ASHA (``searcher="asha"``, asynchronous promotions, driven by ``Study.optimize``) and for
+   synchronous successive halving with a barrier after each rung (each rung submitted at once,
+   the next one only when every trial of it has finished: the classic algorithm, written out
+   here on the same executor). The objective sleeps ``budget x unit`` seconds with +/-50 %
+   jitter (fake durations: the result is about scheduling, not CPU). Goal: ASHA >= 90 %.
+   The library's own ``sh`` searcher opens the next bracket instead of waiting, so it is
+   reported as a third row.
+
+The machine may be shared: the 1-minute load average is recorded before and after each row.
+
+Usage::
+
+    python benchmarks/parallel.py            # full run -> benchmarks/results/parallel.json
+    python benchmarks/parallel.py --quick    # a few seconds' smoke run (used by the tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+# ---------------------------------------------------------------------- objectives
+class ForestObjective:
+    """A fixed-size random forest on digits, k-fold CV accuracy (one core per trial)."""
+
+    def __init__(self, n_estimators: int, folds: int = 3):
+        self.n_estimators = n_estimators
+        self.folds = folds
+
+    def __call__(self, trial) -> float:
+        from sklearn.datasets import load_digits
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.model_selection import cross_val_score
+
+        X, y = load_digits(return_X_y=True)
+        start = time.time()  # after the imports: the first trial of a worker pays for those
+        model = RandomForestClassifier(n_estimators=self.n_estimators, max_features=trial.config["max_features"],
+                                       min_samples_leaf=trial.config["min_samples_leaf"], n_jobs=1,
+                                       random_state=0)
+        score = float(cross_val_score(model, X, y, cv=self.folds).mean())
+        trial.set_user_attr("span", [start, time.time()])
+        return score
+
+
+class SleepObjective:
+    """Sleeps ``budget x unit`` seconds (+/-50 % jitter from the config's own seed)."""
+
+    def __init__(self, unit: float):
+        self.unit = unit
+
+    def __call__(self, trial) -> float:
+        start = time.time()
+        jitter = random.Random(int(trial.config["x"] * 1e9)).uniform(0.5, 1.5)
+        time.sleep(float(trial.budget or 1.0) * self.unit * jitter)
+        trial.set_user_attr("span", [start, time.time()])
+        return (trial.config["x"] - 0.3) ** 2 + 1.0 / float(trial.budget or 1.0)
+
+
+def _spans(study) -> list[tuple[float, float]]:
+    return [tuple(t.user_attrs["span"]) for t in study.trials if "span" in t.user_attrs]
+
+
+# ---------------------------------------------------------------------- throughput
+def throughput(executor: str, workers: int, n_trials: int, n_estimators: int) -> dict:
+    from autodl import Categorical, Int, Space, Study
+
+    space = Space({"max_features": Categorical(["sqrt", "log2"]), "min_samples_leaf": Int(1, 4)})
+    study = Study(space, searcher="random", direction="maximize", seed=0)
+    load_before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    study.optimize(ForestObjective(n_estimators), n_trials=n_trials, n_workers=workers,
+                   executor=executor)
+    wall = time.perf_counter() - t0
+    spans = _spans(study)
+    active = max(e for _, e in spans) - min(s for s, _ in spans)
+    per_trial = sum(e - s for s, e in spans) / len(spans)
+    return {"executor": executor, "workers": workers, "trials": len(spans),
+            "trials_per_min": 60.0 * len(spans) / active, "wall_s": wall,
+            "mean_trial_s": per_trial, "load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
+# ---------------------------------------------------------------------- busy fraction
+def _busy(spans, workers: int, wall: float) -> float:
+    return sum(e - s for s, e in spans) / (workers * wall)
+
+
+def asha_busy(searcher: str, n_trials: int, unit: float, max_budget: float) -> dict:
+    from autodl import Float, Space, Study
+
+    study = Study(Space({"x": Float(0.0, 1.0)}), searcher=searcher, seed=0,
+                  searcher_params={"min_budget": 1.0, "max_budget": max_budget, "eta": 3.0})
+    load_before = os.getloadavg()[0]
+    study.optimize(SleepObjective(unit), n_trials=n_trials, n_workers=2, executor="local")
+    spans = _spans(study)
+    wall = max(e for _, e in spans) - min(s for s, _ in spans)
+    return {"schedule": f"{searcher} (Study.optimize)", "trials": len(spans),
+            "busy": _busy(spans, 2, wall), "wall_s": wall, "load_before": load_before,
+            "load_after": os.getloadavg()[0]}
+
+
+def sync_sh_busy(n_configs: int, unit: float, max_budget: float, eta: int = 3) -> dict:
+    """Classic synchronous successive halving on the same 2-worker executor, rung by rung."""
+    import numpy as np
+
+    from autodl.study.executors import Hooks, ProcessExecutor, TrialTask
+    from autodl.study.trial import RunningTrial  # noqa: F401 - the objective's handle type
+
+    rng = np.random.default_rng(0)
+    configs = [{"x": float(v)} for v in rng.uniform(0, 1, n_configs)]
+    ex = ProcessExecutor(2)
+    ex.start(_SpanToAttrs(SleepObjective(unit)), Hooks())
+    spans: list[tuple[float, float]] = []
+    load_before = os.getloadavg()[0]
+    budget, tid = 1.0, 0
+    try:
+        while configs and budget <= max_budget:
+            queue = list(configs)
+            results: dict[int, tuple[dict, float]] = {}
+            running: dict[int, dict] = {}
+            while queue or running:
+                while queue and len(running) < ex.capacity:
+                    tid += 1
+                    cfg = queue.pop(0)
+                    ex.submit(TrialTask(tid, cfg, budget))
+                    running[tid] = cfg
+                for done_id, out in ex.wait_any():
+                    spans.append(tuple(out.user_attrs["span"]))
+                    results[done_id] = (running.pop(done_id), out.value)
+            ranked = sorted(results.values(), key=lambda r: r[1])
+            configs = [c for c, _ in ranked[: max(1, len(ranked) // eta)]]
+            if budget == max_budget:
+                break
+            budget = min(max_budget, budget * eta)
+    finally:
+        ex.shutdown()
+    wall = max(e for _, e in spans) - min(s for s, _ in spans)
+    return {"schedule": "synchronous SH (rung barrier)", "trials": len(spans),
+            "busy": _busy(spans, 2, wall), "wall_s": wall, "load_before": load_before,
+            "load_after": os.getloadavg()[0]}
+
+
+class _SpanToAttrs:
+    """Wraps an objective so its ``span`` user attr survives (TrialOutcome carries user_attrs)."""
+
+    def __init__(self, objective):
+        self.objective = objective
+
+    def __call__(self, trial):
+        return self.objective(trial)
+
+
+# ---------------------------------------------------------------------- report
+def markdown(result: dict) -> str:
+    lines = ["| executor | workers | trials | trials/min | speed-up | mean trial (s) | wall (s) | load avg |",
+             "|---|---|---|---|---|---|---|---|"]
+    base = {r["executor"]: r["trials_per_min"] for r in result["throughput"] if r["workers"] == 1}
+    for r in result["throughput"]:
+        lines.append(f"| {r['executor']} | {r['workers']} | {r['trials']} | {r['trials_per_min']:.1f} | "
+                     f"{r['trials_per_min'] / base[r['executor']]:.2f}x | {r['mean_trial_s']:.2f} | "
+                     f"{r['wall_s']:.1f} | {r['load_before']:.1f} -> {r['load_after']:.1f} |")
+    lines += ["", "| schedule (2 workers, fake durations) | trials | busy | wall (s) | load avg |",
+              "|---|---|---|---|---|"]
+    for r in result["busy"]:
+        lines.append(f"| {r['schedule']} | {r['trials']} | {100 * r['busy']:.1f} % | {r['wall_s']:.1f} | "
+                     f"{r['load_before']:.1f} -> {r['load_after']:.1f} |")
+    g = result["goals"]
+    lines += ["", f"goals: 2 workers >= 1.7x one: local {g['local_speedup']:.2f}x, dask "
+                  f"{g['dask_speedup']:.2f}x; ASHA busy >= 90 %: {100 * g['asha_busy']:.1f} %"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a small smoke run")
+    p.add_argument("--out", default=str(ROOT / "results" / "parallel.json"))
+    p.add_argument("--no-dask", action="store_true", help="skip the Dask rows")
+    args = p.parse_args(argv)
+
+    n_trials, n_estimators = (4, 5) if args.quick else (20, 60)
+    unit, max_budget, n_sleep = (0.02, 9.0, 12) if args.quick else (0.1, 9.0, 60)
+    executors = ["local"] + ([] if args.no_dask else ["dask"])
+    rows = []
+    for ex in executors:
+        for w in (1, 2):
+            rows.append(throughput(ex, w, n_trials, n_estimators))
+            print(f"{ex} x{w}: {rows[-1]['trials_per_min']:.1f} trials/min", flush=True)
+    from autodl.searchers import SEARCHERS
+
+    busy = [asha_busy("asha", n_sleep, unit, max_budget),
+            sync_sh_busy(27 if not args.quick else 9, unit, max_budget)]
+    if "sh" in SEARCHERS:
+        busy.append(asha_busy("sh", n_sleep, unit, max_budget))
+
+    def speedup(ex: str) -> float:
+        r = {x["workers"]: x["trials_per_min"] for x in rows if x["executor"] == ex}
+        return r[2] / r[1] if r else float("nan")
+
+    result = {
+        "quick": args.quick,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "throughput": rows,
+        "busy": busy,
+        "goals": {"local_speedup": speedup("local"), "dask_speedup": speedup("dask"),
+                  "asha_busy": busy[0]["busy"], "speedup_goal": 1.7, "busy_goal": 0.9},
+    }
+    result["markdown"] = markdown(result)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(result["markdown"])
+    return result
+
+
+if __name__ == "__main__":
+    main()

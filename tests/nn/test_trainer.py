@@ -1,0 +1,150 @@
+"""The PyTorch trainer: models from configs, determinism, safe checkpoints, exact resumption."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from autodl.nn import load_dataset, train_config  # noqa: E402
+from autodl.nn import checkpoint as ckpt  # noqa: E402
+from autodl.nn.trainer import (ACTIVATIONS, OPTIMIZERS, SCHEDULES, LRSchedule, Trainer,  # noqa: E402
+                               build_model, conv_plan)
+from autodl.space import Space  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits():
+    torch.set_num_threads(1)
+    return load_dataset("digits", seed=0)
+
+
+class _Evil:
+    """Stands for an arbitrary pickled object (unpickling it could run code)."""
+
+
+MLP_CFG = {"n_layers": 2, "width": 64, "activation": "elu", "dropout": 0.2, "batch_norm": True, "init": "xavier",
+           "optimizer": "sgd", "lr": 0.05, "sgd.momentum": 0.9, "sgd.nesterov": True, "schedule": "cosine",
+           "warmup_epochs": 1, "batch_size": 64, "grad_clip": 1.0, "weight_decay": 1e-4}
+CNN_CFG = {"n_conv": 2, "channels": 8, "kernel_size": 5, "stride": 2, "padding": "valid", "pooling": "avg",
+           "n_layers": 1, "width": 32, "activation": "relu6", "dropout": 0.3, "batch_norm": True, "init": "he",
+           "optimizer": "adamw", "lr": 3e-3, "schedule": "plateau", "plateau.patience": 1, "batch_size": 128}
+
+
+@pytest.mark.parametrize("kind, config", [("mlp", MLP_CFG), ("cnn", CNN_CFG)])
+def test_three_then_six_epochs_from_checkpoint_equals_nine_straight(digits, tmp_path, kind, config):
+    first = train_config(config, digits, kind, 3, seed=1, max_epochs=9, checkpoint_root=tmp_path)
+    assert (first.epochs_trained, first.epochs_resumed) == (3, 0)
+    resumed = train_config(config, digits, kind, 9, seed=1, max_epochs=9, checkpoint_root=tmp_path)
+    assert (resumed.epochs_trained, resumed.epochs_resumed, resumed.epochs) == (6, 3, 9)
+    straight = train_config(config, digits, kind, 9, seed=1, max_epochs=9)
+    assert resumed.val_loss == pytest.approx(straight.val_loss, rel=1e-6, abs=1e-7)
+    assert resumed.val_accuracy == straight.val_accuracy
+    a, b = resumed.trainer.model.state_dict(), straight.trainer.model.state_dict()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), rtol=1e-6, atol=1e-7), k
+    assert [h["val_loss"] for h in resumed.history] == pytest.approx([h["val_loss"] for h in straight.history])
+
+
+def test_same_seed_same_run_other_seed_differs(digits):
+    a = train_config(MLP_CFG, digits, "mlp", 2, seed=3)
+    b = train_config(MLP_CFG, digits, "mlp", 2, seed=3)
+    c = train_config(MLP_CFG, digits, "mlp", 2, seed=4)
+    assert a.val_loss == b.val_loss
+    assert a.val_loss != c.val_loss
+
+
+def test_global_rng_untouched(digits):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train_config(MLP_CFG, digits, "mlp", 1, seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_checkpoint_is_safe_and_atomic(digits, tmp_path):
+    train_config(MLP_CFG, digits, "mlp", 2, seed=0, max_epochs=9, checkpoint_root=tmp_path)
+    folders = list((tmp_path / "checkpoints").iterdir())
+    assert len(folders) == 1
+    assert sorted(p.name for p in folders[0].iterdir()) == ["meta.json", "state.pt"]  # no temp files left
+    meta = json.loads((folders[0] / "meta.json").read_text())
+    assert meta["epoch"] == 2 and meta["config"] == MLP_CFG
+    state = torch.load(folders[0] / "state.pt", weights_only=True)
+    assert set(state) >= {"model", "optimizer", "schedule", "rng", "epoch"}
+    # a checkpoint carrying an arbitrary object is refused by the loader
+    torch.save({"model": {}, "evil": _Evil()}, folders[0] / "state.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        ckpt.load_state(folders[0])
+
+
+def test_checkpoint_of_another_setup_is_ignored(digits, tmp_path):
+    train_config(MLP_CFG, digits, "mlp", 3, seed=0, max_epochs=9, checkpoint_root=tmp_path)
+    other_seed = train_config(MLP_CFG, digits, "mlp", 4, seed=1, max_epochs=9, checkpoint_root=tmp_path)
+    assert other_seed.epochs_resumed == 0 and other_seed.epochs_trained == 4
+    # more epochs in the checkpoint than asked: trained from scratch, checkpoint kept
+    fewer = train_config(MLP_CFG, digits, "mlp", 2, seed=1, max_epochs=9, checkpoint_root=tmp_path)
+    assert fewer.epochs_trained == 2
+    assert ckpt.read_meta(ckpt.checkpoint_dir(tmp_path, MLP_CFG))["epoch"] == 4
+
+
+def test_early_stopping(digits):
+    cfg = dict(MLP_CFG, lr=5.0, optimizer="sgd", schedule="constant", batch_norm=False, grad_clip=0)
+    out = train_config(cfg, digits, "mlp", 27, seed=0, patience=2)
+    assert out.stopped_early and out.epochs < 27
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_trains(digits, name):
+    cfg = {"optimizer": name, "lr": 0.01 if name != "sgd" else 0.1, "n_layers": 1, "width": 32}
+    out = train_config(cfg, digits, "mlp", 2, seed=0)
+    assert out.val_accuracy > 0.5
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_schedules(name):
+    s = LRSchedule({"schedule": name, "warmup_epochs": 2, "step.step_size": 2}, max_epochs=10)
+    factors = [s.factor(e) for e in range(10)]
+    assert factors[0] == pytest.approx(1 / 3) and factors[1] == pytest.approx(2 / 3 * factors[1] / (2 / 3))
+    if name == "cosine":
+        assert factors[5] == pytest.approx(0.5) and factors[-1] < 0.05
+    if name == "plateau":
+        for _ in range(5):
+            s.step(1.0)
+        assert s.factor(5) < 1.0
+
+
+def test_cnn_configs_never_shrink_below_one_pixel():
+    space = Space.load("cnn")
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        c = space.sample(rng)
+        for layer in conv_plan(c, (1, 8, 8)):
+            assert layer["size"] >= 1
+    worst = {"n_conv": 3, "kernel_size": 5, "stride": 2, "padding": "valid", "pooling": "max", "channels": 8}
+    model = build_model(worst, "cnn", 64, 10, (1, 8, 8))
+    assert model(torch.zeros(2, 64)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("act", list(ACTIVATIONS))
+def test_every_activation_builds(act):
+    model = build_model({"activation": act, "init": "he", "n_layers": 1}, "mlp", 64, 10)
+    assert model(torch.zeros(3, 64)).shape == (3, 10)
+
+
+def test_spaces_sample_configs_the_trainer_accepts(digits):
+    rng = np.random.default_rng(1)
+    for kind in ("mlp", "cnn"):
+        space = Space.load(kind)
+        for _ in range(3):
+            config = space.sample(rng)
+            t = Trainer(config, digits, kind, seed=0, max_epochs=3)
+            assert t.train_epochs(1) == 1
+
+
+def test_cpu_default_without_gpu(digits):
+    t = Trainer(MLP_CFG, digits, "mlp")
+    assert t.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
