@@ -119,12 +119,11 @@ def sync_sh_busy(n_configs: int, unit: float, max_budget: float, eta: int = 3) -
     import numpy as np
 
     from autodl.study.executors import Hooks, ProcessExecutor, TrialTask
-    from autodl.study.trial import RunningTrial  # noqa: F401 - the objective's handle type
 
     rng = np.random.default_rng(0)
     configs = [{"x": float(v)} for v in rng.uniform(0, 1, n_configs)]
     ex = ProcessExecutor(2)
-    ex.start(_SpanToAttrs(SleepObjective(unit)), Hooks())
+    ex.start(SleepObjective(unit), Hooks())
     spans: list[tuple[float, float]] = []
     load_before = os.getloadavg()[0]
     budget, tid = 1.0, 0
@@ -153,16 +152,6 @@ def sync_sh_busy(n_configs: int, unit: float, max_budget: float, eta: int = 3) -
     return {"schedule": "synchronous SH (rung barrier)", "trials": len(spans),
             "busy": _busy(spans, 2, wall), "wall_s": wall, "load_before": load_before,
             "load_after": os.getloadavg()[0]}
-
-
-class _SpanToAttrs:
-    """Wraps an objective so its ``span`` user attr survives (TrialOutcome carries user_attrs)."""
-
-    def __init__(self, objective):
-        self.objective = objective
-
-    def __call__(self, trial):
-        return self.objective(trial)
 
 
 # ---------------------------------------------------------------------- report

@@ -7,7 +7,8 @@
 * ``--task timeseries --data series.csv --id-column id --sort-column time --target label``: a
   long-form series file (a row per observation; see :mod:`autodl.features.io`); the target is a
   column constant within each series, or a column of ``--labels labels.csv`` (a row per id).
-  Classification or regression is inferred from the target; tsfresh features are implied.
+  Classification or regression is inferred from the target; tsfresh features are implied
+  (``--feature-set minimal|efficient|comprehensive``, default efficient).
 * ``--entityset es.yaml --target column``: related tables described in YAML (see
   :mod:`autodl.features.io`); featuretools deep feature synthesis is implied.
 
@@ -28,6 +29,8 @@ FEATURE_KINDS = ("featuretools", "tsfresh")
 def add_feature_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("feature engineering")
     g.add_argument("--features", help="feature step before the model: featuretools or tsfresh")
+    g.add_argument("--feature-set", choices=["minimal", "efficient", "comprehensive"],
+                   help="tsfresh features to extract before selection (default: efficient)")
     g.add_argument("--id-column", help="--task timeseries: the column holding each series' id")
     g.add_argument("--sort-column", help="--task timeseries: the column ordering observations (time)")
     g.add_argument("--labels", metavar="FILE",
@@ -56,6 +59,10 @@ def feature_fields(args) -> dict[str, Any]:
         fields["timeseries"] = {"id_column": args.id_column, "sort_column": args.sort_column,
                                 "labels": str(Path(args.labels).resolve()) if args.labels else None}
         fields["features"] = "tsfresh"
+    if args.feature_set:
+        if fields["features"] != "tsfresh":
+            raise UserError("--feature-set applies to tsfresh: use --features tsfresh or --task timeseries")
+        fields["features"] = {"kind": "tsfresh", "feature_set": args.feature_set}
     if getattr(args, "entityset", None):
         if args.features not in (None, "featuretools"):
             raise UserError("--entityset uses featuretools features; drop --features tsfresh")

@@ -179,11 +179,41 @@ def write_parquet(table, path: Path) -> None:
         tmp.unlink(missing_ok=True)  # a cache that cannot be written is only slower
 
 
+class Memo:
+    """Small results (e.g. the features tsfresh selected for a fold) by key, in memory."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self.size = size
+        self.hits = 0
+
+    def get(self, key: str):
+        with _LOCK:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+        return None
+
+    def put(self, key: str, value: Any) -> None:
+        with _LOCK:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with _LOCK:
+            self._items.clear()
+            self.hits = 0
+
+
 FRAMES = FrameCache()
 ROWS = RowCache()
+SELECTIONS = Memo()
 
 
 def clear_caches() -> None:
     """Forget every cached feature table of this process (files in cache dirs are kept)."""
     FRAMES.clear()
     ROWS.clear()
+    SELECTIONS.clear()

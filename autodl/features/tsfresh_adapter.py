@@ -22,7 +22,8 @@ its series alone.
 
 Caching: features of a series do not depend on the other series, so extracted rows are cached
 by the series' content (see :mod:`autodl.features._cache`); the folds of a search and every
-trial after the first reuse them.
+trial after the first reuse them. The selection is cached by (rows, target, settings), so a
+fold's relevance tests run once per search, not once per trial.
 """
 
 from __future__ import annotations
@@ -229,7 +230,14 @@ class TsfreshTransformer(TransformerMixin, BaseEstimator):
         filled = full.fillna(medians)
         chosen = list(usable)
         if self.select and y is not None:
-            chosen = self._select(filled, y) or chosen
+            # the same fold in a later trial has the same rows and targets: select once
+            key = _cache.settings_key("select", hashes.tobytes().hex(), np.asarray(y).ravel().tolist(),
+                                      self.fdr_level, chosen, self._settings_key(settings))
+            selected = _cache.SELECTIONS.get(key)
+            if selected is None:
+                selected = self._select(filled, y)
+                _cache.SELECTIONS.put(key, selected)
+            chosen = list(selected) or chosen
         self.features_ = chosen
         self.fill_values_ = medians[chosen].to_numpy(dtype=np.float64)
         from tsfresh.feature_extraction.settings import from_columns

@@ -1,6 +1,6 @@
 """A multi-layer perceptron trained with PyTorch, as a scikit-learn estimator.
 
-Training runs in torch (Adam, mini-batches, weight decay, early stopping on a held-out
+Training runs in torch (Adam written out in :class:`_Adam`, mini-batches, weight decay, early stopping on a held-out
 fraction with the best weights restored). The fitted weights are then kept as NumPy arrays
 (``coefs_``, ``intercepts_``, like scikit-learn's ``MLPClassifier``) and prediction is plain
 NumPy in float64, so a fitted model needs no torch at prediction time, is stored by skops like
@@ -83,7 +83,7 @@ class _TorchMLP(BaseEstimator):
             layers.append(torch.nn.Linear(width, n_out))
             torch.manual_seed(seed)
             net = torch.nn.Sequential(*layers).double()
-            opt = torch.optim.Adam(net.parameters(), lr=float(self.learning_rate), weight_decay=float(self.alpha))
+            opt = _Adam(list(net.parameters()), lr=float(self.learning_rate), weight_decay=float(self.alpha))
             loss_fn = torch.nn.CrossEntropyLoss() if self._classifier else torch.nn.MSELoss()
             xt = torch.from_numpy(Z)
             yt = torch.from_numpy(target)
@@ -96,11 +96,10 @@ class _TorchMLP(BaseEstimator):
                 total = 0.0
                 for i in range(0, len(perm), bs):
                     idx = perm[i:i + bs]
-                    opt.zero_grad()
                     loss = loss_fn(net(xt[idx]), yt[idx])
                     loss.backward()
                     opt.step()
-                    total += float(loss) * len(idx)
+                    total += loss.item() * len(idx)
                 self.n_epochs_ += 1
                 if n_val:
                     net.eval()
@@ -136,6 +135,34 @@ class _TorchMLP(BaseEstimator):
             if i < len(self.coefs_) - 1:
                 h = _act(h, self.activation)
         return h
+
+
+class _Adam:
+    """Adam with L2 weight decay (as ``torch.optim.Adam(weight_decay=...)``), written out:
+    creating a ``torch.optim`` optimizer imports ``torch._dynamo`` (and sympy), several seconds
+    per process, which a search with many short trials cannot afford."""
+
+    def __init__(self, params, lr: float, weight_decay: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        import torch
+
+        self.params, self.lr, self.wd, self.betas, self.eps = params, lr, weight_decay, betas, eps
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self) -> None:
+        import torch
+
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        with torch.no_grad():
+            for p, m, v in zip(self.params, self.m, self.v):
+                g = p.grad if not self.wd else p.grad.add(p, alpha=self.wd)
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                p.sub_(self.lr * (m / c1) / ((v / c2).sqrt() + self.eps))
+                p.grad = None
 
 
 class TorchMLPClassifier(ClassifierMixin, _TorchMLP):

@@ -70,6 +70,7 @@ def test_unknown_features_kind():
 
 def _long_csv(tmp_path, n=36, length=30):
     X, y = ar_series(n=n, length=length)
+    X = X + y.to_numpy()[:, None]  # the class shifts the level too: minimal features see it
     long = X.reset_index().melt(id_vars="index", var_name="time", value_name="value")
     long = long.rename(columns={"index": "series"})
     long["time"] = long["time"].str[1:].astype(int)
@@ -80,25 +81,28 @@ def _long_csv(tmp_path, n=36, length=30):
 
 
 @pytest.mark.slow
-def test_cli_timeseries_and_errors(tmp_path, autodl_cli):
+def test_cli_timeseries(tmp_path, autodl_cli):
     _long_csv(tmp_path)
     space = tmp_path / "light.yaml"
     space.write_text(json.dumps({"name": "light", "parameters": {
         "model": {"type": "categorical", "choices": ["linear"]}}}))
     proc = autodl_cli("search", "--task", "timeseries", "--data", "series.csv", "--labels", "labels.csv",
-                      "--target", "label", "--id-column", "series", "--sort-column", "time",
-                      "--space", space, "--trials", "2", "--cv", "3", "--quiet", "--out", "run", cwd=tmp_path)
+                      "--target", "label", "--id-column", "series", "--sort-column", "time", "--feature-set",
+                      "minimal", "--space", space, "--trials", "2", "--cv", "3", "--quiet", "--out", "run",
+                      cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["task"] == "classification" and result["best_score"] > 0.8
     spec = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert spec["timeseries"]["id_column"] == "series" and spec["features"] == "tsfresh"
-    # target inside the series file, constant per id
-    proc = autodl_cli("search", "--task", "timeseries", "--data", "with_label.csv", "--target", "label",
-                      "--id-column", "series", "--sort-column", "time", "--space", space, "--trials", "1",
-                      "--cv", "2", "--quiet", "--out", "run2", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    assert spec["timeseries"]["id_column"] == "series"
+    assert spec["features"] == {"kind": "tsfresh", "feature_set": "minimal"}
+    # target inside the series file, constant per id: the same rows and targets
+    from autodl.features.io import load_series
 
+    X1, y1 = load_series(tmp_path / "with_label.csv", "label", "series", "time")
+    X2, y2 = load_series(tmp_path / "series.csv", "label", "series", "time", labels=tmp_path / "labels.csv")
+    pd.testing.assert_frame_equal(X1, X2)
+    assert list(y1) == list(y2) and X1.shape == (36, 30) and list(X1.columns[:2]) == ["value__0", "value__1"]
 
 def _one_line_error(capsys, tmp_path, monkeypatch, args, pattern):
     from autodl.cli.main import main
@@ -129,6 +133,7 @@ def test_cli_timeseries_errors(tmp_path, capsys, monkeypatch, args, pattern):
     (["--dataset", "iris", "--features", "magic"], "unknown features kind 'magic'"),
     (["--dataset", "iris", "--id-column", "x"], "only apply with --task timeseries"),
     (["--dataset", "iris", "--labels", "x.csv"], "only apply with --task timeseries"),
+    (["--dataset", "iris", "--feature-set", "minimal"], "--feature-set applies to tsfresh"),
     (["--entityset", "es.yaml", "--target", "big", "--features", "tsfresh"], "featuretools"),
     (["--entityset", "es.yaml"], "needs --target"),
 ])

@@ -36,19 +36,19 @@ def test_promoted_trials_train_only_the_extra_epochs(tmp_path):
 @pytest.mark.slow
 def test_cli_search_end_to_end(autodl_cli, tmp_path):
     r = autodl_cli("search", "--dataset", "digits", "--model", "mlp", "--searcher", "hyperband",
-                   "--max-budget", "9", "--trials", "16", "--out", "run", "--quiet", cwd=tmp_path)
+                   "--max-budget", "9", "--trials", "10", "--out", "run", "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "best val accuracy" in r.stdout
     run = tmp_path / "run"
     result = json.loads((run / "result.json").read_text())
-    assert result["searcher"] == "hyperband" and result["n_trials"] == 16
+    assert result["searcher"] == "hyperband" and result["n_trials"] == 10
     assert result["epochs_resumed"] > 0 and result["test_accuracy"] > 0.5
     assert {"study.db", "run.json", "result.json", "model.pt", "model.json", "checkpoints"} <= {
         p.name for p in run.iterdir()}
     # resume with more trials continues the same run
-    r = autodl_cli("resume", "run", "--trials", "20", "--quiet", cwd=tmp_path)
+    r = autodl_cli("resume", "run", "--trials", "12", "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert json.loads((run / "result.json").read_text())["n_trials"] == 20
+    assert json.loads((run / "result.json").read_text())["n_trials"] == 12
 
 
 @pytest.mark.parametrize("args, message", [

@@ -32,13 +32,14 @@ def test_dask_worker_killed_mid_trial_then_the_study_completes(tmp_path):
             return
         pids = ex.client.run(os.getpid)
         busy = [addr for addr, keys in ex.client.processing().items() if keys]
-        assert busy, "no worker was running a trial"
+        if not busy:  # both workers between trials right now: try after the next trial
+            return
         os.kill(pids[busy[0]], signal.SIGKILL)
         killed.append(pids[busy[0]])
 
     study = Study(Space({"x": Float(0.0, 0.9)}), storage=tmp_path / "run", seed=0)
     t0 = time.monotonic()
-    study.optimize(slow_square, n_trials=8, executor=ex, callbacks=[kill_a_busy_worker])
+    study.optimize(slow_square, n_trials=10, executor=ex, callbacks=[kill_a_busy_worker])
     elapsed = time.monotonic() - t0
     trials = study.trials
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -46,7 +47,7 @@ def test_dask_worker_killed_mid_trial_then_the_study_completes(tmp_path):
     print(f"\ndask: killed worker pid {killed}; {len(complete)} complete, "
           f"{len(abandoned)} abandoned+retried, {elapsed:.1f}s")
     assert len(killed) == 1
-    assert len(complete) == 8 and study.n_finished == 8
+    assert len(complete) == 10 and study.n_finished == 10
     assert len(abandoned) == 1 and "worker process died on Dask" in abandoned[0].message
     retry = [t for t in trials if t.retry_of == abandoned[0].id]
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
