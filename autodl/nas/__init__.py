@@ -1,0 +1,35 @@
+"""Neural architecture search on PyTorch model spaces.
+
+Importing :mod:`autodl.nas` loads nothing heavy; the submodules import torch:
+
+* :mod:`autodl.nas.choices`      -- LayerChoice / InputChoice / ValueChoice, describe, to_space, freeze;
+* :mod:`autodl.nas.operations`   -- the DARTS operation set;
+* :mod:`autodl.nas.model_search` -- MixedOp, search cells, the supernet (and the DARTS- guard);
+* :mod:`autodl.nas.architect`    -- first- and second-order architecture steps;
+* :mod:`autodl.nas.genotypes`    -- derivation, genotype JSON, NetworkFromGenotype;
+* :mod:`autodl.nas.darts`        -- ``run_darts``: search, derive, train from scratch, write files.
+"""
+
+_LAZY = {
+    "run_darts": "autodl.nas.darts",
+    "load_model": "autodl.nas.darts",
+    "DartsResult": "autodl.nas.darts",
+    "LayerChoice": "autodl.nas.choices",
+    "InputChoice": "autodl.nas.choices",
+    "ValueChoice": "autodl.nas.choices",
+    "describe": "autodl.nas.choices",
+    "to_space": "autodl.nas.choices",
+    "freeze": "autodl.nas.choices",
+    "NetworkFromGenotype": "autodl.nas.genotypes",
+    "derive_genotype": "autodl.nas.genotypes",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'autodl.nas' has no attribute {name!r}")
