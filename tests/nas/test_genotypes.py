@@ -88,8 +88,10 @@ def test_random_genotype_with_every_operation_exports_to_onnx(tmp_path):
     g = random_genotype(4, rng)
     # put every operation in (both strides: the reduce cell strides its input edges)
     g["normal"] = [[PRIMITIVES[i % len(PRIMITIVES)], s, d] for i, (_, s, d) in enumerate(g["normal"])]
-    g["reduce"] = [[PRIMITIVES[(i + 3) % len(PRIMITIVES)], s, d] for i, (_, s, d) in enumerate(g["reduce"])]
+    # reduce cell: every operation on a stride-2 edge (sources 0 and 1), plus a stride-1 edge
+    g["reduce"] = [[PRIMITIVES[2 * d + s], s, d] for d in range(4) for s in (0, 1)] + [["sep_conv_5x5", 2, 1]]
     assert {op for op, _, _ in g["normal"]} == set(PRIMITIVES)
+    assert {op for op, s, _ in g["reduce"] if s < 2} == set(PRIMITIVES)
     net = NetworkFromGenotype(g, C=4, layers=3, image_shape=(1, 8, 8))
     # a few training-mode forwards so BatchNorm running statistics are not trivial
     with torch.no_grad():
