@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 
 import numpy as np
@@ -22,26 +23,26 @@ def _one_thread():
     torch.manual_seed(0)
 
 
-def _batches(n=16, seed=0):
+def _batch(n=8, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g)) for _ in range(4)]
+    return torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g)
 
 
 def test_second_order_step_differs_from_first_order_and_keeps_weights():
-    base = SearchNetwork(C=4, layers=2, nodes=2, seed=0)
+    base = SearchNetwork(C=2, layers=2, nodes=2, seed=0)
     nets = {1: base, 2: copy.deepcopy(base)}
     weights0 = [p.detach().clone() for p in base.weight_parameters()]
     grads, alphas = {}, {}
     for order, net in nets.items():
         arch = Architect(net, order=order, arch_lr=0.01)
-        for i in range(3):
-            (xt, yt), (xv, yv) = _batches(seed=2 * i), _batches(seed=2 * i + 1)
-            g = arch.step(xt[0], yt[0], xv[0], yv[0], xi=0.1)
+        for i in range(2):
+            (xt, yt), (xv, yv) = _batch(seed=2 * i), _batch(seed=2 * i + 1)
+            g = arch.step(xt, yt, xv, yv, xi=0.1)
             grads.setdefault(order, g)
         alphas[order] = [a.detach().clone() for a in net.arch_parameters()]
         # architecture steps change only the architecture weights
         assert all(torch.equal(p, p0) for p, p0 in zip(net.weight_parameters(), weights0))
-    start = [a.detach() for a in SearchNetwork(C=4, layers=2, nodes=2, seed=0).arch_parameters()]
+    start = [a.detach() for a in SearchNetwork(C=2, layers=2, nodes=2, seed=0).arch_parameters()]
     for order in (1, 2):
         assert not torch.allclose(alphas[order][0], start[0])
     assert not torch.allclose(grads[1][0], grads[2][0], atol=1e-7)
@@ -49,7 +50,9 @@ def test_second_order_step_differs_from_first_order_and_keeps_weights():
 
 
 def test_second_order_gradient_matches_exact_unrolled_gradient():
-    """The finite-difference hypergradient agrees with autograd through the unrolled step."""
+    """The finite-difference hypergradient agrees with autograd through the unrolled step
+    (in float64 with a small finite-difference radius: this tiny net is too curved for the
+    DARTS default radius 0.01 to be accurate)."""
     torch.manual_seed(3)
     net = SearchNetwork(C=2, layers=2, nodes=1, seed=3).double()
     with torch.no_grad():
@@ -58,7 +61,7 @@ def test_second_order_gradient_matches_exact_unrolled_gradient():
     x_t, y_t = torch.randn(12, 1, 8, 8, dtype=torch.float64), torch.randint(0, 10, (12,))
     x_v, y_v = torch.randn(12, 1, 8, 8, dtype=torch.float64), torch.randint(0, 10, (12,))
     xi, wd = 0.5, 3e-4
-    approx = Architect(net, order=2, weight_decay=wd).gradients(x_t, y_t, x_v, y_v, xi)
+    approx = Architect(net, order=2, weight_decay=wd, fd_radius=1e-6).gradients(x_t, y_t, x_v, y_v, xi)
 
     names = [n for n, p in net.named_parameters() if not n.startswith("alphas")]
     weights = [dict(net.named_parameters())[n] for n in names]
@@ -69,7 +72,7 @@ def test_second_order_gradient_matches_exact_unrolled_gradient():
     exact = torch.autograd.grad(torch.nn.functional.cross_entropy(out, y_v), net.arch_parameters())
     first = Architect(net, order=1).gradients(x_t, y_t, x_v, y_v, xi)
     for a, e, f in zip(approx, exact, first):
-        assert torch.allclose(a, e, rtol=1e-3, atol=1e-6), (a, e)
+        assert torch.allclose(a, e, rtol=1e-6, atol=1e-9), (a, e)
         assert not torch.allclose(f, e, rtol=1e-3, atol=1e-6)
 
 
@@ -99,6 +102,10 @@ def test_tiny_first_order_search_improves_validation_and_writes_run(digits, tmp_
     assert np.allclose(np.array(alphas["history"]["reduce"]).sum(-1), 1.0, atol=1e-4)
     info = json.loads((tmp_path / "result.json").read_text())
     assert info["test_accuracy"] == res.test_accuracy and info["settings"]["order"] == 1
+    if importlib.util.find_spec("matplotlib") is not None:  # the report draws these files
+        from autodl.report import alphas_figure, genotype_figure
+
+        assert alphas_figure(alphas) and genotype_figure(genotype)
     loaded = load_model(tmp_path)
     x = torch.as_tensor(X[:7])
     with torch.no_grad():
