@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metric", help="accuracy, balanced_accuracy, f1, roc_auc, log_loss, r2, rmse, mae")
     s.add_argument("--space", default="tabular", help="a built-in space name or a YAML file (default: tabular)")
     s.add_argument("--searcher", default=None,
-                   help="random, grid, tpe, sh, hyperband, asha, bohb, ... (default: random; hyperband with --model)")
+                   help="random, grid, tpe, sh, hyperband, asha, bohb, ... (default: tpe; hyperband with --model)")
     s.add_argument("--trials", type=_positive_int, help="number of trials")
     s.add_argument("--time", type=parse_duration, help="search time budget, e.g. 90s, 10m, 1h")
     s.add_argument("--seed", type=int, default=0)
@@ -162,7 +162,7 @@ def cmd_search(args) -> int:
     data = str(Path(args.data).resolve()) if args.data else None
     spec = SearchSpec(dataset=args.dataset, data=data, target=args.target,
                       task=None if args.task in ("auto", "timeseries") else args.task, metric=args.metric,
-                      space=_space_arg(args.space), searcher=args.searcher or "random", n_trials=args.trials,
+                      space=_space_arg(args.space), searcher=args.searcher or "tpe", n_trials=args.trials,
                       time_budget=args.time, seed=args.seed, cv=args.cv, test_size=args.test_size,
                       n_workers=args.workers, **executor_fields(args), **feature_fields(args))
     out = args.out or _default_out(args)

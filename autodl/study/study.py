@@ -56,7 +56,7 @@ class Study:
     def __init__(
         self,
         space: Space | str,
-        searcher: Searcher | str = "random",
+        searcher: Searcher | str = "tpe",
         direction: str = "minimize",
         storage: str | Path | Storage | None = None,
         seed: int | None = None,

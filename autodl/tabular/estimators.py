@@ -37,7 +37,7 @@ class _AutoDLBase(BaseEstimator):
     _task = "classification"
 
     def __init__(self, time_budget: float | None = None, n_trials: int | None = None,
-                 searcher: str = "random", metric: str | None = None, cv: int = 5, seed: int = 0,
+                 searcher: str = "tpe", metric: str | None = None, cv: int = 5, seed: int = 0,
                  features: Any = None, space: Any = "tabular", n_workers: int = 1):
         self.time_budget = time_budget
         self.n_trials = n_trials

@@ -40,7 +40,7 @@ class SearchSpec:
     task: str | None = None  # None / "auto": inferred
     metric: str | None = None
     space: Any = "tabular"  # a built-in name, a path, or a space dict
-    searcher: str = "random"
+    searcher: str = "tpe"
     searcher_params: dict[str, Any] = field(default_factory=dict)
     n_trials: int | None = None  # total trials the run should finish
     time_budget: float | None = None  # seconds of searching per invocation
@@ -451,7 +451,7 @@ def search(
     *,
     task: str | None = None,
     space: str | Space = "tabular",
-    searcher: str = "random",
+    searcher: str = "tpe",
     time_budget: float | None = None,
     n_trials: int | None = None,
     seed: int = 0,
@@ -471,7 +471,7 @@ def search(
         y: the target.
         task: ``"classification"``, ``"regression"`` or None to infer it from ``y``.
         space: a built-in space name, a YAML path or a :class:`~autodl.Space`.
-        searcher: ``"random"``, ``"grid"``, ``"tpe"``, ...
+        searcher: ``"tpe"`` (default), ``"random"``, ``"grid"``, ``"gp"``, ...
         time_budget: seconds of searching (no new trial starts after it).
         n_trials: number of trials. Give this, ``time_budget`` or both.
         seed: seeds the searcher, the folds and the test split.
