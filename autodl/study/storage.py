@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS trials (
     user_attrs TEXT NOT NULL DEFAULT '{}',
     heartbeat REAL
 );
+CREATE INDEX IF NOT EXISTS trials_by_state ON trials (state);
 CREATE TABLE IF NOT EXISTS intermediate (
     trial_id INTEGER NOT NULL,
     step INTEGER NOT NULL,
@@ -167,6 +168,7 @@ class InMemoryStorage(Storage):
     def __init__(self) -> None:
         self._meta: dict[str, Any] = {}
         self._trials: dict[int, dict[str, Any]] = {}
+        self._abandoned: set[int] = set()  # ids of ABANDONED trials
         self._next = 1
         self._lock = threading.Lock()
 
@@ -198,6 +200,8 @@ class InMemoryStorage(Storage):
         with self._lock:
             t = self._trials[trial_id]
             t.update(state=TrialState(state), value=value, message=message, finished=time.time())
+            if t["state"] == TrialState.ABANDONED:
+                self._abandoned.add(trial_id)
             if user_attrs:
                 t["user_attrs"].update(user_attrs)
 
@@ -224,6 +228,7 @@ class InMemoryStorage(Storage):
             if t["state"] == TrialState.RUNNING and (all_running or not owner_alive(t["owner"])):
                 t.update(state=TrialState.ABANDONED, finished=time.time(),
                          message=t["message"] or "process ended while the trial was running")
+                self._abandoned.add(t["id"])
                 out.append(t["id"])
         return [self.get_trial(i) for i in out]
 
@@ -236,8 +241,9 @@ class InMemoryStorage(Storage):
         return new
 
     def abandoned_to_retry(self) -> list[FrozenTrial]:
-        return [self.get_trial(tid) for tid, t in list(self._trials.items())
-                if t["state"] == TrialState.ABANDONED and t["retried_by"] is None]
+        # called before every ask: look only at abandoned trials, not the whole history
+        return [self.get_trial(tid) for tid in sorted(self._abandoned)
+                if self._trials[tid]["retried_by"] is None]
 
     def retry_lost(self, trial_id, message) -> int:
         self.finish_trial(trial_id, TrialState.ABANDONED, None, message)

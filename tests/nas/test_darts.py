@@ -86,10 +86,10 @@ def digits():
 
 def test_tiny_first_order_search_improves_validation_and_writes_run(digits, tmp_path):
     X, y = digits
-    res = run_darts(X, y, C=4, layers=2, nodes=2, epochs=3, order=1, guard="darts-", batch_size=32,
-                    max_rows=500, train_epochs=3, seed=0, run_dir=tmp_path)
+    res = run_darts(X, y, C=4, layers=2, nodes=2, epochs=3, order=1, guard="darts-", batch_size=16,
+                    max_rows=500, train_epochs=2, seed=0, run_dir=tmp_path)
     assert len(res.val_history) == 4
-    assert res.val_history[-1] > res.val_history[0] + 0.03
+    assert res.val_history[-1] > res.val_history[0] + 0.1  # ~0.1 (chance) -> ~0.4 in 3 epochs
     assert res.test_accuracy is not None and 0.0 <= res.test_accuracy <= 1.0
     assert res.n_params == sum(p.numel() for p in res.model.parameters())
     assert res.search_seconds > 0
