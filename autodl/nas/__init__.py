@@ -7,7 +7,9 @@ Importing :mod:`autodl.nas` loads nothing heavy; the submodules import torch:
 * :mod:`autodl.nas.model_search` -- MixedOp, search cells, the supernet (and the DARTS- guard);
 * :mod:`autodl.nas.architect`    -- first- and second-order architecture steps;
 * :mod:`autodl.nas.genotypes`    -- derivation, genotype JSON, NetworkFromGenotype;
-* :mod:`autodl.nas.darts`        -- ``run_darts``: search, derive, train from scratch, write files.
+* :mod:`autodl.nas.darts`        -- ``run_darts``: search, derive, train from scratch, write files;
+* :mod:`autodl.nas.spaces`       -- model spaces declared with the choice API (``mlp_space``);
+* :mod:`autodl.nas.evolution`    -- ``evolutionary_nas``: regularized evolution (or random) over a space.
 """
 
 _LAZY = {
@@ -22,6 +24,8 @@ _LAZY = {
     "freeze": "autodl.nas.choices",
     "NetworkFromGenotype": "autodl.nas.genotypes",
     "derive_genotype": "autodl.nas.genotypes",
+    "mlp_space": "autodl.nas.spaces",
+    "evolutionary_nas": "autodl.nas.evolution",
 }
 
 __all__ = sorted(_LAZY)

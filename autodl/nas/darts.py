@@ -107,7 +107,7 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs:
 
 
 def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8, layers: int = 3,
-              nodes: int = 2, epochs: int = 10, order: int = 1, guard: str | None = "darts-",
+              nodes: int = 2, epochs: int = 10, order: int = 1, guard: str | None = None,
               beta0: float = 1.0, batch_size: int = 64, w_lr: float = 0.05, w_lr_min: float = 1e-3,
               arch_lr: float = 0.02, train_epochs: int = 20, train_C: int | None = None,
               test_size: float = 0.2, seed: int = 0, run_dir: str | Path | None = None,
@@ -121,7 +121,8 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
         C, layers, nodes: supernet size (channels, cells, intermediate nodes per cell).
         epochs: search epochs.
         order: 1 (first-order) or 2 (second-order) architecture gradient.
-        guard: ``"darts-"`` (auxiliary skip, decaying) or None (plain DARTS).
+        guard: ``"darts-"`` (auxiliary skip, decaying) or None (plain DARTS, the default: see
+            :mod:`autodl.nas.model_search` for what the guard did on digits).
         beta0: initial auxiliary-skip coefficient of the guard.
         batch_size, w_lr, w_lr_min, arch_lr: search optimisation settings. ``arch_lr`` is
             larger than DARTS' 3e-4 because a digits epoch has ~12 steps, not ~390: with 3e-3 the

@@ -29,6 +29,16 @@ no train/derive mismatch. We chose it over early stopping (needs a threshold tha
 data-dependent) and over capping skips in the derived cell (P-DARTS: it hides the symptom
 after the fact, and the alphas themselves stay collapsed). Stride-2 edges have no identity and
 get no auxiliary path.
+
+*Measured effect on digits* (8x8, 1437 search rows split half/half, 360 test rows; C=8, 3 cells,
+2 nodes, first order, 20 epochs, arch lr 0.02, derived net trained 20 epochs): plain DARTS did
+**not** collapse here -- the normal cell had a parameter-free share of 0.0 for seeds 0 and 1
+(all separable/dilated convs; the mean skip weight fell from 0.13 to 0.09), test accuracy
+98.9% / 98.9%. With the guard the share was 0.5 and 0.75 (skip and avg-pool edges) and test
+accuracy 98.6% / 97.8%: the skip weight rose late in the search, as the auxiliary path faded
+(beta -> 0) and the candidate skip took over its role. So on this small problem the guard does
+not help and is off by default in :func:`~autodl.nas.darts.run_darts`; whether it pays off on
+deeper/longer searches (where DARTS is known to drift toward skips) is not measured yet.
 """
 
 from __future__ import annotations
