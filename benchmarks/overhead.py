@@ -7,6 +7,8 @@ each run). Reports milliseconds per trial (median of ``--repeats`` runs).
 
     python benchmarks/overhead.py            # full: 2000 trials in memory, 500 on SQLite
     python benchmarks/overhead.py --quick    # a few seconds; used by the tests
+    python benchmarks/overhead.py --smbo     # also the searchers' own cost: autodl TPE/GP vs
+                                             # Optuna TPE/GPSampler (benchmarks/overhead_smbo.py)
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--trials-sqlite", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
+    parser.add_argument("--smbo", action="store_true",
+                        help="then measure TPE and GP per-trial cost against Optuna (overhead_smbo.py)")
     args = parser.parse_args(argv)
     if args.quick:
         args.trials_memory, args.trials_sqlite, args.repeats = 200, 50, 1
@@ -110,6 +114,13 @@ def main(argv: list[str] | None = None) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"rows": rows, "table": table, "quick": args.quick}
     out.write_text(json.dumps(result, indent=2))
+    if args.smbo:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("overhead_smbo", Path(__file__).parent / "overhead_smbo.py")
+        smbo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(smbo)
+        result["smbo"] = smbo.main(["--quick"] if args.quick else [])
     return result
 
 

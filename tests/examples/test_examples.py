@@ -40,3 +40,26 @@ def test_export_and_predict(tmp_path):
                tmp_path)
     assert "ONNX predictions equal the pipeline's: True" in out
     assert (tmp_path / "m.onnx").is_file()
+
+
+@pytest.mark.slow
+def test_multifidelity_pytorch(tmp_path):
+    pytest.importorskip("torch")
+    out = _run([str(ROOT / "examples" / "multifidelity_pytorch.py"), "--quick", "--out", str(tmp_path / "run")],
+               tmp_path)
+    assert "budgets [1.0, 3.0, 9.0]" in out
+    reused = int(out.split("epochs reused from checkpoints ")[1].split()[0])
+    assert reused > 0  # promoted trials continued from their checkpoints
+    acc = float(out.split("at the full budget: ")[1].split()[0])
+    assert acc > 0.8
+
+
+@pytest.mark.slow
+def test_darts_digits(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    run = tmp_path / "darts"
+    out = _run([str(ROOT / "examples" / "darts_digits.py"), "--quick", "--out", str(run)], tmp_path)
+    assert "normal cell:" in out
+    for name in ("genotype.json", "alphas.json", "result.json", "model.pt", "darts.onnx"):
+        assert (run / name).is_file(), name
