@@ -108,9 +108,13 @@ def test_ctrl_c_mid_search_exits_130_and_resume_finishes(autodl_popen, autodl_cl
     db = run / "study.db"
     # enough trials that a poller starved of CPU still signals well before the search ends
     n_total = 20
+    # Ctrl-C in a terminal reaches a foreground process whose SIGINT handler is the default.
+    # A test runner started as a background job (as CI may be) has SIGINT ignored, and Python
+    # keeps an inherited "ignore" at start-up; restore the default so the child is like the
+    # user's foreground `autodl search`.
     proc = autodl_popen("search", "--dataset", "iris", "--trials", n_total, "--cv", "3", "--quiet",
                         "--out", run, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                        text=True)
+                        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 180
         while True:
