@@ -179,9 +179,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true", help="a small smoke run")
     p.add_argument("--out", default=str(ROOT / "results" / "parallel.json"))
     p.add_argument("--no-dask", action="store_true", help="skip the Dask rows")
+    p.add_argument("--trials", type=int, default=60, help="trials per throughput row (default 60)")
     args = p.parse_args(argv)
 
-    n_trials, n_estimators = (4, 5) if args.quick else (20, 60)
+    n_trials, n_estimators = (4, 5) if args.quick else (args.trials, 60)
     unit, max_budget, n_sleep = (0.02, 9.0, 12) if args.quick else (0.1, 9.0, 60)
     executors = ["local"] + ([] if args.no_dask else ["dask"])
     rows = []
