@@ -169,6 +169,26 @@ class DedupeSet:
         return len(self._keys)
 
 
+def pending_keys(configs: Iterable[Config]) -> DedupeSet:
+    """A :class:`DedupeSet` of the given (pending) configurations."""
+    keys = DedupeSet()
+    for config in configs:
+        keys.add(config)
+    return keys
+
+
+def fresh_sample(space: Space, rng: np.random.Generator, seen: DedupeSet, pending: DedupeSet,
+                 tries: int = 50) -> Config:
+    """A random configuration that is neither observed nor pending (the last draw after
+    ``tries`` attempts, for spaces too small to avoid repeats)."""
+    config = space.sample(rng)
+    for _ in range(tries):
+        if config not in seen and config not in pending:
+            break
+        config = space.sample(rng)
+    return config
+
+
 class GrowingMatrix:
     """An append-only float matrix backed by a doubling buffer (amortized O(1) appends)."""
 

@@ -31,7 +31,8 @@ from scipy.optimize import minimize
 
 from autodl.searchers._gp_model import MaternGP
 from autodl.searchers._unit import (
-    CATEGORICAL, CONTINUOUS, DedupeSet, GrowingMatrix, UnitCodec, single_threaded_blas,
+    CATEGORICAL, CONTINUOUS, DedupeSet, GrowingMatrix, UnitCodec, fresh_sample, pending_keys,
+    single_threaded_blas,
 )
 from autodl.searchers.base import Observation, Searcher, Trial
 from autodl.space import Config, Space
@@ -132,25 +133,18 @@ class GaussianProcess(Searcher):
         return (y - y.mean()) / (sd if sd > 0.0 else 1.0)
 
     # ------------------------------------------------------------------ asking
-    def _random_config(self, pending_keys: DedupeSet, tries: int = 50) -> Config:
-        config = self.space.sample(self.rng)
-        for _ in range(tries):
-            if config not in self._seen and config not in pending_keys:
-                break
-            config = self.space.sample(self.rng)
-        return config
+    def _random_config(self, pending: DedupeSet, tries: int = 50) -> Config:
+        return fresh_sample(self.space, self.rng, self._seen, pending, tries)
 
     def ask(self) -> Trial:
         with single_threaded_blas():
             return self._ask()
 
     def _ask(self) -> Trial:
-        pending_keys = DedupeSet()
-        for t in self.pending.values():
-            pending_keys.add(t.config)
+        pending = pending_keys([t.config for t in self.pending.values()])
         y = self._targets() if len(self._y) >= self.n_startup else None
         if y is None:
-            return self._new_trial(self._random_config(pending_keys))
+            return self._new_trial(self._random_config(pending))
         u_obs = self._x.values
         x_obs = self._features(u_obs)
         n = len(y)
@@ -174,9 +168,9 @@ class GaussianProcess(Searcher):
         cand, score = self._refine(cand, score, best)
         for i in np.argsort(-score, kind="stable"):
             config = self._codec.decode(cand[i])
-            if config not in self._seen and config not in pending_keys:
+            if config not in self._seen and config not in pending:
                 return self._new_trial(config)
-        return self._new_trial(self._random_config(pending_keys))
+        return self._new_trial(self._random_config(pending))
 
     def _candidates(self, u_obs: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Uniform points plus Gaussian perturbations of the best observed points."""

@@ -36,7 +36,9 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from autodl.searchers._unit import DedupeSet, GrowingMatrix, UnitCodec, single_threaded_blas
+from autodl.searchers._unit import (
+    DedupeSet, GrowingMatrix, UnitCodec, fresh_sample, pending_keys, single_threaded_blas,
+)
 from autodl.searchers.base import Observation, Searcher, Trial
 from autodl.space import Config, Space
 
@@ -273,27 +275,20 @@ class TPE(Searcher):
         self._seen.add(obs.trial.config)
 
     # ------------------------------------------------------------------ asking
-    def _is_new(self, config: Config, pending_keys: DedupeSet) -> bool:
-        return config not in self._seen and config not in pending_keys
+    def _is_new(self, config: Config, pending: DedupeSet) -> bool:
+        return config not in self._seen and config not in pending
 
-    def _random_config(self, pending_keys: DedupeSet, tries: int = 50) -> Config:
-        config = self.space.sample(self.rng)
-        for _ in range(tries):
-            if self._is_new(config, pending_keys):
-                break
-            config = self.space.sample(self.rng)
-        return config
+    def _random_config(self, pending: DedupeSet, tries: int = 50) -> Config:
+        return fresh_sample(self.space, self.rng, self._seen, pending, tries)
 
     def ask(self) -> Trial:
         with single_threaded_blas():
             return self._ask()
 
     def _ask(self) -> Trial:
-        pending_keys = DedupeSet()
-        for t in self.pending.values():
-            pending_keys.add(t.config)
+        pending = pending_keys([t.config for t in self.pending.values()])
         if len(self._y) < self.n_startup:
-            return self._new_trial(self._random_config(pending_keys))
+            return self._new_trial(self._random_config(pending))
         x = self._x.values
         y = np.asarray(self._y)
         ok = np.flatnonzero(np.isfinite(y))
@@ -325,6 +320,6 @@ class TPE(Searcher):
         score = l_model.log_pdf(cand) - g_model.log_pdf(cand)
         for i in np.argsort(-score, kind="stable"):
             config = self._codec.decode(cand[i])
-            if self._is_new(config, pending_keys):
+            if self._is_new(config, pending):
                 return self._new_trial(config)
-        return self._new_trial(self._random_config(pending_keys))
+        return self._new_trial(self._random_config(pending))
