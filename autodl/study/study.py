@@ -95,6 +95,7 @@ class Study:
         #: storage ids of the trials the searcher knows (restored, or run by this process);
         #: finished trials of other processes sharing the storage are told before each ask
         self._known: set[int] = set()
+        self._asked: dict[int, _Job] = {}  # trials started by ask(), awaiting tell()
         self._n_known_finished = 0
         self._limit_hit = False
         self.storage.abandon_orphans()
@@ -281,7 +282,6 @@ class Study:
         job = self._next_job()
         if job is None:
             raise SearchExhausted("the searcher has nothing left to propose")
-        self._asked = getattr(self, "_asked", {})
         self._asked[job.id] = job
         return self._handle(job)
 
@@ -290,7 +290,7 @@ class Study:
         from autodl.study.trial import check_value
 
         tid = trial.id if isinstance(trial, RunningTrial) else int(trial)
-        job = getattr(self, "_asked", {}).pop(tid, None)
+        job = self._asked.pop(tid, None)
         if job is None:
             raise UserError(f"trial {tid} was not started by this study's ask()")
         v, why = check_value(value)
