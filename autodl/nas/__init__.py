@@ -25,6 +25,7 @@ _LAZY = {
     "NetworkFromGenotype": "autodl.nas.genotypes",
     "derive_genotype": "autodl.nas.genotypes",
     "mlp_space": "autodl.nas.spaces",
+    "rnn_space": "autodl.nas.spaces",
     "evolutionary_nas": "autodl.nas.evolution",
 }
 

@@ -4,12 +4,16 @@
 batch norm and residual connections. Every decision is declared on every call (widths of all
 ``max_layers`` layers, even those a small depth leaves unused), so :func:`~autodl.nas.choices.describe`
 sees the whole space; unused width decisions are inert, like inactive conditional parameters.
+
+:func:`rnn_space` -- a factory for sequence classifiers: the recurrent cell (vanilla RNN, LSTM,
+GRU), layers, hidden size, bidirectional, dropout.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import torch
 from torch import nn
 
 from autodl.nas.choices import LayerChoice, ValueChoice
@@ -73,5 +77,68 @@ def mlp_space(n_features: int, n_classes: int, *, max_layers: int = 3,
             blocks.append(MLPBlock(n_in, layer_widths[k], act, dropout, batch_norm, residual))
             n_in = layer_widths[k]
         return MLPNet(blocks, n_in, n_classes)
+
+    return factory
+
+
+RNN_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RNNNet(nn.Module):
+    """A recurrent encoder over ``[batch, time, features]`` and a linear head on its summary.
+
+    The summary is the last layer's final hidden state, both directions concatenated when the
+    encoder is bidirectional (for the backward direction that is the state after reading the
+    whole sequence backwards, which ``output[:, -1]`` is not). ``dropout`` acts between the
+    recurrent layers (when there are several) and on the summary before the head.
+    """
+
+    def __init__(self, encoder: nn.Module, hidden_size: int, bidirectional: bool, n_classes: int, dropout: float):
+        super().__init__()
+        self.encoder = encoder  # an nn.RNN / LSTM / GRU (batch_first), or a LayerChoice of them
+        self.directions = 2 if bidirectional else 1
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.head = nn.Linear(self.directions * hidden_size, n_classes)
+
+    def forward(self, x):
+        _, state = self.encoder(x)
+        h_n = state[0] if isinstance(state, tuple) else state  # LSTM: (h_n, c_n)
+        summary = torch.cat(list(h_n[-self.directions:]), dim=1)  # [batch, directions * hidden]
+        return self.head(self.dropout(summary))
+
+
+def rnn_space(n_features: int, n_classes: int, *, cells: Sequence[str] = ("rnn", "lstm", "gru"),
+              layers: Sequence[int] = (1, 2), hidden_sizes: Sequence[int] = (16, 32, 64),
+              bidirectional: Sequence[bool] = (False, True),
+              dropouts: Sequence[float] = (0.0, 0.2)) -> Callable[[], nn.Module]:
+    """A factory of the RNN space for sequences ``[batch, time, n_features]`` -> ``[batch, n_classes]``
+    logits (see :class:`RNNNet`).
+
+    Labels: ``cell`` (a LayerChoice among ``cells``: ``rnn`` (tanh), ``lstm``, ``gru``),
+    ``layers``, ``hidden_size``, ``bidirectional`` and ``dropout`` (ValueChoices).
+
+    Example:
+        >>> factory = rnn_space(2, 2)
+        >>> model = freeze(factory, {"cell": "gru", "layers": 2, "hidden_size": 32,
+        ...                          "bidirectional": True, "dropout": 0.2})
+    """
+    unknown = set(cells) - set(RNN_CELLS)
+    if unknown or not cells:
+        raise ValueError(f"unknown cells {sorted(unknown)}; choose from {', '.join(RNN_CELLS)}")
+    if not layers or min(layers) < 1:
+        raise ValueError(f"layers must be positive integers, got {list(layers)}")
+    if n_features < 1 or n_classes < 1:
+        raise ValueError(f"n_features and n_classes must be positive, got {n_features}, {n_classes}")
+
+    def factory() -> nn.Module:
+        n_layers = ValueChoice(list(layers), label="layers")
+        hidden = ValueChoice(list(hidden_sizes), label="hidden_size")
+        bidi = ValueChoice(list(bidirectional), label="bidirectional")
+        dropout = ValueChoice(list(dropouts), label="dropout")
+        between = dropout if n_layers > 1 else 0.0  # torch warns on dropout with one layer
+        encoder = LayerChoice({name: RNN_CELLS[name](n_features, hidden, num_layers=n_layers, batch_first=True,
+                                                     bidirectional=bidi, dropout=between)
+                               for name in cells}, label="cell")
+        return RNNNet(encoder, hidden, bidi, n_classes, dropout)
 
     return factory
