@@ -17,6 +17,7 @@ from typing import Sequence
 from autodl.cli.worker_cmds import add_executor_flags, add_worker_parser, cmd_worker, executor_fields
 from autodl.cli.nn_cmds import add_nn_flags, check_tabular_args, is_nn_run
 from autodl.cli.feature_cmds import add_feature_flags, feature_fields
+from autodl.cli.nas_cmds import add_nas_flags, check_not_nas, is_nas_run
 from autodl.errors import UserError
 
 EXIT_USAGE = 2
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--require-onnx", action="store_true",
                    help="the winner is the best trial whose model exports to ONNX and passes the check")
     add_nn_flags(s)
+    add_nas_flags(s, _positive_int)
     add_feature_flags(s)
     _add_output_flags(s)
 
@@ -144,6 +146,11 @@ def _progress_mode(args) -> str:
 
 
 def cmd_search(args) -> int:
+    if args.nas:
+        from autodl.cli.nas_cmds import cmd_search_nas
+
+        return cmd_search_nas(args)
+    check_not_nas(args)
     if args.model:
         from autodl.cli.nn_cmds import cmd_search_nn
 
@@ -199,6 +206,12 @@ def cmd_resume(args) -> int:
     from autodl.tabular.search import resume_run
 
     run_dir = Path(args.run)
+    if is_nas_run(run_dir):
+        from autodl.cli.nas_cmds import cmd_resume_nas
+
+        if not (run_dir / "study.db").is_file():
+            raise UserError(f"{run_dir} is a DARTS run; DARTS searches cannot be resumed, start a new one")
+        return cmd_resume_nas(args)
     if not (run_dir / "study.db").is_file():
         raise UserError(f"{run_dir} is not an autodl run folder (no study.db)")
     if is_nn_run(run_dir):
@@ -234,6 +247,19 @@ def _run_and_report(run, run_dir: Path, mode: str) -> int:
 def cmd_show(args) -> int:
     from autodl.study import Study
 
+    run = Path(args.run)
+    if is_nas_run(run) and not (run / "study.db").is_file():  # a DARTS run: no trials, one result
+        result_path = run / "result.json"
+        if not result_path.is_file():
+            raise UserError(f"{run} has no result.json yet (the DARTS search did not finish)")
+        result = json.loads(result_path.read_text())
+        if args.json:
+            print(json.dumps(result, indent=2, default=str))
+        else:
+            from autodl.cli.nas_cmds import describe_result
+
+            print(describe_result(result, run))
+        return 0
     study = Study.load(args.run, searcher="random")  # a read-only view needs no searcher state
     if args.json:
         print(json.dumps([_trial_json(t) for t in study.trials], indent=2, default=str))
@@ -259,7 +285,8 @@ def cmd_report(args) -> int:
     from autodl.report import build_report
 
     run = Path(args.run)
-    if not (run / "study.db").is_file() and not (run.is_file() and run.suffix == ".db"):
+    if (not (run / "study.db").is_file() and not (run.is_file() and run.suffix == ".db")
+            and not (is_nas_run(run) and (run / "result.json").is_file())):
         raise UserError(f"{run} is not an autodl run folder (no study.db)")
     path = build_report(run, args.out)
     print(f"report written to {path}")

@@ -9,7 +9,10 @@ Importing :mod:`autodl.nas` loads nothing heavy; the submodules import torch:
 * :mod:`autodl.nas.genotypes`    -- derivation, genotype JSON, NetworkFromGenotype;
 * :mod:`autodl.nas.darts`        -- ``run_darts``: search, derive, train from scratch, write files;
 * :mod:`autodl.nas.spaces`       -- model spaces declared with the choice API (``mlp_space``);
-* :mod:`autodl.nas.evolution`    -- ``evolutionary_nas``: regularized evolution (or random) over a space.
+* :mod:`autodl.nas.evolution`    -- ``evolutionary_nas``: regularized evolution (or random) over a space,
+  through a Study (parallel workers, successive halving of early candidates, resumable);
+* :mod:`autodl.nas.cell_space`   -- ``cell_space``: the DARTS cell space as discrete choices;
+* :mod:`autodl.nas.search`       -- ``search_architecture`` / ``autodl search --nas``: run folders.
 """
 
 _LAZY = {
@@ -27,6 +30,11 @@ _LAZY = {
     "mlp_space": "autodl.nas.spaces",
     "rnn_space": "autodl.nas.spaces",
     "evolutionary_nas": "autodl.nas.evolution",
+    "cell_space": "autodl.nas.cell_space",
+    "sample_to_genotype": "autodl.nas.cell_space",
+    "search_architecture": "autodl.nas.search",
+    "load_nas_model": "autodl.nas.search",
+    "NasSpec": "autodl.nas.search",
 }
 
 __all__ = sorted(_LAZY)

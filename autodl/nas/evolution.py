@@ -3,21 +3,29 @@ random-architecture baseline under the same budget.
 
 The space's description (:func:`autodl.nas.choices.describe`) becomes an :class:`autodl.Space`
 with one Categorical per decision; :class:`~autodl.searchers.RegularizedEvolution` (mutation by
-:func:`autodl.searchers.evolution.mutate`) or :class:`~autodl.searchers.RandomSearch` proposes
-samples; each is frozen (:func:`autodl.nas.choices.freeze`), trained from scratch on the training
-split and scored on the validation split (the value minimised is the validation error). The
-best architecture is retrained on train + validation and scored on the held-out test split.
+:func:`autodl.searchers.evolution.mutate`, one decision at a time) or
+:class:`~autodl.searchers.RandomSearch` proposes samples through a :class:`~autodl.Study`, so
+candidates train in parallel on the study's executors (``n_workers``) and a stored study resumes.
+Each candidate is frozen (:func:`autodl.nas.choices.freeze`), trained from scratch on the
+training split and scored on the validation split (validation accuracy, maximised).
+
+With ``min_epochs`` early candidates train only briefly: successive halving over epochs
+(``min_epochs`` .. ``epochs``, eta 3) decides which are trained longer (from scratch: the cosine
+schedule depends on the epoch count), and the evolution (or random) searcher proposes the new
+candidates of each bracket.
+
+The best architecture at the largest budget is retrained on train + validation and scored on
+the held-out test split.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from autodl.nas.choices import freeze, to_space
@@ -30,26 +38,12 @@ class NasResult:
     test_accuracy: float | None
     model: nn.Module
     n_params: int
-    history: list[dict[str, Any]] = field(default_factory=list)  # per trial: config, val_accuracy, n_params
-    seconds: float = 0.0
-
-
-def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 10, lr: float = 3e-3,
-                     batch_size: int = 64, seed: int = 0) -> nn.Module:
-    """Adam, fixed learning rate, shuffled mini-batches (seeded)."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(X), generator=gen)
-        for i in range(0, len(X), batch_size):
-            idx = perm[i:i + batch_size]
-            if len(idx) < 2:  # BatchNorm needs two rows
-                continue
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(X[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval()
+    history: list[dict[str, Any]] = field(default_factory=list)  # per trial: config, val_accuracy, n_params, epochs
+    seconds: float = 0.0  # search wall time
+    cpu_seconds: float = 0.0  # sum of the trials' durations
+    train_seconds: float = 0.0  # the final retraining
+    train_losses: list[float] = field(default_factory=list)
+    study: Any = None
 
 
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
@@ -58,45 +52,112 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(X).argmax(1) == y).float().mean())
 
 
-def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int = 20, searcher: str = "evolution",
-                     population: int = 8, sample_size: int = 3, epochs: int = 10, seed: int = 0) -> NasResult:
-    """Search ``factory``'s space on ``data`` (an :class:`autodl.nn.ArrayData`-like object with
-    ``X_train, y_train, X_val, y_val, X_test, y_test``).
+def _tensors(data):
+    t = lambda a, dt=torch.float32: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
+    return (t(data.X_train), t(data.y_train, torch.int64), t(data.X_val), t(data.y_val, torch.int64))
+
+
+class ArchObjective:
+    """``objective(trial)``: freeze ``trial.config`` from ``factory``, train it from scratch for
+    ``trial.budget`` epochs (``epochs`` without a budget) with
+    :func:`autodl.nas.darts.train_network`, return its validation accuracy."""
+
+    def __init__(self, factory: Callable[[], nn.Module], data, *, epochs: int = 10, seed: int = 0):
+        self.factory = factory
+        self.X_train, self.y_train = np.asarray(data.X_train), np.asarray(data.y_train)
+        self.X_val, self.y_val = np.asarray(data.X_val), np.asarray(data.y_val)
+        self.epochs, self.seed = int(epochs), int(seed)
+
+    def __call__(self, trial) -> float:
+        from autodl.nas.darts import train_network
+
+        X_tr, y_tr, X_va, y_va = _tensors(self)
+        epochs = int(round(trial.budget)) if trial.budget is not None else self.epochs
+        torch.manual_seed(self.seed)
+        model = freeze(self.factory, trial.config)
+        train_network(model, X_tr, y_tr, epochs=epochs, seed=self.seed)
+        trial.set_user_attr("n_params", int(sum(p.numel() for p in model.parameters())))
+        trial.set_user_attr("epochs", epochs)
+        return accuracy(model, X_va, y_va)
+
+
+def make_study(factory: Callable[[], nn.Module], *, searcher: str = "evolution", population: int = 8,
+               sample_size: int = 3, epochs: int = 10, min_epochs: int | None = None, seed: int = 0,
+               storage=None):
+    """The :class:`~autodl.Study` an evolutionary (or random) architecture search runs in."""
+    from autodl.study import Study
+
+    if searcher not in ("evolution", "random"):
+        raise ValueError(f"searcher must be 'evolution' or 'random', got {searcher!r}")
+    if min_epochs is not None and not 1 <= min_epochs < epochs:
+        raise ValueError(f"min_epochs is {min_epochs}, but must be in 1..{epochs - 1} (below epochs)")
+    params: dict[str, Any] = ({"population": population, "sample_size": sample_size}
+                              if searcher == "evolution" else {})
+    name = searcher
+    if min_epochs is not None:
+        name, params = "sh", {"min_budget": float(min_epochs), "max_budget": float(epochs), "eta": 3.0,
+                              "searcher": searcher}
+    return Study(to_space(factory), searcher=name, direction="maximize", storage=storage, seed=seed,
+                 searcher_params=params)
+
+
+def best_at_largest_budget(study):
+    """The most accurate complete trial among those at the largest budget reached."""
+    from autodl.nn.search import best_trial
+
+    return best_trial(study)
+
+
+def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | None = 20,
+                     timeout: float | None = None, searcher: str = "evolution", population: int = 8,
+                     sample_size: int = 3, epochs: int = 10, min_epochs: int | None = None,
+                     train_epochs: int | None = None, n_workers: int = 1, seed: int = 0, storage=None,
+                     study=None, callbacks: Sequence[Callable] = ()) -> NasResult:
+    """Search ``factory``'s space on ``data`` (an object with ``X_train, y_train, X_val, y_val``
+    and optionally ``X_test, y_test``; flat rows or images, integer labels ``0..K-1``).
 
     Args:
         searcher: ``"evolution"`` (regularized evolution) or ``"random"`` (the baseline).
+        n_trials, timeout: when to stop (trials finished by this call; seconds).
         population, sample_size: regularized-evolution settings.
-        epochs: training epochs of every candidate (and of the final retraining).
-    """
-    from autodl.searchers import RandomSearch, RegularizedEvolution
+        epochs: training epochs of a candidate (the largest, with ``min_epochs``).
+        min_epochs: train early candidates this long and halve (see the module doc).
+        train_epochs: epochs of the final retraining (default ``epochs``).
+        n_workers: candidates trained at once (worker processes).
+        storage: a SQLite path for the study (resumable); ``study``: continue this one instead.
 
-    space = to_space(factory)
-    if searcher == "evolution":
-        s = RegularizedEvolution(space, seed=seed, population=population, sample_size=sample_size)
-    elif searcher == "random":
-        s = RandomSearch(space, seed=seed)
-    else:
-        raise ValueError(f"searcher must be 'evolution' or 'random', got {searcher!r}")
-    t = lambda a, dt=torch.float32: torch.as_tensor(np.asarray(a), dtype=dt)  # noqa: E731
-    X_tr, X_va = t(data.X_train), t(data.X_val)
-    y_tr, y_va = t(data.y_train, torch.int64), t(data.y_val, torch.int64)
+    Example:
+        >>> from autodl.nas import mlp_space, evolutionary_nas  # doctest: +SKIP
+        >>> res = evolutionary_nas(mlp_space(64, 10), data, n_trials=30, n_workers=2)  # doctest: +SKIP
+    """
+    from autodl.nas.darts import train_network
+    from autodl.study import TrialState
+
+    if study is None:
+        study = make_study(factory, searcher=searcher, population=population, sample_size=sample_size,
+                           epochs=epochs, min_epochs=min_epochs, seed=seed, storage=storage)
     start = time.perf_counter()
-    history = []
-    for i in range(n_trials):
-        trial = s.ask()
-        torch.manual_seed(seed + i)
-        model = freeze(factory, trial.config)
-        train_classifier(model, X_tr, y_tr, epochs=epochs, seed=seed + i)
-        acc = accuracy(model, X_va, y_va)
-        s.tell(trial, 1.0 - acc)
-        history.append({"config": dict(trial.config), "val_accuracy": acc,
-                        "n_params": int(sum(p.numel() for p in model.parameters()))})
-    best = max(history, key=lambda h: h["val_accuracy"])
+    if n_trials is None or n_trials > 0:
+        study.optimize(ArchObjective(factory, data, epochs=epochs, seed=seed), n_trials=n_trials,
+                       timeout=timeout, n_workers=n_workers, callbacks=callbacks)
+    seconds = time.perf_counter() - start
+    best = best_at_largest_budget(study)
+    X_tr, y_tr, X_va, y_va = _tensors(data)
+    t0 = time.perf_counter()
     torch.manual_seed(seed)
-    final = freeze(factory, best["config"])
-    train_classifier(final, torch.cat([X_tr, X_va]), torch.cat([y_tr, y_va]), epochs=epochs, seed=seed)
+    final = freeze(factory, best.config)
+    losses: list[float] = []
+    train_network(final, torch.cat([X_tr, X_va]), torch.cat([y_tr, y_va]), epochs=train_epochs or epochs,
+                  seed=seed, losses=losses)
+    train_seconds = time.perf_counter() - t0
     test_acc = None
     if getattr(data, "X_test", None) is not None and len(data.X_test):
-        test_acc = accuracy(final, t(data.X_test), t(data.y_test, torch.int64))
-    return NasResult(best["config"], best["val_accuracy"], test_acc, final,
-                     int(sum(p.numel() for p in final.parameters())), history, time.perf_counter() - start)
+        test_acc = accuracy(final, torch.as_tensor(np.asarray(data.X_test), dtype=torch.float32),
+                            torch.as_tensor(np.asarray(data.y_test), dtype=torch.int64))
+    finished = [t for t in study.trials if t.state.finished]
+    history = [{"trial": t.id, "config": dict(t.config), "val_accuracy": t.value, "state": t.state.value,
+                "epochs": t.user_attrs.get("epochs"), "n_params": t.user_attrs.get("n_params")}
+               for t in sorted(finished, key=lambda t: t.id)]
+    return NasResult(dict(best.config), float(best.value), test_acc, final,
+                     int(sum(p.numel() for p in final.parameters())), history, seconds,
+                     float(sum(t.duration or 0.0 for t in finished)), train_seconds, losses, study)

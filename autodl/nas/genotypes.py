@@ -54,6 +54,36 @@ def derive_genotype(model, k: int = 2) -> dict[str, Any]:
             "nodes": int(model.nodes)}
 
 
+def cap_parameter_free(model, max_share: float, cell: str = "normal") -> dict[str, Any]:
+    """The genotype of ``model`` with at most ``max_share`` parameter-free edges in ``cell``:
+    derived as usual, then the parameter-free edges whose operation beats the edge's strongest
+    parametric operation by the smallest weight margin get that parametric operation instead
+    (the fallback of the ``pf-stop`` guard when no search epoch stayed within the limit)."""
+    genotype = derive_genotype(model)
+    w = np.asarray(model.arch_weights()[cell].detach().cpu(), dtype=float)
+    primitives = list(model.primitives)
+    param_ops = [i for i, p in enumerate(primitives) if p not in PARAMETER_FREE]
+    gene = genotype[cell]
+    limit = int(np.floor(max_share * len(gene) + 1e-9))
+    free = [k for k, (op, _, _) in enumerate(gene) if op in PARAMETER_FREE]
+    if len(free) <= limit or not param_ops:
+        return genotype
+
+    def row(src: int, dst: int) -> int:
+        return sum(2 + d for d in range(dst)) + src
+
+    def margin(k: int) -> float:
+        op, src, dst = gene[k]
+        r = w[row(src, dst)]
+        return r[primitives.index(op)] - r[param_ops].max()
+
+    for k in sorted(free, key=margin)[:len(free) - limit]:
+        op, src, dst = gene[k]
+        r = w[row(src, dst)]
+        gene[k] = [primitives[param_ops[int(np.argmax(r[param_ops]))]], src, dst]
+    return genotype
+
+
 def parameter_free_share(genotype: dict[str, Any], cell: str = "normal") -> float:
     """Share of the edges of ``cell`` whose operation has no weights (none/skip/pools)."""
     gene = genotype[cell]

@@ -36,9 +36,9 @@ get no auxiliary path.
 (all separable/dilated convs; the mean skip weight fell from 0.13 to 0.09), test accuracy
 98.9% / 98.9%. With the guard the share was 0.5 and 0.75 (skip and avg-pool edges) and test
 accuracy 98.6% / 97.8%: the skip weight rose late in the search, as the auxiliary path faded
-(beta -> 0) and the candidate skip took over its role. So on this small problem the guard does
-not help and is off by default in :func:`~autodl.nas.darts.run_darts`; whether it pays off on
-deeper/longer searches (where DARTS is known to drift toward skips) is not measured yet.
+(beta -> 0) and the candidate skip took over its role. So on this small problem this guard does
+not help; the default guard of :func:`~autodl.nas.darts.run_darts` is early stopping on
+parameter-free dominance (``"pf-stop"``, see :mod:`autodl.nas.darts`).
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ Sections, each present when the run has what it needs:
   (permutation importance, averaged over repeats), normalised to sum to one;
 * learning curves of trials that reported intermediate values;
 * a rung chart for multi-fidelity runs (value against budget, one line per configuration);
-* for NAS runs (a run folder with ``alphas.json`` and ``genotype.json``): the architecture
-  weights over epochs and the derived cell drawn as a graph. The formats:
+* for NAS runs (``autodl search --nas``): the search curve and the final network's training
+  loss (``curves.json``), the architecture weights over epochs (DARTS) and the derived cell
+  drawn as a graph. The formats:
   ``alphas.json`` = ``{"ops": [op names], "history": {"normal": [[[w per op] per edge] per
   epoch], "reduce": ...}}`` (softmax weights); ``genotype.json`` = ``{"normal": [[op, src,
   dst], ...], "reduce": [...], ...}`` where ``src`` 0 and 1 are the cell inputs c_{k-2},
@@ -283,21 +284,30 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def build_report(run: str | Path, out: str | Path | None = None) -> Path:
-    """Write ``report.html`` for the run folder (or study .db) ``run``; returns its path."""
-    from autodl.study import Study, TrialState
+def nas_curves_figure(curves: dict[str, Any]) -> str | None:
+    """``curves.json`` of a NAS run: the search curve and the final network's training loss."""
+    plt = _plt()
+    panels = [(k, v) for k, v in curves.items() if isinstance(v, dict) and v.get("values")]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.4), squeeze=False)
+    for ax, (name, c) in zip(axes[0], panels):
+        ys = [np.nan if v is None else v for v in c["values"]]
+        ax.plot(range(len(ys)) if c.get("x") == "epoch" and name == "search" else range(1, len(ys) + 1),
+                ys, marker="o", ms=3, lw=1.2, color="#4c72b0")
+        ax.set_title(name.replace("_", " "), fontsize=10)
+        ax.set_xlabel(c.get("x", "step"))
+        ax.set_ylabel(c.get("metric", "value"))
+        ax.grid(alpha=0.3)
+    return _png(fig)
 
-    run = Path(run)
-    study = Study.load(run, searcher="random")  # a read-only view needs no searcher state
-    run_dir = run if run.is_dir() else run.parent
-    out = Path(out) if out is not None else run_dir / "report.html"
+
+def _study_sections(study, run_dir: Path, settings: dict[str, Any]) -> tuple[list, list, list]:
+    from autodl.study import TrialState
+
     trials = study.trials
     counts = {s.value: sum(t.state == s for t in trials) for s in TrialState}
     sections: list[tuple[str, str, str]] = []
-
-    settings: dict[str, Any] = {}
-    if (run_dir / "run.json").is_file():
-        settings = json.loads((run_dir / "run.json").read_text())
     meta = study.storage.get_meta()
     summary_rows = [
         {"setting": "searcher", "value": f"{meta.get('searcher')} {meta.get('searcher_params') or ''}"},
@@ -311,15 +321,8 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
                          {"setting": "best trial", "value": best.id},
                          {"setting": "best config", "value": best.config}]
     except ValueError:
-        best = None
-    summary_rows += [{"setting": k, "value": v} for k, v in settings.items()]
-    if (run_dir / "result.json").is_file():
-        result = json.loads((run_dir / "result.json").read_text())
-        summary_rows += [{"setting": f"result: {k}", "value": v} for k, v in result.items()
-                         if k not in ("best_config",)]
+        pass
     space_rows = [{"parameter": n, **p.to_dict()} for n, p in study.space.params.items()]
-    sections.append(("Summary and settings", _table(summary_rows) + "<h3>Search space</h3>" + _table(space_rows),
-                     "summary"))
 
     fig = history_figure(study)
     if fig:
@@ -339,7 +342,44 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
     fig = rung_figure(study)
     if fig:
         sections.append(("Rungs (multi-fidelity)", _img(fig, "rungs"), "rungs"))
-    for name, builder, title in (("alphas.json", alphas_figure, "Architecture weights over epochs"),
+    return summary_rows, sections, space_rows
+
+
+def build_report(run: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``report.html`` for the run folder (or study .db) ``run``; returns its path.
+
+    A DARTS run folder has no ``study.db`` (one supernet, no trials): its report has the summary,
+    the NAS curves, the architecture weights and the derived cell.
+    """
+    run = Path(run)
+    run_dir = run if run.is_dir() else run.parent
+    has_study = (run / "study.db").is_file() if run.is_dir() else run.is_file()
+    if not has_study and not (run_dir / "result.json").is_file():
+        raise UserError(f"{run} is not an autodl run folder (no study.db)")
+    out = Path(out) if out is not None else run_dir / "report.html"
+    settings: dict[str, Any] = {}
+    if (run_dir / "run.json").is_file():
+        settings = json.loads((run_dir / "run.json").read_text())
+
+    study = None
+    summary_rows: list[dict[str, Any]] = []
+    sections: list[tuple[str, str, str]] = []
+    space_rows: list[dict[str, Any]] = []
+    if has_study:
+        from autodl.study import Study
+
+        study = Study.load(run, searcher="random")  # a read-only view needs no searcher state
+        summary_rows, sections, space_rows = _study_sections(study, run_dir, settings)
+    summary_rows += [{"setting": k, "value": v} for k, v in settings.items()]
+    if (run_dir / "result.json").is_file():
+        result = json.loads((run_dir / "result.json").read_text())
+        summary_rows += [{"setting": f"result: {k}", "value": v} for k, v in result.items()
+                         if k not in ("best_config",)]
+    summary = _table(summary_rows) + ("<h3>Search space</h3>" + _table(space_rows) if space_rows else "")
+    sections.insert(0, ("Summary and settings", summary, "summary"))
+
+    for name, builder, title in (("curves.json", nas_curves_figure, "NAS curves"),
+                                 ("alphas.json", alphas_figure, "Architecture weights over epochs"),
                                  ("genotype.json", genotype_figure, "Derived cell")):
         path = run_dir / name
         if path.is_file():
@@ -347,9 +387,10 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
             if fig:
                 sections.append((title, _img(fig, title), name.split(".")[0]))
 
-    board = study.leaderboard(top=20)
-    rows = board.to_dict(orient="records") if not board.empty else []
-    sections.append(("Leaderboard", _table(rows), "leaderboard"))
+    if study is not None:
+        board = study.leaderboard(top=20)
+        rows = board.to_dict(orient="records") if not board.empty else []
+        sections.append(("Leaderboard", _table(rows), "leaderboard"))
 
     nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for t, _, a in sections)
     body = "".join(_section(t, b, a) for t, b, a in sections)
@@ -363,4 +404,4 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
     return out
 
 
-__all__ = ["build_report", "parameter_importances"]
+__all__ = ["build_report", "nas_curves_figure", "parameter_importances"]

@@ -1,0 +1,389 @@
+"""NAS runs: ``autodl search --nas darts|evolution|random`` and :func:`search_architecture`.
+
+One data split serves every method, so their numbers compare: ``test_size`` of the rows are held
+out (stratified, seeded) for the final test accuracy; the rest is halved into a *train* split
+and a *validation* split (DARTS: weight steps / architecture steps; evolution and random:
+candidates train on the first and are scored on the second).
+
+* ``darts``     -- :func:`autodl.nas.darts.run_darts` on the cell space (first or second order,
+  optional collapse guard); ``--time`` stops the search early, after the epoch that crosses it.
+* ``evolution`` -- regularized evolution over the flat decisions of a space (``cell``: the
+  DARTS cell space of :mod:`autodl.nas.cell_space`, the same architectures DARTS derives;
+  ``mlp``: :func:`autodl.nas.spaces.mlp_space`), through a :class:`~autodl.Study` with
+  ``study.db`` in the run folder, so it runs on the study's executors (``n_workers``) and
+  ``autodl resume`` continues it. With ``min_epochs`` early candidates train briefly and only
+  the best are trained further (successive halving over epochs, regularized evolution
+  proposing the new candidates).
+* ``random``    -- the same with uniformly random architectures (the baseline).
+
+Each method ends the same way: the best architecture is trained from scratch on train +
+validation for ``train_epochs`` (SGD, momentum 0.9, cosine schedule) and scored on the test split.
+``--time`` bounds the *search*; that final training comes on top (its seconds are in
+``result.json``).
+
+The run folder holds ``run.json`` (the spec), ``genotype.json`` (cell space) or
+``architecture.json`` (mlp space), ``model.pt`` (weights only; :func:`load_nas_model`),
+``curves.json`` (search curve and the final training's loss per epoch), ``result.json`` (test
+accuracy, parameters, search cost) and ``alphas.json`` (DARTS) or ``study.db`` (evolution and
+random).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from autodl.errors import UserError
+
+NAS_METHODS = ("darts", "evolution", "random")
+NAS_SPACES = ("cell", "mlp")
+GUARD_CHOICES = ("none", "pf-stop", "darts-")
+#: built-in data sets for NAS: name -> image shape (None: tabular rows, mlp space only)
+NAS_DATASETS = {"digits": (1, 8, 8), "iris": None, "wine": None, "breast_cancer": None}
+
+
+@dataclass
+class NasSpec:
+    """Everything needed to run (and resume) an architecture search; stored as ``run.json``."""
+
+    dataset: str = "digits"
+    method: str = "darts"
+    space: str = "cell"
+    n_trials: int | None = None
+    time_budget: float | None = None
+    seed: int = 0
+    test_size: float = 0.2
+    n_workers: int = 1
+    # network size (cell space)
+    C: int = 8
+    layers: int = 3
+    nodes: int = 2
+    # DARTS
+    epochs: int = 20
+    order: int = 1
+    guard: str = "pf-stop"
+    arch_lr: float = 0.02
+    # evolution / random
+    candidate_epochs: int = 10
+    min_epochs: int | None = None
+    population: int = 10
+    sample_size: int = 3
+    # the final network
+    train_epochs: int = 20
+    max_rows: int | None = None
+    kind: str = "nas"
+
+    def validate(self) -> None:
+        if self.method not in NAS_METHODS:
+            raise UserError(f"--nas is {self.method!r}, but must be one of {', '.join(NAS_METHODS)}")
+        if self.space not in NAS_SPACES:
+            raise UserError(f"--nas-space is {self.space!r}, but must be one of {', '.join(NAS_SPACES)}")
+        if self.dataset not in NAS_DATASETS:
+            raise UserError(f"dataset {self.dataset!r} cannot be used with --nas; choose one of: "
+                            f"{', '.join(NAS_DATASETS)}")
+        if self.method == "darts" and self.space != "cell":
+            raise UserError("--nas darts searches the cell space; use --nas-space cell (or evolution/random "
+                            "for the mlp space)")
+        if self.space == "cell" and NAS_DATASETS[self.dataset] is None:
+            raise UserError(f"the cell space needs images; {self.dataset} is tabular: use --nas-space mlp")
+        if self.guard not in GUARD_CHOICES:
+            raise UserError(f"--guard is {self.guard!r}, but must be one of {', '.join(GUARD_CHOICES)}")
+        if self.order not in (1, 2):
+            raise UserError(f"--order is {self.order!r}, but must be 1 or 2")
+        if self.method != "darts" and self.n_trials is None and self.time_budget is None:
+            raise UserError("--nas evolution|random needs --trials N, --time 10m, or both")
+        for name in ("n_trials", "epochs", "candidate_epochs", "train_epochs", "C", "layers", "nodes",
+                     "min_epochs", "max_rows"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise UserError(f"{name} is {v!r}, but must be a positive integer")
+        if self.min_epochs is not None and self.min_epochs >= self.candidate_epochs:
+            raise UserError(f"--min-budget {self.min_epochs} must be below the candidates' "
+                            f"--max-budget {self.candidate_epochs}")
+        if not 0 <= self.test_size < 1:
+            raise UserError(f"--test-size is {self.test_size}, but must be in [0, 1)")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        return NAS_DATASETS[self.dataset]
+
+    def searcher_name(self) -> str:
+        return "random" if self.method == "random" else "evolution"
+
+
+# ----------------------------------------------------------------------------------- data
+
+
+@dataclass
+class NasData:
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: list
+    image_shape: tuple[int, int, int] | None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+def load_raw(spec: NasSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The data set's rows (float32; digits scaled to 0..1) and labels, before any split."""
+    from sklearn import datasets
+
+    X, y = getattr(datasets, f"load_{spec.dataset}")(return_X_y=True)
+    X = np.asarray(X, dtype=np.float32)
+    if spec.dataset == "digits":
+        X = X / 16.0
+    if spec.max_rows is not None and spec.max_rows < len(X):
+        keep = np.random.default_rng(spec.seed).permutation(len(X))[:spec.max_rows]
+        X, y = X[keep], np.asarray(y)[keep]
+    return X, np.asarray(y)
+
+
+def load_nas_data(spec: NasSpec) -> NasData:
+    """The split every method uses (the one :func:`autodl.nas.darts.run_darts` makes)."""
+    from autodl.nas.darts import _split
+
+    X, y = load_raw(spec)
+    classes, y_idx = np.unique(y, return_inverse=True)
+    X_tr, y_tr, X_va, y_va, X_te, y_te = _split(X, y_idx.astype(np.int64), spec.test_size, spec.seed)
+    if spec.image_shape is None:  # tabular: standardize with the training split's statistics
+        mean, std = X_tr.mean(axis=0), X_tr.std(axis=0) + 1e-8
+        X_tr, X_va, X_te = ((a - mean) / std for a in (X_tr, X_va, X_te))
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    return NasData(f32(X_tr), y_tr, f32(X_va), y_va, f32(X_te), y_te,
+                   [c.item() if hasattr(c, "item") else c for c in classes], spec.image_shape)
+
+
+def space_factory(spec: NasSpec, n_features: int, n_classes: int) -> Callable:
+    """The model-space factory of ``spec`` (built where it is used, so nothing unpicklable travels)."""
+    if spec.space == "cell":
+        from autodl.nas.cell_space import cell_space
+
+        return cell_space(n_classes, C=spec.C, layers=spec.layers, nodes=spec.nodes,
+                          image_shape=spec.image_shape)
+    from autodl.nas.spaces import mlp_space
+
+    return mlp_space(n_features, n_classes)
+
+
+# ------------------------------------------------------------------------------- the run
+
+
+def start_nas_run(spec: NasSpec, out: str | Path) -> Path:
+    """Validate ``spec`` and create the run folder with ``run.json``."""
+    from autodl.tabular.search import new_run_dir, write_json
+
+    spec.validate()
+    run_dir = new_run_dir(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "run.json", asdict(spec))
+    return run_dir
+
+
+def load_nas_spec(run_dir: str | Path) -> NasSpec | None:
+    """The spec of a NAS run folder, or None when ``run_dir`` holds another kind of run."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if data.get("kind") != "nas":
+        return None
+    return NasSpec(**{k: v for k, v in data.items() if k in NasSpec.__dataclass_fields__})
+
+
+def run_nas(spec: NasSpec, run_dir: str | Path, *, resume: bool = False, progress: str = "bar",
+            n_trials: int | None = None, time_budget: float | None = None) -> dict[str, Any]:
+    """Run (or, for evolution/random, continue) the search in ``run_dir``; returns ``result.json``."""
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
+    run_dir = Path(run_dir)
+    data = load_nas_data(spec)
+    if spec.method == "darts":
+        if resume:
+            raise UserError(f"{run_dir} is a DARTS run; DARTS searches cannot be resumed, start a new one")
+        return _run_darts(spec, data, run_dir, progress)
+    return _run_sampled(spec, data, run_dir, progress, resume, n_trials, time_budget)
+
+
+def _emit(progress: str, text: str, record: dict[str, Any]) -> None:
+    if progress == "jsonl":
+        print(json.dumps(record, default=str), flush=True)
+    elif progress != "quiet":
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def _run_darts(spec: NasSpec, data: NasData, run_dir: Path, progress: str) -> dict[str, Any]:
+    from autodl.nas.darts import run_darts
+
+    def on_epoch(epoch: int, info: dict[str, Any]) -> None:
+        _emit(progress, f"  epoch {epoch}/{spec.epochs}: supernet val accuracy {info['val_accuracy']:.4f}, "
+                        f"parameter-free share {info['parameter_free_share']:.2f}, {info['seconds']:.0f}s",
+              {"epoch": epoch, **info})
+
+    X = np.concatenate([data.X_train, data.X_val, data.X_test])
+    y = np.concatenate([data.y_train, data.y_val, data.y_test])
+    splits = (data.X_train, data.y_train, data.X_val, data.y_val, data.X_test, data.y_test)
+    result = run_darts(X, y, image_shape=spec.image_shape, C=spec.C, layers=spec.layers, nodes=spec.nodes,
+                       epochs=spec.epochs, order=spec.order, guard=None if spec.guard == "none" else spec.guard,
+                       arch_lr=spec.arch_lr, train_epochs=spec.train_epochs, seed=spec.seed,
+                       time_budget=spec.time_budget, on_epoch=on_epoch, splits=splits, run_dir=run_dir)
+    curves = {"search": {"metric": "supernet validation accuracy", "x": "epoch",
+                         "values": result.val_history},
+              "final_training": {"metric": "training loss", "x": "epoch", "values": result.train_losses}}
+    return _finish(spec, run_dir, data, result.model, result.test_accuracy, result.genotype, curves, {
+        "search_seconds": round(result.search_seconds, 3),
+        "search_cpu_seconds": result.settings["search_cpu_seconds"],
+        "train_seconds": round(result.train_seconds, 3), "search_epochs": result.settings["epochs_run"],
+        "stopped_by": result.settings.get("stopped_by"),
+        "parameter_free_share": result.parameter_free_share,
+        "best_val_accuracy": result.val_history[-1] if result.val_history else None,
+        "settings": result.settings})
+
+
+def _run_sampled(spec: NasSpec, data: NasData, run_dir: Path, progress: str, resume: bool,
+                 n_trials: int | None, time_budget: float | None) -> dict[str, Any]:
+    from autodl.nas.evolution import evolutionary_nas, make_study
+    from autodl.study import Study, TrialState
+
+    factory = space_factory(spec, data.n_features, data.n_classes)
+    if resume:
+        study = Study.load(run_dir)
+    else:
+        study = make_study(factory, searcher=spec.searcher_name(), population=spec.population,
+                           sample_size=spec.sample_size, epochs=spec.candidate_epochs,
+                           min_epochs=spec.min_epochs, seed=spec.seed, storage=run_dir / "study.db")
+    total = n_trials if n_trials is not None else spec.n_trials
+    remaining = None if total is None else max(total - study.n_finished, 0)
+    callbacks = []
+    if progress != "quiet":
+        def show(st, t) -> None:
+            done = [x for x in st.get_trials([TrialState.COMPLETE]) if x.value is not None]
+            best = max(done, key=lambda x: x.value) if done else None
+            _emit(progress, f"  trial {t.id}: {t.state.name.lower()}"
+                            + (f", val accuracy {t.value:.4f}" if t.value is not None else "")
+                            + (f" at {t.budget:g} epochs" if t.budget is not None else "")
+                            + (f" (best {best.value:.4f})" if best is not None else ""),
+                  {"trial": t.id, "state": t.state.value, "value": t.value, "budget": t.budget,
+                   "best": None if best is None else best.value})
+        callbacks.append(show)
+    res = evolutionary_nas(factory, data, n_trials=remaining, timeout=time_budget or spec.time_budget,
+                           epochs=spec.candidate_epochs, train_epochs=spec.train_epochs,
+                           n_workers=spec.n_workers, seed=spec.seed, study=study, callbacks=callbacks)
+    history, best_so_far = [], None
+    for h in res.history:
+        if h["state"] == TrialState.COMPLETE.value and h["val_accuracy"] is not None:
+            best_so_far = h["val_accuracy"] if best_so_far is None else max(best_so_far, h["val_accuracy"])
+        history.append(best_so_far)
+    curves = {"search": {"metric": "best validation accuracy so far", "x": "trial", "values": history},
+              "final_training": {"metric": "training loss", "x": "epoch", "values": res.train_losses}}
+    genotype = None
+    if spec.space == "cell":
+        from autodl.nas.cell_space import sample_to_genotype
+
+        genotype = sample_to_genotype(res.best_config, spec.nodes)
+    trials = study.trials
+    return _finish(spec, run_dir, data, res.model, res.test_accuracy, genotype, curves, {
+        "search_seconds": round(res.seconds, 3), "search_cpu_seconds": round(res.cpu_seconds, 3),
+        "train_seconds": round(res.train_seconds, 3),
+        "epochs_trained": int(sum(int(h["epochs"] or 0) for h in res.history)),
+        "n_trials": len(res.history), "n_failed": sum(t.state == TrialState.FAILED for t in trials),
+        "best_config": res.best_config, "best_val_accuracy": res.best_val_accuracy,
+        "parameter_free_share": None if genotype is None else _pf(genotype)})
+
+
+def _pf(genotype) -> float:
+    from autodl.nas.genotypes import parameter_free_share
+
+    return parameter_free_share(genotype)
+
+
+def _finish(spec: NasSpec, run_dir: Path, data: NasData, model, test_acc, genotype, curves,
+            extra: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from autodl.tabular.search import write_json
+
+    n_params = int(sum(p.numel() for p in model.parameters()))
+    if genotype is not None:
+        write_json(run_dir / "genotype.json", genotype)
+    else:
+        write_json(run_dir / "architecture.json", extra.get("best_config"))
+    tmp = run_dir / "model.pt.tmp"
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    os.replace(tmp, run_dir / "model.pt")
+    write_json(run_dir / "curves.json", curves)
+    settings = dict(extra.pop("settings", {}) or {})
+    settings.update({"train_C": spec.C, "layers": spec.layers, "nodes": spec.nodes,
+                     "image_shape": list(spec.image_shape) if spec.image_shape else None,
+                     "n_features": data.n_features, "space": spec.space, "seed": spec.seed,
+                     "train_epochs": spec.train_epochs})
+    summary = {"kind": "nas", "method": spec.method, "space": spec.space, "dataset": spec.dataset,
+               "metric": "accuracy", "direction": "maximize", "test_accuracy": test_acc,
+               "n_params": n_params, "genotype": genotype, "classes": data.classes,
+               "n_train": len(data.X_train), "n_val": len(data.X_val), "n_test": len(data.X_test),
+               **extra, "settings": settings, "model_file": "model.pt", "finished": time.time()}
+    write_json(run_dir / "result.json", summary)
+    return summary
+
+
+def load_nas_model(run_dir: str | Path):
+    """The final network of a NAS run folder (weights loaded with ``weights_only=True``)."""
+    import torch
+
+    from autodl.nas.choices import freeze
+
+    run_dir = Path(run_dir)
+    spec = load_nas_spec(run_dir)
+    info = json.loads((run_dir / "result.json").read_text())
+    if spec is None or spec.space == "cell":
+        from autodl.nas.darts import load_model
+
+        return load_model(run_dir)
+    factory = space_factory(spec, info["settings"]["n_features"], len(info["classes"]))
+    model = freeze(factory, json.loads((run_dir / "architecture.json").read_text()))
+    model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True, map_location="cpu"))
+    return model.eval()
+
+
+def search_architecture(X=None, y=None, *, dataset: str | None = "digits", method: str = "darts",
+                        out: str | Path | None = None, progress: str = "quiet", **settings) -> dict[str, Any]:
+    """Python equivalent of ``autodl search --dataset digits --nas METHOD``: run the search in
+    ``out`` (default ``runs/nas-<method>-<time>``) and return ``result.json`` as a dict; the
+    model is :func:`load_nas_model` ``(out)``.
+
+    Args:
+        dataset: a built-in data set (digits, iris, wine, breast_cancer).
+        method: ``"darts"``, ``"evolution"`` or ``"random"``.
+        settings: any :class:`NasSpec` field (``n_trials``, ``time_budget``, ``epochs``, ``guard``,
+            ``space``, ``train_epochs``, ...).
+    """
+    if X is not None or y is not None:
+        raise UserError("search_architecture runs on built-in data sets for now; pass dataset=...")
+    unknown = set(settings) - set(NasSpec.__dataclass_fields__)
+    if unknown:
+        raise UserError(f"unknown NAS settings {sorted(unknown)}; see autodl.nas.search.NasSpec")
+    spec = NasSpec(dataset=dataset, method=method, **settings)
+    out = out or Path("runs") / f"nas-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = start_nas_run(spec, out)
+    return run_nas(spec, run_dir, progress=progress)
