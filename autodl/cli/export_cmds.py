@@ -14,10 +14,18 @@ from autodl.errors import ExportError, UserError
 
 
 def cmd_export(args) -> int:
-    """``autodl export RUN --onnx model.onnx``: export a run's best model, verified on its test rows."""
-    from autodl.tabular.search import load_best_model, load_spec, open_result, prepare
+    """``autodl export RUN --onnx model.onnx``: export a run's best model, verified on its test rows.
+
+    The kind of run (tabular, ``--model mlp|cnn``, DARTS) is told from its files
+    (:func:`autodl.export.runs.run_kind`).
+    """
+    from autodl.export.runs import run_kind
 
     run_dir = Path(args.run)
+    if run_kind(run_dir) != "tabular":
+        return _export_torch_run(run_dir, args.onnx)
+    from autodl.tabular.search import load_best_model, load_spec, open_result, prepare
+
     spec = load_spec(run_dir)
     result = open_result(run_dir)
     if not (run_dir / "model.skops").is_file():
@@ -26,6 +34,20 @@ def cmd_export(args) -> int:
     sample = prep.X_test if prep.X_test is not None else prep.X_all
     path = export_model(load_best_model(run_dir), args.onnx, sample, _result_meta(result))
     print(f"wrote {path} (verified with onnxruntime on {min(len(sample), 512)} held-out rows)")
+    return 0
+
+
+def _export_torch_run(run_dir: Path, path: str) -> int:
+    import torch
+
+    from autodl.export import export_onnx
+    from autodl.export.runs import load_run_model
+
+    torch.set_num_threads(1)  # small networks; leave the other cores alone
+    run = load_run_model(run_dir)
+    written = export_onnx(run.model, path, sample=run.sample[:512], feature_names=run.feature_names,
+                          class_labels=run.class_labels, metadata=run.metadata)
+    print(f"wrote {written} (verified with onnxruntime on {run.rows_note})")
     return 0
 
 

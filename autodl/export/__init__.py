@@ -7,6 +7,8 @@
   :mod:`autodl.export.core` for the tolerances and the metadata).
 * :func:`predict_table` runs an exported file on a DataFrame with onnxruntime alone
   (:mod:`autodl.export.runtime`); ``autodl predict`` is built on it.
+* :mod:`autodl.export.runs` loads the network of a PyTorch run folder (``--model mlp|cnn``,
+  DARTS, ``--nas``) with its held-out rows, for ``autodl export RUN``.
 
 Importing this package loads nothing heavy; onnx, onnxruntime, skl2onnx and torch are imported
 by the functions that need them.

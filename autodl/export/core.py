@@ -12,11 +12,27 @@ A file counts as written only after all of these pass, in this order:
    * class labels must be equal, except on rows whose two largest original probabilities are
      within ``2 * PROBA_ATOL`` of each other (a tie float32 may break either way);
    * probabilities: ``|onnx - original| <= PROBA_ATOL = 1e-5`` (absolute);
-   * regression predictions and torch outputs: ``|onnx - original| <= VALUE_ATOL + VALUE_RTOL *
+   * scikit-learn regression predictions: ``|onnx - original| <= VALUE_ATOL + VALUE_RTOL *
      |original|`` with ``VALUE_ATOL = 1e-5``, ``VALUE_RTOL = 1e-4``. The relative term is there
      because ONNX computes in float32 (scikit-learn in float64): a regression target in the
-     hundreds carries float32 rounding of ~1e-5 by itself, and the order of float32 sums in
-     fused kernels differs from torch's.
+     hundreds carries float32 rounding of ~1e-5 by itself;
+   * torch outputs (logits, predictions): ``|onnx - torch| <= VALUE_ATOL + TORCH_RTOL * scale``
+     with ``TORCH_RTOL = 1e-5`` and ``scale`` the largest ``|torch output|`` of the row (the
+     sample);
+   * torch classifiers, in addition: the probabilities ``autodl predict`` computes from the
+     logits (softmax) within ``PROBA_ATOL`` of softmax(torch logits), and the same argmax
+     except on probability ties (as above).
+
+   Why torch outputs are not held to 1e-5 absolute: torch and onnxruntime both compute in
+   float32, and each rounds. For the benchmark's digits CNN (logits up to 31) torch's own output
+   is 1.0e-5 away from the same network evaluated in float64, onnxruntime's 1.3e-5, and the two
+   differ by up to 1.9e-5; no float32 implementation can promise to land within 1e-5 of torch's
+   rounding. The error grows layer by layer with the size of the activations (2e-7 after the
+   first conv, |v| ~ 1.6; 1e-5 at the logits, |v| ~ 31) and is the same with onnxruntime's graph
+   optimisations off and without BatchNorm folding (both measured), so it is float32 accumulation
+   order, not a fused kernel. Relative to the row's largest logit it stayed below 1.5e-6
+   (~12 float32 epsilons) for every MLP, CNN, RNN and DARTS network measured, so ``TORCH_RTOL``
+   leaves a 7x margin while a wrong operator (errors of 1e-3 and more) still fails.
 
 Then the bytes are written to a temporary file next to ``path`` and moved into place with
 ``os.replace``. Any failure raises :class:`~autodl.errors.ExportError` (a
@@ -45,6 +61,7 @@ from autodl.export import runtime
 PROBA_ATOL = 1e-5
 VALUE_ATOL = 1e-5
 VALUE_RTOL = 1e-4
+TORCH_RTOL = 1e-5
 BATCH_SIZES = (1, 7, 64)
 MAX_CHECK_ROWS = 512
 
@@ -115,7 +132,7 @@ def export_onnx(
         "version": _version(), "kind": kind, "task": task, "input_scheme": scheme, "inputs": inputs,
         "feature_names": names, "outputs": outputs,
         "class_labels": [_jsonable(c) for c in class_labels] if class_labels is not None else None,
-        "tolerances": {"proba_atol": PROBA_ATOL, "value_atol": VALUE_ATOL, "value_rtol": VALUE_RTOL},
+        "tolerances": _tolerances(kind),
     }
     for key, value in (metadata or {}).items():
         if key in meta:
@@ -156,12 +173,16 @@ def verify(model, data: bytes, meta: dict[str, Any], sample) -> None:
         rows = _take(sample, idx)
         if meta["kind"] == "torch":
             feeds = runtime.array_to_feeds(rows, meta)
-            ref = torch_onnx.reference_outputs(model, rows)
-            ref = {meta["outputs"][0]["role"]: ref["output"]}
-        else:
-            feeds = (runtime.table_to_feeds(rows, meta) if meta["input_scheme"] == "columns"
-                     else runtime.array_to_feeds(rows, meta))
-            ref = sklearn_onnx.reference_outputs(model, rows, meta["task"] == "classification")
+            expected = torch_onnx.reference_outputs(model, rows)["output"]
+            try:
+                got = runtime.run(session, feeds)
+            except Exception as exc:  # onnxruntime's own error types
+                raise ExportError(f"onnxruntime fails at batch size {len(idx)}: {_first_line(exc)}") from None
+            _compare_torch(expected, got[meta["outputs"][0]["name"]], meta["outputs"][0], len(idx))
+            continue
+        feeds = (runtime.table_to_feeds(rows, meta) if meta["input_scheme"] == "columns"
+                 else runtime.array_to_feeds(rows, meta))
+        ref = sklearn_onnx.reference_outputs(model, rows, meta["task"] == "classification")
         try:
             got = runtime.run(session, feeds)
         except Exception as exc:  # onnxruntime's own error types
@@ -205,6 +226,50 @@ def _compare(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], roles: dict
                 raise ExportError(f"ONNX output '{roles['label']}' gives label {actual[i]!r} where the model "
                                   f"predicts {expected[i]!r} ({int(real.sum())} of {batch} rows at batch size "
                                   f"{batch}, probabilities not tied); the file was not written")
+
+
+def _tolerances(kind: str) -> dict[str, float]:
+    if kind == "torch":
+        return {"proba_atol": PROBA_ATOL, "value_atol": VALUE_ATOL, "torch_rtol_of_row_max": TORCH_RTOL}
+    return {"proba_atol": PROBA_ATOL, "value_atol": VALUE_ATOL, "value_rtol": VALUE_RTOL}
+
+
+def _compare_torch(expected: np.ndarray, actual, output: dict[str, str], batch: int) -> None:
+    """Torch output vs onnxruntime (see the module doc for the tolerances and why)."""
+    name = output["name"]
+    expected = np.asarray(expected, dtype=np.float64)
+    actual = np.asarray(actual)
+    if actual.shape != expected.shape:
+        raise ExportError(f"ONNX output '{name}' has shape {actual.shape}, the model's {expected.shape} "
+                          f"(batch size {batch})")
+    actual = actual.astype(np.float64)
+    diff = np.abs(actual - expected)
+    flat = np.abs(expected).reshape(len(expected), -1)
+    scale = (flat.max(axis=1) if flat.shape[1] else np.zeros(len(expected))).reshape(
+        (len(expected),) + (1,) * (expected.ndim - 1))
+    allowed = VALUE_ATOL + TORCH_RTOL * scale
+    bad = ~(diff <= allowed)  # NaN counts as a difference
+    if bad.any():
+        worst = np.unravel_index(np.nanargmax(np.where(bad, diff, -1.0)), diff.shape)
+        raise ExportError(f"ONNX output '{name}' differs from the model by {float(diff[worst]):.3g} (allowed "
+                          f"{float(np.broadcast_to(allowed, diff.shape)[worst]):.3g} = atol {VALUE_ATOL:g} + "
+                          f"{TORCH_RTOL:g} x the row's largest |output|) at batch size {batch}, row {worst[0]}; "
+                          "the file was not written")
+    if output["role"] != "logits":
+        return
+    p_exp, p_act = runtime.softmax(expected), runtime.softmax(actual)
+    pdiff = np.abs(p_act - p_exp)
+    if not (pdiff <= PROBA_ATOL).all():
+        row = int(np.nanargmax(np.nan_to_num(pdiff, nan=np.inf).max(axis=1)))
+        raise ExportError(f"probabilities from ONNX output '{name}' differ from the model's by "
+                          f"{float(np.nanmax(pdiff)):.3g} (allowed {PROBA_ATOL:g}) at batch size {batch}, row {row}; "
+                          "the file was not written")
+    top = np.sort(p_exp, axis=1)
+    tied = top[:, -1] - top[:, -2] <= 2 * PROBA_ATOL if top.shape[1] > 1 else np.zeros(len(top), bool)
+    real = (p_act.argmax(1) != p_exp.argmax(1)) & ~tied
+    if real.any():
+        raise ExportError(f"ONNX output '{name}' predicts another class than the model in {int(real.sum())} of "
+                          f"{batch} rows at batch size {batch} (probabilities not tied); the file was not written")
 
 
 def _take(sample, idx):
