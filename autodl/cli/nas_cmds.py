@@ -49,8 +49,6 @@ def spec_from_args(args):
                         "hyperparameters, --nas searches architectures; give one")
     if args.data or args.entityset:
         raise UserError("--nas needs a built-in --dataset (digits; iris, wine, breast_cancer with --nas-space mlp)")
-    if args.export_onnx or args.require_onnx:
-        raise UserError("--export-onnx is not available with --nas; run `autodl export RUN --onnx FILE` after")
     if args.eta is not None:
         raise UserError("--eta does not apply with --nas (successive halving uses eta 3)")
     if args.searcher is not None:
@@ -93,7 +91,36 @@ def cmd_search_nas(args) -> int:
                 + (f" (from {spec.min_epochs} by successive halving)" if spec.min_epochs else ""))
         budget = f", time budget {spec.time_budget:g}s" if spec.time_budget else ""
         _err(f"autodl: NAS on {spec.dataset} with {spec.method} ({what}{budget}) -> {run_dir}")
-    return _report(lambda: run_nas(spec, run_dir, progress=mode), run_dir, mode)
+
+    def run():
+        summary = run_nas(spec, run_dir, progress=mode)
+        if args.export_onnx or args.require_onnx:
+            summary["onnx"] = export_torch_winner(run_dir, args.export_onnx)
+        return summary
+
+    return _report(run, run_dir, mode)
+
+
+def export_torch_winner(run_dir: Path, path: str | None) -> str:
+    """``--export-onnx`` / ``--require-onnx`` of a PyTorch run: export the run's final network
+    (there is one winner; a failed check is an error, and no file is written)."""
+    from autodl.cli.export_cmds import _export_torch_run
+
+    path = path or str(run_dir / "model.onnx")
+    with _stdout_to_stderr():
+        _export_torch_run(run_dir, path)
+    return path
+
+
+class _stdout_to_stderr:
+    """Keep stdout for the result (``--jsonl`` parsers read it)."""
+
+    def __enter__(self):
+        self._saved = sys.stdout
+        sys.stdout = sys.stderr
+
+    def __exit__(self, *exc):
+        sys.stdout = self._saved
 
 
 def is_nas_run(run_dir: str | Path) -> bool:
@@ -141,6 +168,8 @@ def describe_result(summary: dict, run_dir: Path) -> str:
              + (f"; {summary['n_trials']} architectures tried" if "n_trials" in summary else "")
              + (f"; stopped: {summary['stopped_by']}" if summary.get("stopped_by") else ""),
              f"run folder: {run_dir}  (result.json, model.pt, genotype/architecture.json, curves.json)"]
+    if summary.get("onnx"):
+        lines.append(f"ONNX: {summary['onnx']} (verified with onnxruntime)")
     return "\n".join(lines)
 
 

@@ -48,8 +48,6 @@ def cmd_search_nn(args) -> int:
 
     if args.data:
         raise UserError("--model needs a built-in --dataset (digits, iris, wine, breast_cancer)")
-    if args.export_onnx or args.require_onnx:
-        raise UserError("--export-onnx is not available with --model yet; the weights are in RUN/model.pt")
     space = None if args.space in (None, "tabular") else args.space
     if space is not None and Path(space).suffix in (".yaml", ".yml", ".json"):
         space = str(Path(space).resolve())
@@ -70,8 +68,16 @@ def cmd_search_nn(args) -> int:
     if mode == "bar":
         _err(f"autodl: {spec.dataset} ({spec.model}, val accuracy), searcher {spec.searcher}, budgets "
              f"{spec.min_budget:g}..{spec.max_budget:g} epochs, eta {spec.eta:g} -> {run_dir}")
-    return _report(lambda: run_nn_search(spec, run_dir, show_progress=mode != "quiet", progress_mode=mode),
-                   run_dir, mode)
+
+    def run():
+        summary = run_nn_search(spec, run_dir, show_progress=mode != "quiet", progress_mode=mode)
+        if args.export_onnx or args.require_onnx:
+            from autodl.cli.nas_cmds import export_torch_winner
+
+            summary["onnx"] = export_torch_winner(run_dir, args.export_onnx)
+        return summary
+
+    return _report(run, run_dir, mode)
 
 
 def is_nn_run(run_dir: str | Path) -> bool:
@@ -108,6 +114,8 @@ def _report(run, run_dir: Path, mode: str) -> int:
     print(f"epochs trained {summary['epochs_trained']}, saved by checkpoints {summary['epochs_resumed']}; "
           f"{summary['n_trials']} trials ({summary['n_pruned']} pruned, {summary['n_failed']} failed)")
     print(f"run folder: {run_dir}  (result.json, model.pt, study.db, checkpoints/)")
+    if summary.get("onnx"):
+        print(f"ONNX: {summary['onnx']} (verified with onnxruntime)")
     return 0
 
 

@@ -296,6 +296,7 @@ def nas_curves_figure(curves: dict[str, Any]) -> str | None:
         ax.plot(range(len(ys)) if c.get("x") == "epoch" and name == "search" else range(1, len(ys) + 1),
                 ys, marker="o", ms=3, lw=1.2, color="#4c72b0")
         ax.set_title(name.replace("_", " "), fontsize=10)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel(c.get("x", "step"))
         ax.set_ylabel(c.get("metric", "value"))
         ax.grid(alpha=0.3)

@@ -62,11 +62,12 @@ def test_cli_darts_run_folder_show_and_report(tmp_path, autodl_cli):
 def test_cli_evolution_runs_in_parallel_and_resumes_without_losing_trials(tmp_path, autodl_cli):
     proc = autodl_cli("search", "--dataset", "wine", "--nas", "evolution", "--nas-space", "mlp", "--trials", "6",
                       "--max-budget", "3", "--train-epochs", "3", "--workers", "2", "--out", "run", "--jsonl",
-                      cwd=tmp_path)
+                      "--export-onnx", "wine.onnx", cwd=tmp_path)
     _ok(proc)
     run = tmp_path / "run"
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     assert sum("trial" in x for x in lines) == 6 and "result" in lines[-1]
+    assert lines[-1]["result"]["onnx"] == "wine.onnx" and (tmp_path / "wine.onnx").is_file()
     before = json.loads((run / "result.json").read_text())
     assert _n_trials(run) == 6 and (run / "architecture.json").is_file()
     values = {}
