@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -142,7 +143,10 @@ def run_optuna(space: Space, data, kind: str, seed: int, target: float, cap: int
 
 # ---------------------------------------------------------------------- overhead
 def _bare_train(config: dict, data, kind: str, epochs: int, seed: int) -> None:
-    """A plain PyTorch loop: the same model, optimizer, batches and a validation pass per epoch."""
+    """A plain PyTorch loop doing the work the trainer must do per epoch: the same model,
+    optimizer, batch size, shuffled batches (one gather per epoch, then slices, as the trainer
+    does), gradient clipping and a validation pass (loss and accuracy) after every epoch.
+    Left out: learning-rate schedules, dropout reseeding, train-loss tracking, history."""
     model = build_model(config, kind, data.n_features, data.n_classes, data.image_shape, seed)
     opt = build_optimizer(config, model.parameters())
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -154,12 +158,13 @@ def _bare_train(config: dict, data, kind: str, epochs: int, seed: int) -> None:
     for _ in range(epochs):
         model.train()
         perm = torch.randperm(len(y), generator=g)
+        Xp, yp = X[perm], y[perm]
         for start in range(0, len(y), bs):
-            idx = perm[start:start + bs]
-            if len(idx) < 2:
+            xb, yb = Xp[start:start + bs], yp[start:start + bs]
+            if len(yb) < 2:
                 continue
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(X[idx]), y[idx])
+            loss = loss_fn(model(xb), yb)
             loss.backward()
             if clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -172,33 +177,58 @@ def _bare_train(config: dict, data, kind: str, epochs: int, seed: int) -> None:
 
 def measure_overhead(space: Space, data, kind: str, seed: int, n_trials: int, max_budget: int,
                      repeats: int) -> dict:
-    autodl_s, bare_s = [], []
+    """Time per epoch of a Hyperband study through autodl against the bare loop, paired trial
+    by trial so that other processes' load hits both alike.
+
+    After each trial, a study callback first waits for the trial's checkpoint write (charged
+    to autodl in full: nothing of it overlaps the bare run), then trains the same config for
+    the same number of epochs with :func:`_bare_train`. autodl's time is the study's wall
+    time (SQLite storage, searcher, ``NNObjective``, trainer, checkpoint reads and writes)
+    minus the bare runs; wall-clock and CPU time (all threads) are both reported.
+    """
+    wall_ratio, cpu_ratio, autodl_ms, bare_ms = [], [], [], []
     epochs_total = 0
     for name in ("sgd", "adam", "adamw", "rmsprop", "adagrad"):  # first use imports torch._dynamo
         build_optimizer({"optimizer": name}, torch.nn.Linear(2, 2).parameters())
     for r in range(repeats):
+        bare = {"wall": 0.0, "cpu": 0.0, "epochs": 0}
+
+        def pair(_study, trial):
+            ckpt.flush()
+            epochs = int(trial.user_attrs.get("epochs_trained", 0))
+            w, c = time.perf_counter(), time.process_time()
+            _bare_train(trial.config, data, kind, epochs, seed)
+            bare["wall"] += time.perf_counter() - w
+            bare["cpu"] += time.process_time() - c
+            bare["epochs"] += epochs
+
         with tempfile.TemporaryDirectory() as root:
+            w, c = time.perf_counter(), time.process_time()
             study = Study(space, searcher="hyperband", direction="maximize", storage=Path(root) / "study.db",
                           seed=seed + r, searcher_params={"min_budget": 1, "max_budget": max_budget, "eta": 3})
             objective = NNObjective(data, kind, seed=seed, max_epochs=max_budget)
-            t0 = time.perf_counter()
-            study.optimize(objective, n_trials=n_trials)
-            ckpt.flush()  # the checkpoint writes are part of the cost
-            autodl_s.append(time.perf_counter() - t0)
-            jobs = [(t.config, int(t.user_attrs.get("epochs_trained", 0))) for t in study.trials]
+            study.optimize(objective, n_trials=n_trials, callbacks=[pair])
+            ckpt.flush()
+            wall, cpu = time.perf_counter() - w - bare["wall"], time.process_time() - c - bare["cpu"]
             study.storage.close()
-        epochs = sum(e for _, e in jobs)
-        epochs_total = epochs
-        t0 = time.perf_counter()
-        for config, e in jobs:
-            _bare_train(config, data, kind, e, seed)
-        bare_s.append(time.perf_counter() - t0)
-        autodl_s[-1] /= epochs
-        bare_s[-1] /= epochs
-    a, b = statistics.median(autodl_s), statistics.median(bare_s)
-    return {"space": kind, "epochs_per_run": epochs_total, "autodl_ms_per_epoch": a * 1000,
-            "bare_ms_per_epoch": b * 1000, "overhead_pct": (a / b - 1) * 100,
-            "paired_overhead_pct": statistics.median((x / y - 1) * 100 for x, y in zip(autodl_s, bare_s))}
+        epochs_total = bare["epochs"]
+        wall_ratio.append(wall / bare["wall"])
+        cpu_ratio.append(cpu / bare["cpu"])
+        autodl_ms.append(wall / bare["epochs"] * 1000)
+        bare_ms.append(bare["wall"] / bare["epochs"] * 1000)
+    return {"space": kind, "trials_per_run": n_trials, "epochs_per_run": epochs_total, "repeats": repeats,
+            "autodl_ms_per_epoch": statistics.median(autodl_ms), "bare_ms_per_epoch": statistics.median(bare_ms),
+            "paired_overhead_pct": (statistics.median(wall_ratio) - 1) * 100,
+            "cpu_overhead_pct": (statistics.median(cpu_ratio) - 1) * 100,
+            "overhead_pct_per_run": [(x - 1) * 100 for x in wall_ratio],
+            "load_average": _load()}
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 # ---------------------------------------------------------------------- report
@@ -230,11 +260,15 @@ def tables(result: dict) -> str:
             lines.append(f"| {m} | {c['trained']} | {c['from_scratch']} | {c['saved_pct']:.1f} % |")
     if result.get("overhead"):
         lines.append("\n### Trainer overhead (Hyperband study through autodl vs bare PyTorch loop)\n")
-        lines.append("| space | epochs per run | autodl ms/epoch | bare ms/epoch | overhead (median of ratios) |")
-        lines.append("|---|---|---|---|---|")
+        lines.append("| space | epochs per run | runs | autodl ms/epoch | bare ms/epoch | wall-clock overhead "
+                     "(median) | CPU-time overhead (median) | load average |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         for o in result["overhead"]:
-            lines.append(f"| {o['space']} | {o['epochs_per_run']} | {o['autodl_ms_per_epoch']:.2f} | "
-                         f"{o['bare_ms_per_epoch']:.2f} | {o['paired_overhead_pct']:+.1f} % |")
+            cpu = f"{o['cpu_overhead_pct']:+.1f} %" if o.get("cpu_overhead_pct") is not None else "-"
+            load = " / ".join(f"{x:.1f}" for x in o["load_average"]) if o.get("load_average") else "-"
+            lines.append(f"| {o['space']} | {o['epochs_per_run']} | {o.get('repeats', '-')} | "
+                         f"{o['autodl_ms_per_epoch']:.2f} | {o['bare_ms_per_epoch']:.2f} | "
+                         f"{o['paired_overhead_pct']:+.1f} % | {cpu} | {load} |")
     return "\n".join(lines)
 
 
@@ -242,14 +276,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 seed, MLP, max budget 9, few configs")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ...")
     ap.add_argument("--spaces", default="mlp,cnn")
     ap.add_argument("--n-random", type=int, default=27, help="full-budget random configs (default 27)")
     ap.add_argument("--max-budget", type=int, default=27)
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--overhead-repeats", type=int, default=5)
+    ap.add_argument("--overhead-repeats", type=int, default=5, help="0: skip the overhead measurement")
+    ap.add_argument("--overhead-only", action="store_true", help="only the overhead measurement")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
-                    help="combine results of separate runs (e.g. one per space) into --out")
+                    help="combine results of separate runs (other spaces or seeds, or a newer overhead "
+                         "measurement) into --out")
     args = ap.parse_args(argv)
     if args.merge:
         return merge(args.merge, args.out or RESULTS_DIR / "multifidelity.json")
@@ -263,7 +300,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "quick": args.quick, "torch_threads": 1, "spaces": {}, "overhead": []}
     for kind in args.spaces.split(","):
         space = Space.load(kind)
-        seeds = list(range(args.seeds))
+        seeds = [] if args.overhead_only else list(range(args.first_seed, args.first_seed + args.seeds))
         block = {"seeds": seeds, "n_random": args.n_random, "methods": methods, "random": [],
                  "runs": {m: [] for m in methods}}
         for seed in seeds:
@@ -278,18 +315,12 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"[{kind} seed {seed}] target {rnd['target']:.4f} in {rnd['epochs']} epochs; " + ", ".join(
                 f"{m} {block['runs'][m][-1]['epochs']}" for m in methods) + f" ({time.perf_counter() - t0:.0f}s)",
                 flush=True)
-        block["median_ratio"] = {m: statistics.median(r["ratio"] for r in block["runs"][m]) for m in methods}
-        block["checkpoints"] = {}
-        for m in methods:
-            if m == "optuna":
-                continue
-            tr = sum(r["trained"] for r in block["runs"][m])
-            rs = sum(r["resumed"] for r in block["runs"][m])
-            block["checkpoints"][m] = {"trained": tr, "from_scratch": tr + rs,
-                                       "saved_pct": 100 * rs / max(tr + rs, 1)}
-        result["spaces"][kind] = block
-        result["overhead"].append(measure_overhead(space, data, kind, 0, 13 if args.quick else 40,
-                                                   9 if args.quick else args.max_budget, args.overhead_repeats))
+        if seeds:
+            result["spaces"][kind] = _summarize(block)
+        if args.overhead_repeats > 0:
+            result["overhead"].append(measure_overhead(space, data, kind, 0, 13 if args.quick else 40,
+                                                       9 if args.quick else args.max_budget,
+                                                       args.overhead_repeats))
     for block in result["spaces"].values():
         for rnd in block["random"]:
             rnd.pop("curve", None)
@@ -302,16 +333,47 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
+def _summarize(block: dict) -> dict:
+    """Median ratios and checkpoint savings of a space's runs (all its seeds)."""
+    methods = block["methods"]
+    block["median_ratio"] = {m: statistics.median(math.inf if r["ratio"] is None else r["ratio"]
+                                                  for r in block["runs"][m]) for m in methods}
+    block["checkpoints"] = {}
+    for m in methods:
+        if m == "optuna":
+            continue
+        tr = sum(r["trained"] for r in block["runs"][m])
+        rs = sum(r["resumed"] for r in block["runs"][m])
+        block["checkpoints"][m] = {"trained": tr, "from_scratch": tr + rs, "saved_pct": 100 * rs / max(tr + rs, 1)}
+    return block
+
+
 def merge(paths: list[Path], out: Path) -> dict:
-    """One result (and its tables) from runs over different spaces."""
+    """One result (and its tables) from runs over different spaces or seeds: the seeds of a
+    space are concatenated (same settings required); a later overhead measurement of a space
+    replaces an earlier one."""
     parts = [json.loads(p.read_text()) for p in paths]
     result = {k: v for k, v in parts[0].items() if k not in ("spaces", "overhead", "markdown")}
-    result["spaces"], result["overhead"] = {}, []
+    result["spaces"], overhead = {}, {}
     for part in parts:
-        result["spaces"].update(part["spaces"])
-        result["overhead"] += part["overhead"]
+        if part["max_budget"] != result["max_budget"] and part["spaces"]:
+            raise SystemExit("cannot merge runs with different --max-budget")
+        for kind, block in part["spaces"].items():
+            have = result["spaces"].get(kind)
+            if have is None:
+                result["spaces"][kind] = block
+                continue
+            if have["methods"] != block["methods"] or have["n_random"] != block["n_random"]:
+                raise SystemExit(f"cannot merge {kind} runs with different methods or --n-random")
+            have["seeds"] += block["seeds"]
+            have["random"] += block["random"]
+            for m in have["methods"]:
+                have["runs"][m] += block["runs"][m]
+        for o in part["overhead"]:
+            overhead[o["space"]] = o
+    result["overhead"] = list(overhead.values())
     for block in result["spaces"].values():
-        block["median_ratio"] = {m: (math.inf if r is None else r) for m, r in block["median_ratio"].items()}
+        _summarize(block)
     text = tables(result)
     print(text)
     result["markdown"] = text

@@ -11,6 +11,12 @@ objects. Both files are written to a temporary name and renamed (``os.replace``)
 process leaves either the old or the new checkpoint, never a torn one; ``meta.json`` is
 written last and names the epoch of the ``state.pt`` it belongs to. Writes may be deferred to
 a background thread (``background=True``) so the next trial trains meanwhile.
+
+The process also keeps a copy of the checkpoints it wrote last (at most :data:`CACHE_BYTES`):
+a promoted trial in the same process resumes from that copy instead of reading and
+unpickling ``state.pt`` again, and without waiting for a background write of it. The copy is
+used only while ``meta.json`` on disk is the one this process wrote (or its write is still
+pending); otherwise the files are read.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import atexit
 import json
 import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,6 +37,8 @@ from autodl.searchers.brackets import config_hash
 
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
+#: memory for the in-process copies of recently written checkpoints (oldest dropped first)
+CACHE_BYTES = 256 * 2**20
 
 
 def checkpoint_dir(run_dir: str | Path, config: Mapping[str, Any]) -> Path:
@@ -48,30 +58,109 @@ def _atomic_write_bytes(path: Path, write) -> None:
 
 
 # Checkpoints may be written by one background thread while the next trial trains: the caller
-# hands over a snapshot (tensors cloned, so later training cannot change it) and the thread
-# serializes and writes it. Reading a checkpoint first waits for a pending write to the same folder; call
-# :func:`flush` before the process ends (an atexit hook does it too).
+# hands over a snapshot (tensors copied, so later training cannot change it) and the thread
+# serializes and writes it. Reading a checkpoint first waits for a pending write to the same
+# folder, unless the in-memory copy serves it; call :func:`flush` before the process ends (an
+# atexit hook does it too).
 _LOCK = threading.Lock()
 _WRITER: ThreadPoolExecutor | None = None
 _PENDING: dict[str, Future] = {}
+_RECENT: "OrderedDict[str, _Copy]" = OrderedDict()  # folder -> its last checkpoint written here
+_RECENT_BYTES = 0
 
 
-def _write_files(folder: Path, state: dict, meta: Mapping[str, Any]) -> None:
+@dataclass
+class _Copy:
+    """A checkpoint this process wrote: its contents and, once written, the files' identity."""
+
+    meta: dict
+    state: dict
+    nbytes: int
+    files: tuple | None = None  # (inode, mtime_ns, size) of state.pt and meta.json
+
+
+def _identity(folder: Path) -> tuple | None:
+    try:
+        return tuple((st.st_ino, st.st_mtime_ns, st.st_size)
+                     for st in (os.stat(folder / STATE_FILE), os.stat(folder / META_FILE)))
+    except OSError:
+        return None
+
+
+def _write_files(folder: Path, copy: _Copy) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(folder / STATE_FILE, lambda p: torch.save(state, p))
-    text = json.dumps(dict(meta), indent=1, sort_keys=True)
+    _atomic_write_bytes(folder / STATE_FILE, lambda p: torch.save(copy.state, p))
+    text = json.dumps(copy.meta, indent=1, sort_keys=True)
     _atomic_write_bytes(folder / META_FILE, lambda p: p.write_text(text))
+    copy.files = _identity(folder)
 
 
-def _snapshot(obj: Any) -> Any:
-    """A copy of nested dicts/lists/tuples whose tensors are cloned (training may go on)."""
+def _snapshot(obj: Any, device: torch.device | str | None = None) -> Any:
+    """A copy of nested dicts/lists/tuples whose tensors are copied (training may go on), to
+    ``device`` if given."""
     if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
+        return obj.detach().clone() if device is None else obj.detach().to(device, copy=True)
     if isinstance(obj, dict):
-        return type(obj)((k, _snapshot(v)) for k, v in obj.items())
+        return type(obj)((k, _snapshot(v, device)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_snapshot(v) for v in obj)
+        return type(obj)(_snapshot(v, device) for v in obj)
     return obj
+
+
+def _nbytes(obj: Any) -> int:
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(v) for v in obj)
+    return 0
+
+
+def _forget(key: str) -> None:
+    global _RECENT_BYTES
+    old = _RECENT.pop(key, None)
+    if old is not None:
+        _RECENT_BYTES -= old.nbytes
+
+
+def _remember(key: str, copy: _Copy) -> None:
+    """Keep ``copy`` as the in-memory checkpoint of folder ``key``; call holding _LOCK."""
+    global _RECENT_BYTES
+    _forget(key)
+    if copy.nbytes > CACHE_BYTES:
+        return
+    _RECENT[key] = copy
+    _RECENT_BYTES += copy.nbytes
+    while _RECENT_BYTES > CACHE_BYTES:
+        _RECENT_BYTES -= _RECENT.popitem(last=False)[1].nbytes
+
+
+def _recent(folder: str | Path) -> _Copy | None:
+    """This process's copy of ``folder``'s checkpoint if the files are still the ones it wrote
+    (or will be, once its pending write lands)."""
+    key = str(Path(folder))
+    with _LOCK:
+        copy = _RECENT.get(key)
+        fut = _PENDING.get(key)
+    if copy is None:
+        return None
+    if fut is not None and not fut.done():
+        return copy
+    if copy.files is not None and _identity(Path(folder)) == copy.files and _read_meta_file(folder) == copy.meta:
+        return copy  # (meta.json too: a file rewritten in place may keep inode, size and mtime)
+    with _LOCK:  # replaced by someone else (or the write failed): read the files
+        if _RECENT.get(key) is copy:
+            _forget(key)
+    return None
+
+
+def clear_cache() -> None:
+    """Forget the in-memory copies of checkpoints (the files stay)."""
+    global _RECENT_BYTES
+    with _LOCK:
+        _RECENT.clear()
+        _RECENT_BYTES = 0
 
 
 def save_checkpoint(folder: str | Path, state: Mapping[str, Any], meta: Mapping[str, Any], *,
@@ -82,16 +171,20 @@ def save_checkpoint(folder: str | Path, state: Mapping[str, Any], meta: Mapping[
     """
     global _WRITER
     folder = Path(folder)
+    state = _snapshot(dict(state), "cpu")
+    copy = _Copy(json.loads(json.dumps(dict(meta))), state, _nbytes(state))
     if not background:
         wait(folder)
-        _write_files(folder, dict(state), meta)
+        _write_files(folder, copy)
+        with _LOCK:
+            _remember(str(folder), copy)
         return
-    state, meta = _snapshot(dict(state)), json.loads(json.dumps(dict(meta)))
     with _LOCK:
         if _WRITER is None:
             _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autodl-checkpoint")
             atexit.register(flush)
-        _PENDING[str(folder)] = _WRITER.submit(_write_files, folder, state, meta)
+        _PENDING[str(folder)] = _WRITER.submit(_write_files, folder, copy)
+        _remember(str(folder), copy)
 
 
 def wait(folder: str | Path) -> None:
@@ -113,9 +206,7 @@ def flush() -> None:
         wait(f)
 
 
-def read_meta(folder: str | Path) -> dict[str, Any] | None:
-    """The checkpoint's metadata, or None when there is no (complete) checkpoint."""
-    wait(folder)
+def _read_meta_file(folder: str | Path) -> dict[str, Any] | None:
     path = Path(folder) / META_FILE
     if not path.is_file() or not (Path(folder) / STATE_FILE).is_file():
         return None
@@ -125,8 +216,21 @@ def read_meta(folder: str | Path) -> dict[str, Any] | None:
         return None
 
 
+def read_meta(folder: str | Path) -> dict[str, Any] | None:
+    """The checkpoint's metadata, or None when there is no (complete) checkpoint."""
+    copy = _recent(folder)
+    if copy is not None:
+        return json.loads(json.dumps(copy.meta))
+    wait(folder)
+    return _read_meta_file(folder)
+
+
 def load_state(folder: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read ``state.pt`` with ``weights_only=True`` (no arbitrary code runs)."""
+    """Read ``state.pt`` with ``weights_only=True`` (no arbitrary code runs), or copy this
+    process's in-memory copy of it."""
+    copy = _recent(folder)
+    if copy is not None:
+        return _snapshot(copy.state, device)
     wait(folder)
     return torch.load(Path(folder) / STATE_FILE, map_location=device, weights_only=True)
 
@@ -145,4 +249,5 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return torch.load(Path(path), map_location="cpu", weights_only=True)
 
 
-__all__ = ["checkpoint_dir", "save_checkpoint", "wait", "flush", "read_meta", "load_state", "save_weights", "load_weights"]
+__all__ = ["checkpoint_dir", "save_checkpoint", "wait", "flush", "read_meta", "load_state", "clear_cache",
+           "save_weights", "load_weights", "CACHE_BYTES"]

@@ -133,16 +133,13 @@ def _space_for(spec: NNSearchSpec) -> Space:
 
 
 def best_trial(study: Study):
-    """The most accurate complete trial at the largest budget with a complete trial."""
-    complete = [t for t in study.get_trials([TrialState.COMPLETE])]
-    if not complete:
+    """The most accurate complete trial at the largest budget with a complete trial
+    (:attr:`Study.best_trial`); a :class:`UserError` naming the first failure if none completed."""
+    if not study.get_trials([TrialState.COMPLETE]):
         failed = study.get_trials([TrialState.FAILED])
         why = f"; first failure: {failed[0].message}" if failed else ""
         raise UserError(f"no trial completed, so there is no best model{why}")
-    budgets = [t.budget for t in complete if t.budget is not None]
-    top = max(budgets) if budgets else None
-    pool = [t for t in complete if top is None or t.budget is None or t.budget >= top]
-    return max(pool, key=lambda t: (t.value, -t.id))
+    return study.best_trial
 
 
 def start_nn_run(spec: NNSearchSpec, out: str | Path) -> Path:

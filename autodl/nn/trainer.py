@@ -251,6 +251,17 @@ class LRSchedule:
 
 
 # ---------------------------------------------------------------------- training
+def _mean_batch_loss(losses: list[torch.Tensor], n_rows: int, batch_size: int) -> float:
+    """The mean loss per row of an epoch from its batch means (only the last batch may be short)."""
+    if not losses:
+        return float("nan")
+    total = torch.stack(losses).sum() * batch_size
+    last = n_rows - batch_size * (len(losses) - 1)
+    if last != batch_size:
+        total = total - losses[-1] * (batch_size - last)
+    return float(total) / n_rows
+
+
 @dataclass
 class TrainOutcome:
     """What :func:`train_config` returns."""
@@ -315,35 +326,38 @@ class Trainer:
         done = 0
         n_train = len(self._ytr)
         bs = max(1, min(self.batch_size, n_train))
+        # batch norm needs two rows: a last batch of one row is dropped
+        n_used = n_train - 1 if (n_train % bs == 1 and n_train > 1 and self._has_batch_norm()) else n_train
+        starts = range(0, n_used, bs)
         with torch.random.fork_rng(devices=[]):
             while done < n and not self.stopped:
                 e = self.epoch
                 self._seed_dropout(_seed_of(self.seed, 1, e))
                 g = torch.Generator().manual_seed(_seed_of(self.seed, 2, e))
                 perm = torch.randperm(n_train, generator=g).to(self.device)
+                # one gather per epoch, then each batch is a view: the same rows as indexing
+                # every batch with perm[start:start + bs], without a copy per batch
+                X, y = self._Xtr[perm], self._ytr[perm]
                 f = self.schedule.factor(e)
                 for group, lr in zip(self.optimizer.param_groups, self.base_lr):
                     group["lr"] = lr * f
                 self.model.train()
-                total, count = torch.zeros((), device=self.device), 0
-                for start in range(0, n_train, bs):
-                    idx = perm[start:start + bs]
-                    if len(idx) < 2 and self._has_batch_norm():
-                        continue  # batch norm needs two rows; the remainder is dropped
-                    xb, yb = self._Xtr[idx], self._ytr[idx]
+                losses = []  # batch losses kept as tensors: no sync (and no extra op) per batch
+                for start in starts:
+                    xb, yb = X[start:start + bs], y[start:start + bs]
                     self.optimizer.zero_grad(set_to_none=True)
                     loss = self._loss(self.model(xb), yb)
                     loss.backward()
                     if self.grad_clip > 0:
                         nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
                     self.optimizer.step()
-                    total += loss.detach() * len(idx)  # summed as a tensor: no sync per batch
-                    count += len(idx)
+                    losses.append(loss.detach())
+                train_loss = _mean_batch_loss(losses, n_used, bs)
                 val_loss, val_acc = self.evaluate(self._Xva, self._yva)
                 self.schedule.step(val_loss)
                 self.epoch += 1
                 done += 1
-                metrics = {"epoch": self.epoch, "train_loss": float(total) / max(count, 1), "val_loss": val_loss,
+                metrics = {"epoch": self.epoch, "train_loss": train_loss, "val_loss": val_loss,
                            "val_accuracy": val_acc, "lr": lr * f}
                 self.history.append(metrics)
                 if not math.isfinite(val_loss):

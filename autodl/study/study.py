@@ -182,7 +182,10 @@ class Study:
 
     @property
     def best_trial(self) -> FrozenTrial:
-        complete = self.storage.get_trials([TrialState.COMPLETE])
+        """The best complete trial. With budgets (multi-fidelity searchers), only the trials at
+        the largest budget a complete trial reached compete: a value after 1 epoch is not
+        comparable with one after 27. A trial without a budget ran the full budget."""
+        complete = _at_top_budget(self.storage.get_trials([TrialState.COMPLETE]))
         if not complete:
             raise ValueError("no trial has completed yet")
         best = complete[0]
@@ -200,7 +203,8 @@ class Study:
         return dict(self.best_trial.config)
 
     def leaderboard(self, top: int | None = None):
-        """Completed trials best first, as a pandas DataFrame (config flattened to columns)."""
+        """Completed trials best first, as a pandas DataFrame (config flattened to columns);
+        with budgets, the largest budget first (as :attr:`best_trial`)."""
         import pandas as pd
 
         rows = []
@@ -213,7 +217,11 @@ class Study:
             return df
         if df["budget"].isna().all():
             df = df.drop(columns=["budget"])
-        df = df.sort_values(["value", "id"], ascending=[self.direction == "minimize", True])
+            df = df.sort_values(["value", "id"], ascending=[self.direction == "minimize", True])
+        else:  # largest budget first (as best_trial): values at different budgets do not compare
+            df = df.assign(_budget=df["budget"].fillna(float("inf")))
+            df = df.sort_values(["_budget", "value", "id"], ascending=[False, self.direction == "minimize", True])
+            df = df.drop(columns=["_budget"])
         df = df.reset_index(drop=True)
         return df.head(top) if top else df
 
@@ -517,6 +525,16 @@ class Study:
         where = self.storage.path or "memory"
         return (f"Study(searcher={self.searcher.name}, direction={self.direction}, "
                 f"trials={len(self.trials)}, storage={where})")
+
+
+def _at_top_budget(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials at the largest budget among ``trials`` (a trial without a budget ran the
+    full budget and always stays)."""
+    budgets = [t.budget for t in trials if t.budget is not None]
+    if not budgets:
+        return trials
+    top = max(budgets)
+    return [t for t in trials if t.budget is None or t.budget >= top]
 
 
 def _dead_too_often(deaths: list[str], out: TrialOutcome) -> TrialOutcome:

@@ -148,3 +148,51 @@ def test_spaces_sample_configs_the_trainer_accepts(digits):
 def test_cpu_default_without_gpu(digits):
     t = Trainer(MLP_CFG, digits, "mlp")
     assert t.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("source", ["memory", "disk"])
+def test_resume_from_the_in_memory_copy_or_from_disk_is_the_same(digits, tmp_path, monkeypatch, source):
+    """A promoted trial in the same process resumes from the copy kept in memory (no file is
+    read); after clear_cache (or in another process) from the files; both equal straight runs."""
+    first = train_config(MLP_CFG, digits, "mlp", 2, seed=2, max_epochs=9, checkpoint_root=tmp_path,
+                         background_save=True)
+    assert first.epochs_trained == 2
+    if source == "disk":
+        ckpt.clear_cache()
+    else:
+        def no_file_reads(*args, **kwargs):
+            raise AssertionError("state.pt was read although this process holds the checkpoint")
+        monkeypatch.setattr(torch, "load", no_file_reads)
+    resumed = train_config(MLP_CFG, digits, "mlp", 5, seed=2, max_epochs=9, checkpoint_root=tmp_path,
+                           background_save=True)
+    monkeypatch.undo()
+    ckpt.flush()
+    assert (resumed.epochs_trained, resumed.epochs_resumed) == (3, 2)
+    straight = train_config(MLP_CFG, digits, "mlp", 5, seed=2, max_epochs=9)
+    a, b = resumed.trainer.model.state_dict(), straight.trainer.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the in-memory copy is a copy: training on did not change what is kept for this folder
+    folder = ckpt.checkpoint_dir(tmp_path, MLP_CFG)
+    again = ckpt.load_state(folder)
+    assert again["epoch"] == 5 and all(torch.equal(again["model"][k], a[k]) for k in a)
+
+
+def test_a_checkpoint_replaced_by_another_process_is_read_from_disk(digits, tmp_path):
+    train_config(MLP_CFG, digits, "mlp", 2, seed=0, max_epochs=9, checkpoint_root=tmp_path)
+    folder = ckpt.checkpoint_dir(tmp_path, MLP_CFG)
+    state = torch.load(folder / "state.pt", weights_only=True)
+    state["epoch"] = 3  # another writer's newer checkpoint of the same config
+    meta = json.loads((folder / "meta.json").read_text())
+    torch.save(state, folder / "state.pt")
+    (folder / "meta.json").write_text(json.dumps(dict(meta, epoch=3)))
+    assert ckpt.read_meta(folder)["epoch"] == 3
+    assert ckpt.load_state(folder)["epoch"] == 3
+
+
+def test_the_in_memory_copies_stay_within_their_limit(digits, tmp_path, monkeypatch):
+    monkeypatch.setattr(ckpt, "CACHE_BYTES", 1)  # nothing fits: every read goes to the files
+    ckpt.clear_cache()
+    train_config(MLP_CFG, digits, "mlp", 1, seed=0, max_epochs=9, checkpoint_root=tmp_path)
+    assert ckpt._RECENT_BYTES == 0 and not ckpt._RECENT
+    resumed = train_config(MLP_CFG, digits, "mlp", 2, seed=0, max_epochs=9, checkpoint_root=tmp_path)
+    assert resumed.epochs_resumed == 1

@@ -295,3 +295,38 @@ def test_promote_mode_never_prunes():
     t = asha.ask()
     asha.report(t, 1, 100.0)
     assert not asha.should_prune(t)
+
+
+# ---------------------------------------------------------------------- best trial across budgets
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_best_trial_compares_only_the_largest_budget(direction):
+    """A value after 1 epoch must not beat one after 27 (low budgets look better or worse by
+    chance); the leaderboard agrees with best_trial."""
+    study = Study(_space(), searcher=Hyperband(_space(), min_budget=1, max_budget=27, eta=3, seed=0),
+                  direction=direction)
+    sign = 1 if direction == "minimize" else -1
+    seen = {}
+    for _ in range(27 + 9 + 3 + 1):  # the first bracket: budgets 1, 3, 9, 27
+        t = study.ask()
+        value = _loss(t.config, t.budget)
+        if t.budget == 1 and not any(b == 1 for b, _ in seen.values()):
+            value = sign * -1e6  # the best value of the study, but only after one epoch
+        seen[t.id] = (t.budget, value)
+        study.tell(t, value)
+    top = [tid for tid, (b, _) in seen.items() if b == 27]
+    assert len(top) == 1
+    assert study.best_trial.id == top[0] and study.best_trial.budget == 27
+    assert study.best_value == seen[top[0]][1]
+    board = study.leaderboard()
+    assert board.loc[0, "id"] == top[0] and board.loc[0, "budget"] == 27
+    assert list(board["budget"]) == sorted(board["budget"], reverse=True)
+
+
+def test_best_trial_without_budgets_is_the_best_value():
+    study = Study(_space(), searcher="random", direction="minimize", seed=0)
+    values = []
+    for _ in range(6):
+        t = study.ask()
+        values.append(t.config["x"])
+        study.tell(t, t.config["x"])
+    assert study.best_value == min(values)
