@@ -6,7 +6,8 @@
   the default for ``n_workers > 1`` or a ``trial_timeout``. One pipe per worker, so the driver
   knows exactly which worker runs which trial: a trial past its timeout is stopped by killing
   its worker (FAILED, "timed out after Xs"), and a worker that dies (``os._exit``, SIGKILL, a
-  segfault) is reported with its exit code so the study can retry the trial. Reports and
+  segfault) is reported with its exit code so the study can retry the trial; ``cancel(trial
+  id)`` kills one trial's worker (the study's ``stop_at_timeout`` deadline). Reports and
   ``should_prune()`` travel over the pipe, so they reach the searcher while the trial runs.
 * :class:`~autodl.study.dask_executor.DaskExecutor` - a Dask cluster (``executor="dask"``).
 
@@ -228,6 +229,16 @@ def limit_threads(threads: int) -> None:
         pass
 
 
+def _env_threads() -> int | None:
+    """``OMP_NUM_THREADS`` of the driver, when set to a positive integer: a thread limit the
+    user chose holds in the workers too."""
+    try:
+        value = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
 def _watch_parent(parent_pid: int) -> None:
     """Exit when the driver is gone (killed with -9): the trial's result has nowhere to go."""
     while True:
@@ -244,7 +255,7 @@ def _send(conn: Connection, msg: Any) -> None:
         os._exit(0)
 
 
-def _worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int) -> None:
+def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int) -> None:
     """Body of a worker process: run the trials the driver sends until told to stop."""
     import signal
 
@@ -256,7 +267,8 @@ def _worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int
     import cloudpickle
 
     try:
-        objective = cloudpickle.loads(payload)
+        with open(payload, "rb") as f:  # the file ProcessExecutor.start wrote
+            objective = cloudpickle.loads(f.read())
     except Exception as exc:  # noqa: BLE001 - any failure to rebuild the objective is fatal here
         _send(conn, ("broken", f"{type(exc).__name__}: {exc}"))
         return
@@ -302,7 +314,7 @@ def _worker_main(conn: Connection, payload: bytes, threads: int, parent_pid: int
 class _Slot:
     """One worker process, its pipe, and the trial it runs (if any)."""
 
-    def __init__(self, ctx, payload: bytes, threads: int):
+    def __init__(self, ctx, payload: str, threads: int):
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, payload, threads, os.getpid()),
                                 daemon=True, name="autodl-worker")
@@ -328,7 +340,8 @@ class ProcessExecutor:
     Args:
         n_workers: worker processes (each runs one trial at a time).
         trial_timeout: seconds after which a trial's worker is killed and the trial FAILED.
-        threads: native threads per worker (default ``cpu_count // n_workers``, at least 1).
+        threads: native threads per worker (default ``OMP_NUM_THREADS`` when it is set, else
+            ``cpu_count // n_workers``, at least 1).
     """
 
     name = "local"
@@ -338,10 +351,10 @@ class ProcessExecutor:
                  threads: int | None = None):
         self.n_workers = int(n_workers)
         self.trial_timeout = trial_timeout
-        self.threads = threads or max(1, (os.cpu_count() or 1) // self.n_workers)
+        self.threads = threads or _env_threads() or max(1, (os.cpu_count() or 1) // self.n_workers)
         self._ctx = multiprocessing.get_context("spawn")
         self._slots: list[_Slot] = []
-        self._payload = b""
+        self._payload = ""  # path of the cloudpickled objective
         self._hooks = Hooks()
 
     @property
@@ -354,7 +367,15 @@ class ProcessExecutor:
         return {s.task.trial_id: s.proc.pid for s in self._slots if s.task is not None}
 
     def start(self, objective, hooks: Hooks) -> None:
-        self._payload = dump_objective(objective)
+        # workers read the objective from a file: as a Process argument, an objective larger
+        # than a pipe's buffer (one holding the data) would block the driver until each new
+        # worker had finished its imports (seconds), deaf to results, timeouts and deadlines
+        import tempfile
+
+        self._remove_payload()
+        fd, self._payload = tempfile.mkstemp(prefix="autodl-objective-", suffix=".pkl")
+        with os.fdopen(fd, "wb") as f:
+            f.write(dump_objective(objective))
         self._hooks = hooks
         # all workers start now, so their imports overlap with each other
         self._slots = [_Slot(self._ctx, self._payload, self.threads) for _ in range(self.n_workers)]
@@ -432,6 +453,25 @@ class ProcessExecutor:
         self._slots[i] = _Slot(self._ctx, self._payload, self.threads)
         return tid, lost(describe_exit(code))
 
+    # the study's deadline (stop_at_timeout) uses these two when an executor has them
+    def cancel(self, trial_id: int) -> bool:
+        """Stop a running trial now by killing its worker (the next ``submit`` starts a new
+        one, so none is left starting up at the end). False if the trial is not running here."""
+        for slot in self._slots:
+            if slot.task is not None and slot.task.trial_id == trial_id:
+                slot.kill()
+                slot.task = None
+                return True
+        return False
+
+    def trial_started(self, trial_id: int) -> float | None:
+        """``time.monotonic()`` at which the worker began the trial (None: not yet, e.g. while a
+        new worker starts up)."""
+        for slot in self._slots:
+            if slot.task is not None and slot.task.trial_id == trial_id:
+                return slot.started
+        return None
+
     def _stop_overdue(self) -> list[tuple[int, TrialOutcome]]:
         if self.trial_timeout is None:
             return []
@@ -459,6 +499,15 @@ class ProcessExecutor:
                 slot.proc.join(timeout=max(0.0, deadline - time.monotonic()))
             slot.kill()
         self._slots = []
+        self._remove_payload()
+
+    def _remove_payload(self) -> None:
+        if self._payload:
+            try:
+                os.unlink(self._payload)
+            except FileNotFoundError:
+                pass
+            self._payload = ""
 
 
 # ---------------------------------------------------------------------- choosing one

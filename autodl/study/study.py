@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 from autodl.errors import SearchExhausted, StorageError, UserError
 from autodl.searchers import Searcher, Trial, make_searcher
 from autodl.space import Space
-from autodl.study.executors import Hooks, TrialOutcome, TrialTask
+from autodl.study.executors import Hooks, InlineExecutor, TrialOutcome, TrialTask
 from autodl.study.storage import Heartbeat, SQLiteStorage, Storage, open_storage
 from autodl.study.trial import FrozenTrial, RunningTrial, TrialState
 
@@ -21,6 +21,7 @@ Objective = Callable[[RunningTrial], Any]
 Callback = Callable[["Study", FrozenTrial], None]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+_POLL = 0.25  # seconds between looks at trials whose worker has not begun them (deadline)
 _ACTIVE = (TrialState.RUNNING, *_FINISHED)
 
 
@@ -31,6 +32,31 @@ class _Job:
     id: int
     trial: Trial
     deaths: list[str] = field(default_factory=list)  # why earlier attempts' workers died
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Deadline:
+    """When a study that stops at its timeout must be done (``time.monotonic()`` values).
+
+    ``ratio`` keeps time free after the search for work whose cost grows with a trial's
+    duration (``autodl.search`` refits the winner there): ``ratio`` x the best trial's duration
+    before ``at``. A running trial is hopeless once it could no longer finish and still leave its
+    own reserve before ``at``: started at ``s``, that is at ``s + (at - s) / (1 + ratio)``.
+    """
+
+    at: float
+    ratio: float = 0.0
+    reserve: float = 0.0  # ratio x the duration of the best trial so far
+
+    @property
+    def end(self) -> float:
+        """No trial starts or runs past this."""
+        return self.at - self.reserve
+
+    def cutoff(self, started: float) -> float:
+        """When a trial started at ``started`` is stopped."""
+        return min(self.end, started + max(0.0, self.at - started) / (1.0 + self.ratio))
 
 
 class Study:
@@ -347,6 +373,8 @@ class Study:
         trial_timeout: float | None = None,
         max_retries: int = 1,
         total_trials: int | None = None,
+        stop_at_timeout: bool = False,
+        reserve_ratio: float = 0.0,
     ) -> "Study":
         """Run ``objective(trial)`` on new trials until ``n_trials`` more have finished, the
         ``timeout`` (seconds) has passed, the study holds ``total_trials``, or the searcher is
@@ -355,8 +383,8 @@ class Study:
         ``objective`` returns a float; it may call ``trial.report(step, value)`` and
         ``trial.should_prune()``. An exception, NaN/inf or a non-number marks the trial FAILED
         (with the message) and the study goes on. No new trial starts after the timeout; running
-        ones finish. On Ctrl-C the running trials are marked ABANDONED (resume re-runs them) and
-        ``KeyboardInterrupt`` is raised again.
+        ones finish (with ``stop_at_timeout`` they are stopped). On Ctrl-C the running trials are
+        marked ABANDONED (resume re-runs them) and ``KeyboardInterrupt`` is raised again.
 
         Args:
             objective: the function to optimize.
@@ -380,6 +408,17 @@ class Study:
             total_trials: a study-wide limit shared by every process working on the same
                 SQLite study (``autodl worker``): a trial is only created while fewer than this
                 many are finished or running, checked atomically in the database.
+            stop_at_timeout: make ``timeout`` a deadline: trials still running then are stopped
+                and recorded PRUNED ("stopped at the deadline ..."; their last reported value,
+                if any, is kept), and the call returns right after. Stopping a trial needs a
+                process to kill, so with one worker the default executor becomes ``"local"``
+                (the objective then runs in a worker process) and ``"inline"`` is refused; on
+                Dask the stopped trial's task is cancelled and a local cluster is closed.
+            reserve_ratio: with ``stop_at_timeout``, keep ``reserve_ratio`` x (the best trial's
+                duration) seconds before the timeout free for work after the search (such as
+                refitting the winner): the search ends that much earlier, and a running trial
+                is stopped (PRUNED) as soon as it could no longer finish and leave its own
+                reserve in time.
 
         Intermediate values and ``should_prune()`` reach the searcher live with the inline and
         local executors; on Dask the values arrive with the result and pruning is off.
@@ -400,8 +439,21 @@ class Study:
             raise UserError(f"n_workers is {n_workers!r}, but must be an integer >= 1")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise UserError(f"max_retries is {max_retries!r}, but must be an integer >= 0")
+        if not (isinstance(reserve_ratio, (int, float)) and reserve_ratio >= 0):
+            raise UserError(f"reserve_ratio is {reserve_ratio!r}, but must be a number >= 0")
+        if reserve_ratio and not stop_at_timeout:
+            raise UserError("reserve_ratio only applies with stop_at_timeout=True")
+        stop = bool(stop_at_timeout and timeout is not None)
+        if stop:
+            name = executor.lower() if isinstance(executor, str) else executor
+            if name == "inline" or isinstance(executor, InlineExecutor):
+                raise UserError("stop_at_timeout needs worker processes to stop a running trial; "
+                                "use executor='local' (n_workers=1 is fine) or 'dask'")
+            if name in (None, "auto") and dask_scheduler is None:
+                executor = "local"
         ex = make_executor(executor, n_workers, trial_timeout, dask_scheduler)
         deadline = None if timeout is None else time.monotonic() + float(timeout)
+        limit = _Deadline(deadline, float(reserve_ratio)) if stop and deadline is not None else None
 
         progress = None
         if show_progress:
@@ -414,7 +466,7 @@ class Study:
                 progress.start()
             with Heartbeat(self.storage):
                 self._run(ex, objective, n_trials, total_trials, deadline, callbacks, progress,
-                          max_retries)
+                          max_retries, limit)
         finally:
             if progress is not None:
                 progress.stop()
@@ -465,13 +517,21 @@ class Study:
         return Hooks(on_report, should_prune)
 
     def _run(self, ex: "Executor", objective, n_trials, total, deadline, callbacks, progress,
-             max_retries) -> None:
+             max_retries, limit: _Deadline | None = None) -> None:
         running: dict[int, _Job] = {}
         started = 0
         exhausted = False
+        # while time is kept free after the search, the best complete trial sets how much
+        track = limit is not None and limit.ratio > 0
+        best = self._best_or_none() if track else None
+        if best is not None:
+            limit.reserve = limit.ratio * (best.duration or 0.0)
+        cutoff = self._cutoffs(ex, limit) if limit is not None else None
         ex.start(objective, self._hooks(running))
         try:
             while True:
+                if limit is not None:
+                    deadline = limit.end
                 while (not exhausted and len(running) < ex.capacity
                        and (n_trials is None or started < n_trials) and self._time_left(deadline)):
                     job = self._next_job(total)
@@ -488,7 +548,11 @@ class Study:
                         exhausted = False  # another process died: its trials can run here
                         continue
                     return
-                for tid, out in ex.wait_any(timeout=None):
+                wait = None
+                if limit is not None:
+                    first = min(cutoff(tid) for tid in running)
+                    wait = max(0.0, first - time.monotonic())
+                for tid, out in ex.wait_any(timeout=wait):
                     job = running[tid]
                     if out.lost:
                         job.deaths.append(out.message or "worker died")
@@ -500,8 +564,21 @@ class Study:
                     # `running`, so it is marked ABANDONED below like the others
                     del running[tid]
                     frozen = self._finish(job, out, reported=ex.live_reports)
+                    if track and frozen.state == TrialState.COMPLETE and (
+                            best is None or self._better(frozen.value, best.value)):
+                        best = frozen
+                        # the objective's own time (a new worker's start-up is not refitted)
+                        limit.reserve = limit.ratio * (out.duration or frozen.duration or 0.0)
                     for cb in callbacks:
                         cb(self, frozen)
+                if limit is not None and running:
+                    if time.monotonic() >= limit.end:  # the deadline: stop all, then return
+                        self._stop_running(ex, running, callbacks, "the time budget ran out",
+                                           cancel=False)
+                        return
+                    self._stop_running(ex, running, callbacks,
+                                       "it could no longer finish with time left for work after "
+                                       "the search", cutoff=cutoff)
         except (KeyboardInterrupt, SystemExit):
             for job in running.values():
                 self._abandon(job, "interrupted (Ctrl-C); resume runs it again")
@@ -511,6 +588,59 @@ class Study:
             ex.shutdown()
             for job in running.values():
                 self._abandon(job, "study loop ended while the trial was running")
+
+    def _best_or_none(self) -> FrozenTrial | None:
+        try:
+            return self.best_trial
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _cutoffs(ex: "Executor", limit: _Deadline) -> Callable[[int], float]:
+        """``cutoff(trial id)``: when that running trial is stopped.
+
+        A trial is stopped before the study's end only where the executor can stop one trial
+        (``cancel``) and says when it began (``trial_started``; a worker's start-up is not part
+        of the trial). A trial not begun yet is looked at again every ``_POLL`` seconds.
+        """
+        cancel = getattr(ex, "cancel", None)
+        began = getattr(ex, "trial_started", None)
+        if not (callable(cancel) and callable(began)):
+            return lambda tid: limit.end
+
+        def cutoff(tid: int) -> float:
+            at = began(tid)
+            if at is None:
+                return min(limit.end, time.monotonic() + _POLL)
+            return limit.cutoff(at)
+
+        return cutoff
+
+    def _stop_running(self, ex: "Executor", running: dict[int, _Job], callbacks, why: str,
+                      cutoff: Callable[[int], float] | None = None, cancel: bool = True) -> None:
+        """Record running trials past their ``cutoff`` (all without one) PRUNED and stop them.
+
+        ``cancel``: stop each one now with the executor's ``cancel(trial_id)`` (executors
+        without one keep running it until the study's deadline); otherwise the caller ends the
+        loop and ``shutdown()`` stops them.
+        """
+        now = time.monotonic()
+        for tid, job in list(running.items()):
+            if cutoff is not None and now < cutoff(tid):
+                continue
+            if cancel:
+                stopper = getattr(ex, "cancel", None)
+                if stopper is None or not stopper(tid):
+                    continue
+            del running[tid]
+            ran = now - job.started
+            reported = self.storage.get_trial(tid).intermediate
+            last = reported[max(reported)] if reported else None
+            out = TrialOutcome(TrialState.PRUNED, last, f"stopped after {ran:.1f}s: {why}",
+                               duration=ran)
+            frozen = self._finish(job, out, reported=True)
+            for cb in callbacks:
+                cb(self, frozen)
 
     def _retry_lost(self, ex: "Executor", job: _Job, running: dict[int, _Job]) -> None:
         """Record the attempt as ABANDONED and run the same trial again as a new one."""

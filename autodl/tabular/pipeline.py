@@ -70,7 +70,8 @@ def build_model(config: dict[str, Any], task: str, seed: int = 0, n_rows: int | 
         if n_rows is not None:
             k = max(1, min(k, n_rows // 2))
         cls = KNeighborsClassifier if clf else KNeighborsRegressor
-        return cls(n_neighbors=k, p=int(config.get("knn.p", 2)), n_jobs=1)
+        return cls(n_neighbors=k, p=int(config.get("knn.p", 2)),
+                   weights=config.get("knn.weights", "uniform"), n_jobs=1)
     if model == "svm":
         from sklearn.svm import SVC, SVR
 

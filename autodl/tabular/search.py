@@ -6,6 +6,17 @@ A run folder holds:
 * ``run.json``    what was asked (data source, task, metric, searcher, budgets, seed),
 * ``result.json`` task, metric, best score and config, held-out test score,
 * ``model.skops`` the best pipeline refit on all data (skops format, no pickle).
+
+A time budget is a deadline for the whole search, refit included. Trials run in a worker
+process (``Study.optimize(stop_at_timeout=True)``), so one still running when time is up is
+killed and recorded PRUNED ("stopped after Xs: ..."), never left to finish. The refit of the
+winner happens after the search, so the search keeps time free for it: the refit costs about
+:func:`refit_ratio` x the winner's cross-validation time (fits scale with rows), so the search
+ends that much before the budget, and a running trial is stopped as soon as it could no longer
+finish and be refit in time. :data:`FINISH_MARGIN` seconds are kept for stopping the worker and
+writing the run folder. The call then ends within the budget plus the error of the refit
+estimate (a model whose fit grows faster than its rows, or feature engineering that the trials
+took from the cache but the refit computes afresh, takes longer than estimated).
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +39,7 @@ from autodl.study import Study, TrialState
 from autodl.tabular import data as data_mod
 from autodl.tabular.metrics import Metric, get_metric
 from autodl.tabular.persist import load_model, save_model
-from autodl.tabular.pipeline import CVObjective, build_pipeline, quiet_fit, score_model
+from autodl.tabular.pipeline import CVObjective, build_pipeline, make_cv, quiet_fit, score_model
 
 
 @dataclass
@@ -81,6 +93,9 @@ class SearchSpec:
             raise UserError(f"trial timeout is {self.trial_timeout}, but must be positive")
         if self.executor == "inline" and self.trial_timeout is not None:
             raise UserError("a trial timeout needs worker processes; use --executor local")
+        if self.executor == "inline" and self.time_budget is not None:
+            raise UserError("a time budget stops running trials, which needs worker processes; "
+                            "use --executor local (the default)")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise UserError(f"max retries is {self.max_retries}, but must be an integer >= 0")
 
@@ -233,9 +248,34 @@ class SearchResult:
                 f"model={self.best_config.get('model')})")
 
 
+#: seconds of a time budget kept for stopping the worker and writing the result (see the module
+#: docstring)
+FINISH_MARGIN = 0.5
+#: the refit estimate assumes fit time grows with rows; this covers models that grow faster
+#: (SVM: about rows squared, forests: rows x log rows)
+REFIT_SAFETY = 1.3
+
+
+def refit_ratio(prep: Prepared) -> float:
+    """Seconds the refit of the winner (in :func:`finalize`) takes per second of its
+    cross-validation, estimated from the rows fitted.
+
+    A trial fits k folds of ``n_train (k-1)/k`` rows, ``(k-1) n_train`` rows in all; the refit
+    fits ``n_train`` rows for the test score (when there is a test split) and then all rows.
+    """
+    k = make_cv(prep.task, prep.y_train, prep.spec.cv, prep.spec.seed).get_n_splits()
+    n_train = len(prep.X_train)
+    refit_rows = len(prep.X_all) + (n_train if prep.X_test is not None else 0)
+    return REFIT_SAFETY * refit_rows / ((k - 1) * n_train)
+
+
 def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = False,
-               progress_mode: str = "bar", resume: bool = False) -> SearchResult:
-    """Run (or continue) the search described by ``prep``; write the run folder if given."""
+               progress_mode: str = "bar", resume: bool = False,
+               started: float | None = None) -> SearchResult:
+    """Run (or continue) the search described by ``prep``; write the run folder if given.
+
+    ``started``: the ``time.monotonic()`` at which the time budget began (default now).
+    """
     spec = prep.spec
     storage = None if run_dir is None else run_dir / "study.db"
     if resume:
@@ -244,7 +284,14 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
         study = Study(prep.space, searcher=spec.searcher, direction=prep.metric.direction,
                       storage=storage, seed=spec.seed, searcher_params=spec.searcher_params)
     objective = _objective(prep, run_dir)
-    end = None if spec.time_budget is None else time.monotonic() + spec.time_budget
+    start = time.monotonic() if started is None else started
+    end = None if spec.time_budget is None else start + spec.time_budget - FINISH_MARGIN
+    deadline = {} if end is None else {"stop_at_timeout": True, "reserve_ratio": refit_ratio(prep)}
+    preload = []
+    if end is not None:  # what runs after the search must not pay for imports there
+        preload.append(_preload_torch_for_mlp)
+        if run_dir is not None:
+            _preload("skops.io")  # saves the model
     remaining = None
     if spec.n_trials is not None:
         remaining = spec.n_trials - study.n_finished
@@ -252,7 +299,7 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
         from autodl.study.progress import StudyProgress
 
         progress = None
-        callbacks = []
+        callbacks = list(preload)
         if show_progress:
             progress = StudyProgress(study, n_trials=remaining, timeout=spec.time_budget,
                                      mode=progress_mode)
@@ -263,7 +310,7 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
             break
         try:
             study.optimize(objective, n_trials=remaining, timeout=left, callbacks=callbacks,
-                           total_trials=spec.n_trials, **spec.executor_kwargs())
+                           total_trials=spec.n_trials, **deadline, **spec.executor_kwargs())
         finally:
             if progress is not None:
                 progress.stop()
@@ -275,6 +322,32 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
     return finalize(study, prep, run_dir)
 
 
+def _preload(module: str) -> None:
+    """Import ``module`` in a background thread, once per process.
+
+    With a time budget the trials run in a worker while this process waits; the refit and the
+    saving after the search would otherwise pay for their imports (seconds for torch or skops
+    on a loaded machine) outside the time kept for them.
+    """
+    if module in sys.modules or module in _PRELOADING:
+        return
+    import importlib
+    import threading
+
+    _PRELOADING.add(module)
+    threading.Thread(target=importlib.import_module, args=(module,), daemon=True,
+                     name=f"autodl-preload-{module}").start()
+
+
+_PRELOADING: set[str] = set()
+
+
+def _preload_torch_for_mlp(study: Study, trial) -> None:
+    """A study callback: torch is needed once a torch MLP may win."""
+    if trial.state == TrialState.COMPLETE and trial.config.get("model") == "mlp":
+        _preload("torch")
+
+
 def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult:
     """Refit the best pipeline, score it on the test split, save model and result.json."""
     try:
@@ -282,6 +355,11 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult
     except ValueError:
         failed = study.get_trials([TrialState.FAILED])
         why = f"; first failure: {failed[0].message}" if failed else ""
+        stopped = [t for t in study.get_trials([TrialState.PRUNED])
+                   if (t.message or "").startswith("stopped after")]
+        if stopped and prep.spec.time_budget is not None:
+            why += (f"; {len(stopped)} stopped at the deadline of the {prep.spec.time_budget:g}s "
+                    "time budget: give more time (--time)")
         raise UserError(f"no trial completed, so there is no best model{why}") from None
     seed = prep.spec.seed
     test_score = None
@@ -424,6 +502,7 @@ def join_run(run_dir: str | Path, *, n_workers: int | None = None, show_progress
         progress.start()
     try:
         study.optimize(objective, timeout=spec.time_budget, total_trials=spec.n_trials,
+                       stop_at_timeout=True,
                        callbacks=[lambda s, t: ran.append(t.id),
                                   *([progress.update] if progress is not None else [])],
                        **spec.executor_kwargs())
@@ -472,7 +551,8 @@ def search(
         task: ``"classification"``, ``"regression"`` or None to infer it from ``y``.
         space: a built-in space name, a YAML path or a :class:`~autodl.Space`.
         searcher: ``"tpe"`` (default), ``"random"``, ``"grid"``, ``"gp"``, ...
-        time_budget: seconds of searching (no new trial starts after it).
+        time_budget: seconds for the whole call, refit of the winner included: a deadline at
+            which running trials are stopped (see the module docstring for the slack).
         n_trials: number of trials. Give this, ``time_budget`` or both.
         seed: seeds the searcher, the folds and the test split.
         metric: accuracy, balanced_accuracy, f1, roc_auc, log_loss (classification); r2,
@@ -492,6 +572,7 @@ def search(
         >>> result = autodl.search(X, y, n_trials=20, seed=0)
         >>> result.best_score, result.best_config["model"]
     """
+    t0 = time.monotonic()
     if time_budget is None and n_trials is None:
         time_budget = 60.0
     spec = SearchSpec(task=task, metric=metric, space=space if not isinstance(space, Space) else space.to_dict(),
@@ -503,9 +584,8 @@ def search(
         prep, run_dir = start_run(spec, out, X, y, features=obj)
     else:
         prep, run_dir = prepare(spec, X, y, features=obj), None
-    t0 = time.time()
-    result = run_search(prep, run_dir, show_progress=show_progress)
-    result.search_seconds = time.time() - t0
+    result = run_search(prep, run_dir, show_progress=show_progress, started=t0)
+    result.search_seconds = time.monotonic() - t0
     return result
 
 

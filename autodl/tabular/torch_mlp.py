@@ -75,13 +75,17 @@ class _TorchMLP(BaseEstimator):
         torch.set_num_threads(max(1, int(self.n_threads)))
         try:
             gen = torch.Generator().manual_seed(seed)
-            layers, width = [], Z.shape[1]
-            for size in self.hidden_layer_sizes:
-                layers += [torch.nn.Linear(width, int(size)),
-                           torch.nn.ReLU() if self.activation == "relu" else torch.nn.Tanh()]
-                width = int(size)
-            layers.append(torch.nn.Linear(width, n_out))
-            torch.manual_seed(seed)
+            # the layers draw their initial weights from torch's global generator: seed it
+            # before building them (and leave the caller's global state as it was), so a fit
+            # does not depend on what ran before it in the process
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                layers, width = [], Z.shape[1]
+                for size in self.hidden_layer_sizes:
+                    layers += [torch.nn.Linear(width, int(size)),
+                               torch.nn.ReLU() if self.activation == "relu" else torch.nn.Tanh()]
+                    width = int(size)
+                layers.append(torch.nn.Linear(width, n_out))
             net = torch.nn.Sequential(*layers).double()
             opt = _Adam(list(net.parameters()), lr=float(self.learning_rate), weight_decay=float(self.alpha))
             loss_fn = torch.nn.CrossEntropyLoss() if self._classifier else torch.nn.MSELoss()

@@ -61,6 +61,35 @@ def test_each_model_fits_and_predicts(model, task):
         assert np.isfinite(pred).all()
 
 
+def test_knn_weights_are_searched():
+    space = Space.load("tabular")
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(300):
+        config = space.sample(rng)
+        assert ("knn.weights" in config) == (config["model"] == "knn")  # conditional on k-NN
+        seen.add(config.get("knn.weights"))
+    assert seen == {None, "uniform", "distance"}
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_knn_weights_reach_the_model(task):
+    X, yc, yr = mixed()
+    y = yc if task == "classification" else yr
+    config = {"model": "knn", "knn.n_neighbors": 9, "knn.p": 2}
+    assert build_pipeline(config, X, task).named_steps["model"].weights == "uniform"  # default
+    distance = build_pipeline({**config, "knn.weights": "distance"}, X, task).fit(X, y)
+    uniform = build_pipeline({**config, "knn.weights": "uniform"}, X, task).fit(X, y)
+    assert distance.named_steps["model"].weights == "distance"
+    # with 1/distance weights a training row is its own neighbour at distance 0 and decides
+    # alone; averaging 9 neighbours uniformly does not reproduce the training targets
+    if task == "classification":
+        assert (distance.predict(X) == y).all() and (uniform.predict(X) != y).any()
+    else:
+        np.testing.assert_allclose(distance.predict(X), y)
+        assert not np.allclose(uniform.predict(X), y)
+
+
 @pytest.mark.parametrize("metric", [m for m, v in METRICS.items() if v.task == "classification"])
 def test_classification_metrics(metric):
     X, y = load_iris(return_X_y=True, as_frame=True)
