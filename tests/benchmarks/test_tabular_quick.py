@@ -16,7 +16,9 @@ def test_tabular_benchmark_quick(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     out = tmp_path / "t.json"
-    result = mod.main(["--quick", "--budget", "1", "--out", str(out)])
+    # autodl's budget is a deadline and its trials run in a worker process that takes seconds
+    # to start: 1 s would end with no trial complete
+    result = mod.main(["--quick", "--budget", "8", "--out", str(out)])
     assert [r["dataset"] for r in result["rows"]] == ["iris", "diabetes"]
     for row in result["rows"]:
         for tool in ("autodl", "hgb_default", "hgb_optuna"):
