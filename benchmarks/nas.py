@@ -14,11 +14,14 @@ process's ``time.process_time``):
 Every method then trains its architecture from scratch the same way (``--train-epochs``, SGD
 with cosine schedule, train + validation rows) and is scored on the same held-out test rows.
 Reported: test accuracy, parameters, search CPU seconds, and the parameter-free share of the
-normal cell. Goal (issue #5): guarded DARTS at least as accurate as the best random
+normal cell. ``--part stress`` shows the collapse guard where plain DARTS does collapse: the
+reduced space S2 of RobustDARTS (Zela et al. 2020: every edge chooses between a skip connection
+and a 3x3 separable convolution), plain vs ``pf-stop``, ``--stress-epochs`` epochs. Goal (issue #5): guarded DARTS at least as accurate as the best random
 architecture with at most a fifth of random search's compute, and at most half its cell
 parameter-free.
 
     python benchmarks/nas.py                  # 2 seeds, writes benchmarks/results/nas.json
+    python benchmarks/nas.py --part stress    # the guard where DARTS collapses (writes nas_stress.json)
     python benchmarks/nas.py --quick          # a smoke run (small data, tiny budgets)
 """
 
@@ -92,6 +95,34 @@ def run_seed(seed: int, args) -> list[dict]:
     return rows
 
 
+def run_stress(seed: int, args) -> list[dict]:
+    """The guard where DARTS collapses: RobustDARTS' reduced space S2 (skip or 3x3 separable
+    convolution on every edge), plain vs pf-stop, the same search length and split."""
+    import torch
+
+    from autodl.nas.darts import run_darts
+    from autodl.nas.search import NasSpec, load_nas_data
+
+    torch.set_num_threads(1)
+    data = load_nas_data(NasSpec(dataset="digits", seed=seed, max_rows=args.max_rows))
+    splits = (data.X_train, data.y_train, data.X_val, data.y_val, data.X_test, data.y_test)
+    X_all = np.concatenate([data.X_train, data.X_val, data.X_test])
+    y_all = np.concatenate([data.y_train, data.y_val, data.y_test])
+    rows = []
+    for name, guard in (("S2: DARTS (no guard)", None), ("S2: DARTS + pf-stop guard", "pf-stop")):
+        shares: list[float] = []
+        res = run_darts(X_all, y_all, image_shape=(1, 8, 8), C=args.C, layers=args.layers, nodes=args.nodes,
+                        epochs=args.stress_epochs, guard=guard, train_epochs=args.train_epochs, seed=seed,
+                        splits=splits, primitives=["skip_connect", "sep_conv_3x3"],
+                        on_epoch=lambda e, info: shares.append(info["parameter_free_share"]))
+        rows.append({"seed": seed, "method": name, "test_accuracy": res.test_accuracy, "n_params": res.n_params,
+                     "search_cpu_s": res.settings["search_cpu_seconds"],
+                     "parameter_free_share": res.parameter_free_share, "epochs_run": res.settings["epochs_run"],
+                     "stopped_by": res.settings["stopped_by"], "share_per_epoch": shares, "genotype": res.genotype})
+        print(json.dumps({k: v for k, v in rows[-1].items() if k != "genotype"}), flush=True)
+    return rows
+
+
 def summarize(rows: list[dict]) -> list[dict]:
     out = []
     for method in dict.fromkeys(r["method"] for r in rows):
@@ -119,18 +150,22 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--nodes", type=int, default=2)
     p.add_argument("--max-rows", type=int, default=None)
+    p.add_argument("--part", choices=["main", "stress"], default="main",
+                   help="main: the matched-CPU comparison; stress: the guard on RobustDARTS' S2 space")
+    p.add_argument("--stress-epochs", type=int, default=30)
     p.add_argument("--quick", action="store_true", help="tiny smoke run (300 rows, 2 epochs, 1 seed)")
     p.add_argument("--out", default=None, help="results JSON (default benchmarks/results/nas.json)")
     args = p.parse_args()
     if args.quick:
         args.seeds, args.epochs, args.train_epochs, args.candidate_epochs = [0], 2, 1, 1
         args.budget_multiple, args.max_rows, args.C, args.layers = 1.0, 300, 4, 2
-        args.population, args.sample_size = 2, 1
-    out = Path(args.out or Path(__file__).parent / "results" / ("nas_quick.json" if args.quick else "nas.json"))
+        args.population, args.sample_size, args.stress_epochs = 2, 1, 2
+    stem = "nas" if args.part == "main" else "nas_stress"
+    out = Path(args.out or Path(__file__).parent / "results" / (f"{stem}_quick.json" if args.quick else f"{stem}.json"))
     start = time.time()
     rows = []
     for seed in args.seeds:
-        rows += run_seed(seed, args)
+        rows += run_seed(seed, args) if args.part == "main" else run_stress(seed, args)
     summary = summarize(rows)
     result = {"settings": {k: v for k, v in vars(args).items() if k != "out"}, "rows": rows, "summary": summary,
               "wall_seconds": round(time.time() - start, 1)}

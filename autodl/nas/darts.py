@@ -142,7 +142,7 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
               arch_lr: float = 0.02, train_epochs: int = 20, train_C: int | None = None,
               test_size: float = 0.2, seed: int = 0, run_dir: str | Path | None = None,
               max_rows: int | None = None, max_param_free: float = 0.5, guard_warmup: int | None = None,
-              time_budget: float | None = None,
+              time_budget: float | None = None, primitives: list[str] | None = None,
               on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
               splits: tuple | None = None) -> DartsResult:
     """Search a cell with DARTS, derive its genotype, train that network from scratch.
@@ -172,6 +172,9 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
         run_dir: folder to write the result files into (created when missing).
         max_rows: use only the first ``max_rows`` rows after a seeded shuffle (quick runs).
         time_budget: seconds after which the search stops (after the epoch that crosses it).
+        primitives: candidate operations (default all of
+            :data:`~autodl.nas.operations.PRIMITIVES`; e.g. RobustDARTS' reduced space S2,
+            ``["skip_connect", "sep_conv_3x3"]``, where plain DARTS is known to collapse).
         on_epoch: ``on_epoch(epoch, info)`` after each search epoch (progress display); ``info``
             has ``val_accuracy``, ``parameter_free_share``, ``seconds``, ``genotype``.
         splits: ``(X_tr, y_tr, X_va, y_va, X_te, y_te)`` already made (labels ``0..K-1``, rows
@@ -205,7 +208,8 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = SearchNetwork(C=C, num_classes=len(classes), layers=layers, nodes=nodes,
-                          in_channels=image_shape[0], seed=seed)
+                          in_channels=image_shape[0], seed=seed,
+                          **({"primitives": list(primitives)} if primitives else {}))
     architect = Architect(model, order=order, arch_lr=arch_lr)
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=w_lr, momentum=0.9, weight_decay=3e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, max(epochs, 1), eta_min=w_lr_min)
@@ -277,6 +281,7 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
                 "max_param_free": max_param_free, "guard_warmup": warmup, "epochs_run": epochs_run, "stopped_by": stopped_by,
                 "genotype_epoch": kept[0] if guard == "pf-stop" and kept is not None else epochs_run,
                 "search_cpu_seconds": round(search_cpu_seconds, 3),
+                "primitives": list(model.primitives),
                 "time_budget": time_budget}
     result = DartsResult(
         genotype=genotype, model=final, test_accuracy=test_acc,
