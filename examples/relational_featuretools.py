@@ -9,7 +9,7 @@ while deep feature synthesis over the entity set (``SUM(transactions.amount)``,
 customers are the rows the search splits into folds.
 
     python examples/relational_featuretools.py           # 300 customers, 12 trials
-    python examples/relational_featuretools.py --quick   # 80 customers, 3 trials (used by the tests)
+    python examples/relational_featuretools.py --quick   # 80 customers, 6 trials (used by the tests)
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
 
     customers, sessions, transactions, y = load(80 if args.quick else 300)
-    common = dict(n_trials=3 if args.quick else 12, cv=3, seed=0, test_size=0.3)
+    common = dict(n_trials=6 if args.quick else 12, cv=3, seed=0, test_size=0.3)
 
     t0 = time.time()
     raw = autodl.search(customers.drop(columns=["customer_id"]), y, **common)

@@ -80,17 +80,27 @@ def _long_csv(tmp_path, n=36, length=30):
     long.merge(pd.DataFrame({"series": range(n), "label": y})).to_csv(tmp_path / "with_label.csv", index=False)
 
 
+def _cli(tmp_path, monkeypatch, *args) -> int:
+    """``autodl ARGS`` in this process: a subprocess would spend most of these tests importing
+    tsfresh and featuretools again (about 5 s each on a quiet machine, 15 s on a busy one); the
+    console entry point itself is tested in tests/cli."""
+    from autodl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    return main([str(a) for a in args])
+
+
 @pytest.mark.slow
-def test_cli_timeseries(tmp_path, autodl_cli):
+def test_cli_timeseries(tmp_path, monkeypatch, capsys):
     _long_csv(tmp_path)
     space = tmp_path / "light.yaml"
     space.write_text(json.dumps({"name": "light", "parameters": {
         "model": {"type": "categorical", "choices": ["linear"]}}}))
-    proc = autodl_cli("search", "--task", "timeseries", "--data", "series.csv", "--labels", "labels.csv",
-                      "--target", "label", "--id-column", "series", "--sort-column", "time", "--feature-set",
-                      "minimal", "--space", space, "--trials", "2", "--cv", "3", "--quiet", "--out", "run",
-                      cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    code = _cli(tmp_path, monkeypatch, "search", "--task", "timeseries", "--data", "series.csv", "--labels",
+                "labels.csv", "--target", "label", "--id-column", "series", "--sort-column", "time",
+                "--feature-set", "minimal", "--space", space, "--trials", "2", "--cv", "3", "--quiet",
+                "--out", "run")
+    assert code == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["task"] == "classification" and result["best_score"] > 0.8
     spec = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -143,7 +153,7 @@ def test_cli_feature_errors(tmp_path, capsys, monkeypatch, args, pattern):
 
 
 @pytest.mark.slow
-def test_cli_entityset(tmp_path, autodl_cli, capsys, monkeypatch):
+def test_cli_entityset(tmp_path, capsys, monkeypatch):
     import featuretools as ft
 
     data = ft.demo.load_mock_customer(n_customers=24, n_sessions=120, n_transactions=900, random_seed=0)
@@ -164,17 +174,16 @@ def test_cli_entityset(tmp_path, autodl_cli, capsys, monkeypatch):
         "  - [sessions, session_id, transactions, session_id]\n"
         "agg_primitives: [sum, count, mean]\n"
         "trans_primitives: [month]\n")
-    proc = autodl_cli("search", "--entityset", "es.yaml", "--target", "big", "--trials", "2", "--cv", "2",
-                      "--test-size", "0", "--quiet", "--out", "run", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    code = _cli(tmp_path, monkeypatch, "search", "--entityset", "es.yaml", "--target", "big", "--trials", "2",
+                "--cv", "2", "--test-size", "0", "--quiet", "--out", "run")
+    assert code == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["task"] == "classification"
     from autodl.tabular import load_best_model
 
     model = load_best_model(tmp_path / "run")
     assert "SUM(transactions.amount)" in model.named_steps["features"].feature_names_out_
-    from autodl.cli.main import main
-
-    monkeypatch.chdir(tmp_path)
-    assert main(["search", "--entityset", "es.yaml", "--target", "nope", "--trials", "1", "--out", "bad"]) == 2
+    capsys.readouterr()
+    assert _cli(tmp_path, monkeypatch, "search", "--entityset", "es.yaml", "--target", "nope", "--trials", "1",
+                "--out", "bad") == 2
     assert "target column 'nope' is not in table 'customers'" in capsys.readouterr().err
