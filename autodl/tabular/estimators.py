@@ -120,7 +120,8 @@ class AutoDLClassifier(ClassifierMixin, _AutoDLBase):
     """A classifier that tunes a scikit-learn pipeline by cross-validation (autodl.search).
 
     Args:
-        time_budget: seconds of searching (default 60 when ``n_trials`` is not given either).
+        time_budget: seconds for the whole fit, refit included: a deadline at which running
+            trials are stopped (default 60 when ``n_trials`` is not given either).
         n_trials: number of configurations to try.
         searcher: ``"random"``, ``"tpe"``, ``"gp"``, ...
         metric: accuracy (default), balanced_accuracy, f1, roc_auc or log_loss.
