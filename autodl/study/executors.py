@@ -229,6 +229,13 @@ def limit_threads(threads: int) -> None:
         pass
 
 
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def _env_threads() -> int | None:
     """``OMP_NUM_THREADS`` of the driver, when set to a positive integer: a thread limit the
     user chose holds in the workers too."""
@@ -371,11 +378,15 @@ class ProcessExecutor:
         # than a pipe's buffer (one holding the data) would block the driver until each new
         # worker had finished its imports (seconds), deaf to results, timeouts and deadlines
         import tempfile
+        import weakref
 
+        payload = dump_objective(objective)  # may raise: nothing is written then
         self._remove_payload()
         fd, self._payload = tempfile.mkstemp(prefix="autodl-objective-", suffix=".pkl")
         with os.fdopen(fd, "wb") as f:
-            f.write(dump_objective(objective))
+            f.write(payload)
+        # removed by shutdown(), else when the executor is collected or the interpreter exits
+        self._payload_finalizer = weakref.finalize(self, _unlink, self._payload)
         self._hooks = hooks
         # all workers start now, so their imports overlap with each other
         self._slots = [_Slot(self._ctx, self._payload, self.threads) for _ in range(self.n_workers)]
@@ -503,10 +514,7 @@ class ProcessExecutor:
 
     def _remove_payload(self) -> None:
         if self._payload:
-            try:
-                os.unlink(self._payload)
-            except FileNotFoundError:
-                pass
+            self._payload_finalizer()
             self._payload = ""
 
 
