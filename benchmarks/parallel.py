@@ -55,6 +55,7 @@ class ForestObjective:
                                        random_state=0)
         score = float(cross_val_score(model, X, y, cv=self.folds).mean())
         trial.set_user_attr("span", [start, time.time()])
+        trial.set_user_attr("pid", os.getpid())
         return score
 
 
@@ -76,6 +77,21 @@ def _spans(study) -> list[tuple[float, float]]:
     return [tuple(t.user_attrs["span"]) for t in study.trials if "span" in t.user_attrs]
 
 
+def _gaps(study) -> list[float]:
+    """Idle seconds between consecutive trials of the same worker process (the dispatch
+    round trip: result to the driver, the next ask, the task to the worker; plus the
+    objective's own set-up before its span starts)."""
+    by_pid: dict[int, list[tuple[float, float]]] = {}
+    for t in study.trials:
+        if "span" in t.user_attrs and "pid" in t.user_attrs:
+            by_pid.setdefault(t.user_attrs["pid"], []).append(tuple(t.user_attrs["span"]))
+    gaps = []
+    for spans in by_pid.values():
+        spans.sort()
+        gaps += [b[0] - a[1] for a, b in zip(spans, spans[1:])]
+    return gaps
+
+
 # ---------------------------------------------------------------------- throughput
 def throughput(executor: str, workers: int, n_trials: int, n_estimators: int) -> dict:
     from autodl import Categorical, Int, Space, Study
@@ -90,9 +106,12 @@ def throughput(executor: str, workers: int, n_trials: int, n_estimators: int) ->
     spans = _spans(study)
     active = max(e for _, e in spans) - min(s for s, _ in spans)
     per_trial = sum(e - s for s, e in spans) / len(spans)
+    gaps = sorted(_gaps(study))
     return {"executor": executor, "workers": workers, "trials": len(spans),
             "trials_per_min": 60.0 * len(spans) / active, "wall_s": wall,
-            "mean_trial_s": per_trial, "load_before": load_before, "load_after": os.getloadavg()[0]}
+            "mean_trial_s": per_trial,
+            "median_gap_ms": 1000.0 * gaps[len(gaps) // 2] if gaps else float("nan"),
+            "load_before": load_before, "load_after": os.getloadavg()[0]}
 
 
 # ---------------------------------------------------------------------- busy fraction
@@ -156,12 +175,14 @@ def sync_sh_busy(n_configs: int, unit: float, max_budget: float, eta: int = 3) -
 
 # ---------------------------------------------------------------------- report
 def markdown(result: dict) -> str:
-    lines = ["| executor | workers | trials | trials/min | speed-up | mean trial (s) | wall (s) | load avg |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| executor | workers | trials | trials/min | speed-up | mean trial (s) | "
+             "median gap (ms) | wall (s) | load avg |",
+             "|---|---|---|---|---|---|---|---|---|"]
     base = {r["executor"]: r["trials_per_min"] for r in result["throughput"] if r["workers"] == 1}
     for r in result["throughput"]:
         lines.append(f"| {r['executor']} | {r['workers']} | {r['trials']} | {r['trials_per_min']:.1f} | "
                      f"{r['trials_per_min'] / base[r['executor']]:.2f}x | {r['mean_trial_s']:.2f} | "
+                     f"{r.get('median_gap_ms', float('nan')):.0f} | "
                      f"{r['wall_s']:.1f} | {r['load_before']:.1f} -> {r['load_after']:.1f} |")
     lines += ["", "| schedule (2 workers, fake durations) | trials | busy | wall (s) | load avg |",
               "|---|---|---|---|---|"]
@@ -179,12 +200,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true", help="a small smoke run")
     p.add_argument("--out", default=str(ROOT / "results" / "parallel.json"))
     p.add_argument("--no-dask", action="store_true", help="skip the Dask rows")
+    p.add_argument("--no-local", action="store_true", help="skip the local-process rows")
+    p.add_argument("--no-busy", action="store_true", help="skip the ASHA/SH busy-fraction rows")
     p.add_argument("--trials", type=int, default=60, help="trials per throughput row (default 60)")
     args = p.parse_args(argv)
 
     n_trials, n_estimators = (4, 5) if args.quick else (args.trials, 60)
     unit, max_budget, n_sleep = (0.02, 9.0, 12) if args.quick else (0.1, 9.0, 60)
-    executors = ["local"] + ([] if args.no_dask else ["dask"])
+    executors = ([] if args.no_local else ["local"]) + ([] if args.no_dask else ["dask"])
     rows = []
     for ex in executors:
         for w in (1, 2):
@@ -192,10 +215,12 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{ex} x{w}: {rows[-1]['trials_per_min']:.1f} trials/min", flush=True)
     from autodl.searchers import SEARCHERS
 
-    busy = [asha_busy("asha", n_sleep, unit, max_budget),
-            sync_sh_busy(27 if not args.quick else 9, unit, max_budget)]
-    if "sh" in SEARCHERS:
-        busy.append(asha_busy("sh", n_sleep, unit, max_budget))
+    busy = []
+    if not args.no_busy:
+        busy = [asha_busy("asha", n_sleep, unit, max_budget),
+                sync_sh_busy(27 if not args.quick else 9, unit, max_budget)]
+        if "sh" in SEARCHERS:
+            busy.append(asha_busy("sh", n_sleep, unit, max_budget))
 
     def speedup(ex: str) -> float:
         r = {x["workers"]: x["trials_per_min"] for x in rows if x["executor"] == ex}
@@ -208,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
         "throughput": rows,
         "busy": busy,
         "goals": {"local_speedup": speedup("local"), "dask_speedup": speedup("dask"),
-                  "asha_busy": busy[0]["busy"], "speedup_goal": 1.7, "busy_goal": 0.9},
+                  "asha_busy": busy[0]["busy"] if busy else float("nan"), "speedup_goal": 1.7, "busy_goal": 0.9},
     }
     result["markdown"] = markdown(result)
     out = Path(args.out)

@@ -13,6 +13,42 @@ pytest.importorskip("distributed")
 from autodl import Float, Space, Study, TrialState, UserError  # noqa: E402
 
 
+#: times this process unpickled a CountingObjective (read on the Dask workers)
+_UNPICKLED: list[int] = []
+
+
+class CountingObjective:
+    """Returns how often this worker process has unpickled it, and records the worker's pid."""
+
+    def __init__(self):
+        self.data = bytes(1 << 20)  # an objective that carries data
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        _UNPICKLED.append(1)
+
+    def __call__(self, trial):
+        trial.set_user_attr("pid", os.getpid())
+        return float(len(_UNPICKLED))
+
+
+def _has_objective(token):
+    from autodl.study import dask_executor
+
+    return token in dask_executor._PAYLOADS
+
+
+def _run_all(ex, tasks):
+    from autodl.study.executors import TrialTask
+
+    for tid in tasks:
+        ex.submit(TrialTask(tid, {"x": 0.5}))
+    out = {}
+    while len(out) < len(tasks):
+        out.update(ex.wait_any(timeout=60))
+    return out
+
+
 def slow_square(trial):
     time.sleep(0.8)
     if trial.config["x"] > 0.95:
@@ -81,3 +117,81 @@ def test_bad_scheduler_addresses_are_one_line_user_errors():
         study.optimize(slow_square, n_trials=1,
                        executor=DaskExecutor(scheduler="tcp://127.0.0.1:9", connect_timeout=2))
     assert study.trials == []
+
+
+@pytest.mark.slow
+def test_objective_is_sent_once_per_worker_and_to_a_restarted_worker():
+    from autodl.study.dask_executor import DaskExecutor
+    from autodl.study.executors import Hooks
+
+    ex = DaskExecutor(n_workers=2)
+    ex.start(CountingObjective(), Hooks())
+    try:
+        token = ex._token
+        assert all(ex.client.run(_has_objective, token).values())
+        first = _run_all(ex, range(1, 7))
+        assert {o.state for o in first.values()} == {TrialState.COMPLETE}
+        assert {o.value for o in first.values()} == {1.0}  # unpickled once per worker
+        old_pids = set(ex.client.run(os.getpid).values())
+
+        victim = next(iter(old_pids))
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:  # the nanny starts a new worker process, which registers with the scheduler
+            pids = set(ex.client.run(os.getpid, on_error="ignore").values())
+            if len(pids) == 2 and victim not in pids:
+                break
+            assert time.monotonic() < deadline, f"no replacement worker after 60s: {pids}"
+            time.sleep(0.2)
+        new_pid = (pids - old_pids).pop()
+        # the scheduler ran the plugin on the new worker before it took any task
+        assert all(ex.client.run(_has_objective, token).values())
+        after = _run_all(ex, range(7, 19))
+        assert {o.state for o in after.values()} == {TrialState.COMPLETE}
+        assert {o.value for o in after.values()} == {1.0}
+        assert new_pid in {o.user_attrs["pid"] for o in after.values()}
+    finally:
+        ex.shutdown()
+
+
+@pytest.mark.slow
+def test_a_worker_without_the_objective_gets_it_with_the_trial():
+    from autodl.study.dask_executor import DaskExecutor
+    from autodl.study.executors import Hooks
+
+    ex = DaskExecutor(n_workers=1)
+    ex.start(CountingObjective(), Hooks())
+    try:
+        ex.client.unregister_worker_plugin(f"autodl-objective-{ex._token}")  # its teardown runs
+        assert not any(ex.client.run(_has_objective, ex._token).values())
+        out = _run_all(ex, [1, 2])
+        assert [o.state for o in out.values()] == [TrialState.COMPLETE] * 2
+    finally:
+        ex.shutdown()
+
+
+@pytest.mark.slow
+def test_a_shared_cluster_forgets_the_objective_when_the_study_ends():
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    from autodl.study.dask_executor import DaskExecutor
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None,
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        def ours():
+            names = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+            return [n for n in names if n.startswith("autodl-objective-")]
+
+        ex = DaskExecutor(scheduler=cluster.scheduler_address)
+        seen: list[tuple[list[str], bool]] = []
+        study = Study(Space({"x": Float(0.0, 1.0)}), seed=0)
+        study.optimize(CountingObjective(), n_trials=4, executor=ex,
+                       callbacks=[lambda s, t: seen.append(
+                           (ours(), all(client.run(_has_objective, ex._token).values())))])
+        assert study.n_finished == 4
+        assert {t.state for t in study.trials} == {TrialState.COMPLETE}
+        assert seen[0] == ([f"autodl-objective-{ex._token}"], True)  # while the study ran
+        assert ours() == []  # after it
+        assert not any(client.run(_has_objective, ex._token).values())
