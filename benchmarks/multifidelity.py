@@ -13,10 +13,13 @@ For each space (``mlp``, ``cnn``) and seed:
    as infinite), and for autodl's multi-fidelity runs the epochs checkpoints saved (trained vs
    restart-from-scratch).
 3. **overhead**: time per epoch of a Hyperband study run through autodl (``Study`` with SQLite,
-   ``NNObjective``, checkpoints) vs a bare PyTorch loop training the same configs for the same
-   number of epochs on the same data, interleaved in the same process (median of repeats).
+   ``NNObjective``, synchronous checkpoint writes) vs a bare PyTorch loop training the same
+   configs for the same number of epochs on the same data, paired trial by trial in the same
+   process (median over repeats; see :func:`measure_overhead`; ``--overhead-only`` runs just this).
 
-    nice python benchmarks/multifidelity.py            # 5 seeds, both spaces (~30-60 min, 1 core)
+    python benchmarks/multifidelity.py                 # 5 seeds, both spaces (~30-60 min, 1 core)
+    python benchmarks/multifidelity.py --spaces cnn --seeds 1 --first-seed 3 --overhead-repeats 0 --out s3.json
+    python benchmarks/multifidelity.py --merge s0.json s1.json ... --out all.json
     python benchmarks/multifidelity.py --quick         # seconds; run by the tests
 
 Uses one torch thread. Writes ``benchmarks/results/multifidelity.json``.
