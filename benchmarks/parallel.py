@@ -20,6 +20,11 @@ Usage::
 
     python benchmarks/parallel.py            # full run -> benchmarks/results/parallel.json
     python benchmarks/parallel.py --quick    # a few seconds' smoke run (used by the tests)
+    python benchmarks/parallel.py --trials 20 --no-busy --out /tmp/p.json   # a quick look
+    python benchmarks/parallel.py --data-copies 50   # the objective carries ~45 MB of data
+
+Each throughput row also reports the median idle gap between two trials of one worker (the
+dispatch round trip plus the objective's set-up before its timed span).
 """
 
 from __future__ import annotations
@@ -37,18 +42,31 @@ ROOT = Path(__file__).resolve().parent
 
 # ---------------------------------------------------------------------- objectives
 class ForestObjective:
-    """A fixed-size random forest on digits, k-fold CV accuracy (one core per trial)."""
+    """A fixed-size random forest on digits, k-fold CV accuracy (one core per trial).
 
-    def __init__(self, n_estimators: int, folds: int = 3):
+    With ``copies`` the objective holds the data itself (stacked ``copies`` times, as
+    ``autodl.search``'s CV objective holds X and y), so it is pickled with the objective and
+    shipped to the workers; without, each trial loads digits on the worker.
+    """
+
+    def __init__(self, n_estimators: int, folds: int = 3, copies: int = 0):
         self.n_estimators = n_estimators
         self.folds = folds
+        self.data = None
+        if copies:
+            import numpy as np
+            from sklearn.datasets import load_digits
+
+            X, y = load_digits(return_X_y=True)
+            self.data = (np.tile(X, (copies, 1)), np.tile(y, copies))
 
     def __call__(self, trial) -> float:
         from sklearn.datasets import load_digits
         from sklearn.ensemble import RandomForestClassifier
         from sklearn.model_selection import cross_val_score
 
-        X, y = load_digits(return_X_y=True)
+        X, y = load_digits(return_X_y=True) if self.data is None else self.data
+        X, y = X[:1797], y[:1797]  # the same work either way; the rest is only carried
         start = time.time()  # after the imports: the first trial of a worker pays for those
         model = RandomForestClassifier(n_estimators=self.n_estimators, max_features=trial.config["max_features"],
                                        min_samples_leaf=trial.config["min_samples_leaf"], n_jobs=1,
@@ -93,14 +111,15 @@ def _gaps(study) -> list[float]:
 
 
 # ---------------------------------------------------------------------- throughput
-def throughput(executor: str, workers: int, n_trials: int, n_estimators: int) -> dict:
+def throughput(executor: str, workers: int, n_trials: int, n_estimators: int,
+               copies: int = 0) -> dict:
     from autodl import Categorical, Int, Space, Study
 
     space = Space({"max_features": Categorical(["sqrt", "log2"]), "min_samples_leaf": Int(1, 4)})
     study = Study(space, searcher="random", direction="maximize", seed=0)
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    study.optimize(ForestObjective(n_estimators), n_trials=n_trials, n_workers=workers,
+    study.optimize(ForestObjective(n_estimators, copies=copies), n_trials=n_trials, n_workers=workers,
                    executor=executor)
     wall = time.perf_counter() - t0
     spans = _spans(study)
@@ -202,6 +221,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-dask", action="store_true", help="skip the Dask rows")
     p.add_argument("--no-local", action="store_true", help="skip the local-process rows")
     p.add_argument("--no-busy", action="store_true", help="skip the ASHA/SH busy-fraction rows")
+    p.add_argument("--data-copies", type=int, default=0,
+                   help="the objective carries digits stacked N times (0.9 MB each) instead of "
+                        "loading it in each trial (default 0)")
     p.add_argument("--trials", type=int, default=60, help="trials per throughput row (default 60)")
     args = p.parse_args(argv)
 
@@ -211,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for ex in executors:
         for w in (1, 2):
-            rows.append(throughput(ex, w, n_trials, n_estimators))
+            rows.append(throughput(ex, w, n_trials, n_estimators, args.data_copies))
             print(f"{ex} x{w}: {rows[-1]['trials_per_min']:.1f} trials/min", flush=True)
     from autodl.searchers import SEARCHERS
 
@@ -228,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     result = {
         "quick": args.quick,
+        "data_copies": args.data_copies,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "throughput": rows,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -62,20 +63,46 @@ def test_dask_worker_killed_mid_trial_then_the_study_completes(tmp_path):
 
     ex = DaskExecutor(n_workers=2, trial_timeout=5.0)
     killed: list[int] = []
+    first_done = threading.Event()
+    stop = threading.Event()
 
-    def kill_a_busy_worker(study, trial):
-        if killed:
-            return
-        pids = ex.client.run(os.getpid)
-        busy = [addr for addr, keys in ex.client.processing().items() if keys]
-        if not busy:  # both workers between trials right now: try after the next trial
-            return
-        os.kill(pids[busy[0]], signal.SIGKILL)
-        killed.append(pids[busy[0]])
+    def kill_a_busy_worker():
+        """Once a trial has finished, SIGKILL a worker that has been running its (0.8 s) trial
+        for 0.1-0.5 s: mid-trial, whether or not both workers finish at the same moments (a
+        check from a study callback can miss them: then no worker is busy)."""
+        first_done.wait(60)
+        seen: dict[str, float] = {}  # task key -> when first seen processing
+        while not stop.is_set():
+            now = time.monotonic()
+            client = ex.client
+            if client is None:  # not started yet, or already shut down
+                time.sleep(0.02)
+                continue
+            try:
+                processing = client.processing()
+            except OSError:  # the study is shutting its client down
+                return
+            for addr, keys in processing.items():
+                if len(keys) != 1:
+                    continue
+                since = seen.setdefault(keys[0], now)
+                if 0.1 <= now - since <= 0.5:
+                    pid = client.run(os.getpid, workers=[addr])[addr]
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+            time.sleep(0.02)
 
+    killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+    killer.start()
     study = Study(Space({"x": Float(0.0, 0.9)}), storage=tmp_path / "run", seed=0)
     t0 = time.monotonic()
-    study.optimize(slow_square, n_trials=10, executor=ex, callbacks=[kill_a_busy_worker])
+    try:
+        study.optimize(slow_square, n_trials=10, executor=ex,
+                       callbacks=[lambda study, trial: first_done.set()])
+    finally:
+        stop.set()
+        killer.join(timeout=10)
     elapsed = time.monotonic() - t0
     trials = study.trials
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
