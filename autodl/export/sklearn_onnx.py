@@ -1,4 +1,4 @@
-"""scikit-learn pipelines to ONNX with skl2onnx, plus two fixes skl2onnx 1.20 needs.
+"""scikit-learn pipelines to ONNX with skl2onnx, plus three fixes skl2onnx 1.20 needs.
 
 Inputs. A pipeline fitted on a DataFrame gets one ONNX input per column, named like the column
 (skl2onnx sanitizes the name: ``petal length (cm)`` becomes ``petal_length__cm_``; the
@@ -32,6 +32,21 @@ Fix 2: string imputation. ``SimpleImputer(strategy="most_frequent")`` on a strin
 exported imputer uses :data:`~autodl.export.runtime.MISSING_STRING` (``""``) as the missing
 marker instead, and the runtime feeds missing strings as ``""`` (so a real empty-string
 category would be imputed too).
+
+Fix 3: distance-weighted k-NN. skl2onnx's ``onnx_nearest_neighbors_indices_k`` (opset >= 11)
+takes the k smallest distances with ``TopK(largest=0)`` and then, with ``keep_distances=True``,
+multiplies them by -1, a leftover of the opset < 10 path, which ran ``TopK`` on negated
+distances. The weights are then ``1 / max(d, 1e-6)`` of those negative values, i.e. ``1e6`` for
+every neighbour: the file behaves like ``weights="uniform"`` and the check refuses it. (Even
+with the sign right, ``max(d, 1e-6)`` gives an exact match weight 1e6 instead of all the
+weight, as scikit-learn does.) ``KNeighborsClassifier``/``KNeighborsRegressor`` with
+``weights="distance"`` get autodl's own converter (:func:`_convert_knn_distance`): the
+distances from skl2onnx's ``onnx_cdist`` (Euclidean, Manhattan, Minkowski), ``TopK``, then
+scikit-learn's ``_get_weights`` rule, ``w = 1 / d``, except that on a row where some ``1 / d``
+is infinite (an exact match) those neighbours get weight 1 and the others 0. Uniform k-NN
+keeps skl2onnx's converter. Limitation (uniform k-NN has it too): among training rows at
+exactly the k-th distance, ``TopK`` keeps the lower index while scikit-learn's KD/ball tree or
+``argpartition`` may keep another, so such a row can differ; the export's check then refuses it.
 
 The PyTorch MLP (:mod:`autodl.tabular.torch_mlp`) keeps its trained weights as NumPy arrays and
 predicts in NumPy, so it is converted like any scikit-learn model: a converter registered with
@@ -230,7 +245,10 @@ def _custom_converters() -> dict:
     from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.impute import SimpleImputer
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
+    knn_clf = get_converter("SklearnKNeighborsClassifier")
+    knn_reg = get_converter("SklearnKNeighborsRegressor")
     hgb_clf = get_converter("SklearnHistGradientBoostingClassifier")
     hgb_reg = get_converter("SklearnHistGradientBoostingRegressor")
     imputer = get_converter("SklearnSimpleImputer")
@@ -259,8 +277,100 @@ def _custom_converters() -> dict:
             return _double_imputer(scope, operator, container)
         return imputer(scope, operator, container)
 
+    def convert_knn_clf(scope, operator, container):
+        if operator.raw_operator.weights == "distance":
+            return _convert_knn_distance(scope, operator, container)
+        return knn_clf(scope, operator, container)
+
+    def convert_knn_reg(scope, operator, container):
+        if operator.raw_operator.weights == "distance":
+            return _convert_knn_distance(scope, operator, container)
+        return knn_reg(scope, operator, container)
+
     return {HistGradientBoostingClassifier: convert_hgb_clf, HistGradientBoostingRegressor: convert_hgb_reg,
-            SimpleImputer: convert_imputer}
+            SimpleImputer: convert_imputer, KNeighborsClassifier: convert_knn_clf,
+            KNeighborsRegressor: convert_knn_reg}
+
+
+def _convert_knn_distance(scope, operator, container) -> None:
+    """k-NN with ``weights="distance"`` (see Fix 3 in the module docstring).
+
+    Distances ``d`` come from skl2onnx's own ``onnx_cdist`` (a ``Scan`` over the training rows:
+    exact differences, so an exact match gives ``d = 0`` as in scikit-learn's trees), then
+    ``TopK(d, k, largest=0)``, ``w = 1 / d`` except on rows where some ``1 / d`` is infinite:
+    there ``w = isinf(1 / d)`` (scikit-learn's ``_get_weights``). Classifier: per-class sums of
+    ``w`` over the neighbours' one-hot labels, divided by ``sum(w)``; label = the class with the
+    largest probability (first on ties, like ``np.argmax``). Regressor: ``sum(w * y) / sum(w)``.
+    """
+    from onnx import TensorProto
+    from skl2onnx.algebra.complex_functions import onnx_cdist
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    op = operator.raw_operator
+    opv = container.target_opset
+    double = isinstance(operator.inputs[0].type, DoubleTensorType)
+    proto, dtype = (TensorProto.DOUBLE, np.float64) if double else (TensorProto.FLOAT, np.float32)
+    metric = op.effective_metric_
+    params = {key: v for key, v in (op.effective_metric_params_ or {}).items() if v is not None}  # w=None
+    p = params.pop("p", None)
+    if metric not in ("euclidean", "manhattan", "minkowski") or params or (metric == "minkowski" and p is None):
+        raise ExportError(f"{type(op).__name__}(metric={metric!r}, metric_params={op.effective_metric_params_!r}) "
+                          "with weights='distance': only Euclidean, Manhattan and Minkowski distances export; "
+                          "use p=1 or p=2")
+    classifier = hasattr(op, "classes_")
+    if classifier and getattr(op, "outputs_2d_", False):
+        raise ExportError(f"{type(op).__name__} with several outputs (multi-label) cannot be exported; fit "
+                          "one classifier per output")
+    fit_x = np.asarray(op._fit_X, dtype=dtype)
+    k = int(op.n_neighbors)
+
+    def const(name, values, kind=proto):
+        arr = np.asarray(values)
+        vname = scope.get_unique_variable_name(name)
+        flat = ([v.encode() for v in arr.ravel().tolist()] if kind == TensorProto.STRING
+                else arr.ravel().tolist())
+        container.add_initializer(vname, kind, list(arr.shape), flat)
+        return vname
+
+    def node(kind, inputs, out=None, **attrs):
+        out = out or scope.get_unique_variable_name(kind.lower())
+        container.add_node(kind, inputs, [out], name=scope.get_unique_operator_name(kind), **attrs)
+        return out
+
+    dist = scope.get_unique_variable_name("knn_dist")
+    extra = {"p": float(p)} if metric == "minkowski" else {}
+    onnx_cdist(operator.inputs[0], fit_x, metric=metric, dtype=dtype, op_version=opv, dim_in=fit_x.shape[1],
+               dim_out=fit_x.shape[0], output_names=[dist], **extra).add_to(scope, container)
+    top_d, top_i = scope.get_unique_variable_name("top_dist"), scope.get_unique_variable_name("top_idx")
+    container.add_node("TopK", [dist, const("k", [k], TensorProto.INT64)], [top_d, top_i], axis=1, largest=0,
+                       sorted=1, name=scope.get_unique_operator_name("TopK"))
+    inv = node("Reciprocal", [top_d])
+    is_inf = node("IsInf", [inv])
+    # TopK sorts ascending, so a row has an infinite 1/d iff its first neighbour has one
+    one, zero = const("one", [1], TensorProto.INT64), const("zero", [0], TensorProto.INT64)
+    row_has_inf = node("Slice", [is_inf, zero, one, one])
+    weights = node("Where", [row_has_inf, node("Cast", [is_inf], to=proto), inv])
+    w3 = node("Unsqueeze", [weights, const("axis2", [2], TensorProto.INT64)])  # [N, k, 1]
+    if classifier:
+        onehot = np.eye(len(op.classes_), dtype=dtype)[np.asarray(op._y, dtype=np.int64)]  # [n_fit, n_classes]
+    else:
+        onehot = np.asarray(op._y, dtype=dtype).reshape(len(fit_x), -1)  # [n_fit, n_targets]
+    gathered = node("Gather", [const("neighbour_targets", onehot), top_i], axis=0)  # [N, k, C]
+    sums = node("ReduceSum", [node("Mul", [gathered, w3]), one], keepdims=0)  # [N, C]
+    if classifier:
+        total = node("ReduceSum", [sums, one], keepdims=1)
+        proba = operator.outputs[1].full_name
+        node("Div", [sums, total], out=proba)
+        idx = node("ArgMax", [proba], axis=1, keepdims=0)
+        classes = np.asarray(op.classes_)
+        if classes.dtype.kind in "iub" or (classes.dtype.kind == "f" and np.all(classes == np.round(classes))):
+            cname = const("classes", classes.astype(np.int64), TensorProto.INT64)
+        else:
+            cname = const("classes", classes.astype(str), TensorProto.STRING)
+        node("Gather", [cname, idx], out=operator.outputs[0].full_name, axis=0)
+    else:
+        total = node("ReduceSum", [weights, one], keepdims=1)  # [N, 1]
+        node("Div", [sums, total], out=operator.outputs[0].full_name)
 
 
 def _double_imputer(scope, operator, container) -> None:
