@@ -6,11 +6,13 @@ Kept apart from :mod:`autodl.cli.main` so that the tabular commands never import
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 from pathlib import Path
 
+from autodl.cli.nn_cmds import _err
 from autodl.errors import UserError
 
 #: flags that only apply with --nas (dest -> flag)
@@ -107,28 +109,15 @@ def export_torch_winner(run_dir: Path, path: str | None) -> str:
     from autodl.cli.export_cmds import _export_torch_run
 
     path = path or str(run_dir / "model.onnx")
-    with _stdout_to_stderr():
+    with contextlib.redirect_stdout(sys.stderr):  # stdout stays the result's (--jsonl parsers read it)
         _export_torch_run(run_dir, path)
     return path
 
 
-class _stdout_to_stderr:
-    """Keep stdout for the result (``--jsonl`` parsers read it)."""
-
-    def __enter__(self):
-        self._saved = sys.stdout
-        sys.stdout = sys.stderr
-
-    def __exit__(self, *exc):
-        sys.stdout = self._saved
-
-
 def is_nas_run(run_dir: str | Path) -> bool:
-    path = Path(run_dir) / "run.json"
-    try:
-        return path.is_file() and json.loads(path.read_text()).get("kind") == "nas"
-    except (OSError, json.JSONDecodeError):
-        return False
+    from autodl.cli.output import run_kind
+
+    return run_kind(run_dir) == "nas"
 
 
 def cmd_resume_nas(args) -> int:
@@ -172,7 +161,3 @@ def describe_result(summary: dict, run_dir: Path) -> str:
         lines.append(f"ONNX: {summary['onnx']} (verified with onnxruntime)")
     return "\n".join(lines)
 
-
-def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()

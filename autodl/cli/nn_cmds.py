@@ -81,11 +81,9 @@ def cmd_search_nn(args) -> int:
 
 
 def is_nn_run(run_dir: str | Path) -> bool:
-    path = Path(run_dir) / "run.json"
-    try:
-        return path.is_file() and json.loads(path.read_text()).get("kind") == "nn"
-    except (OSError, json.JSONDecodeError):
-        return False
+    from autodl.cli.output import run_kind
+
+    return run_kind(run_dir) == "nn"
 
 
 def cmd_resume_nn(args) -> int:

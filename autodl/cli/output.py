@@ -8,6 +8,17 @@ from typing import Any
 from autodl.study import Study, TrialState
 
 
+def run_kind(run_dir: str | Path) -> str | None:
+    """The ``kind`` recorded in ``RUN/run.json`` (``"nn"``, ``"nas"``, ...), or None."""
+    import json
+
+    path = Path(run_dir) / "run.json"
+    try:
+        return json.loads(path.read_text()).get("kind") if path.is_file() else None
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"

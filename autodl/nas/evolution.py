@@ -101,13 +101,6 @@ def make_study(factory: Callable[[], nn.Module], *, searcher: str = "evolution",
                  searcher_params=params)
 
 
-def best_at_largest_budget(study):
-    """The most accurate complete trial among those at the largest budget reached."""
-    from autodl.nn.search import best_trial
-
-    return best_trial(study)
-
-
 def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | None = 20,
                      timeout: float | None = None, searcher: str = "evolution", population: int = 8,
                      sample_size: int = 3, epochs: int = 10, min_epochs: int | None = None,
@@ -131,7 +124,7 @@ def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | 
         >>> res = evolutionary_nas(mlp_space(64, 10), data, n_trials=30, n_workers=2)  # doctest: +SKIP
     """
     from autodl.nas.darts import train_network
-    from autodl.study import TrialState
+    from autodl.nn.search import best_trial  # the best at the largest budget reached
 
     if study is None:
         study = make_study(factory, searcher=searcher, population=population, sample_size=sample_size,
@@ -141,7 +134,7 @@ def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | 
         study.optimize(ArchObjective(factory, data, epochs=epochs, seed=seed), n_trials=n_trials,
                        timeout=timeout, n_workers=n_workers, callbacks=callbacks)
     seconds = time.perf_counter() - start
-    best = best_at_largest_budget(study)
+    best = best_trial(study)
     X_tr, y_tr, X_va, y_va = _tensors(data)
     t0 = time.perf_counter()
     torch.manual_seed(seed)

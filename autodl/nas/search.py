@@ -264,6 +264,7 @@ def _run_darts(spec: NasSpec, data: NasData, run_dir: Path, progress: str) -> di
 def _run_sampled(spec: NasSpec, data: NasData, run_dir: Path, progress: str, resume: bool,
                  n_trials: int | None, time_budget: float | None) -> dict[str, Any]:
     from autodl.nas.evolution import evolutionary_nas, make_study
+    from autodl.nas.genotypes import parameter_free_share
     from autodl.study import Study, TrialState
 
     factory = space_factory(spec, data.n_features, data.n_classes)
@@ -277,15 +278,17 @@ def _run_sampled(spec: NasSpec, data: NasData, run_dir: Path, progress: str, res
     remaining = None if total is None else max(total - study.n_finished, 0)
     callbacks = []
     if progress != "quiet":
+        best: list[float] = []  # the best value shown so far (this invocation)
+
         def show(st, t) -> None:
-            done = [x for x in st.get_trials([TrialState.COMPLETE]) if x.value is not None]
-            best = max(done, key=lambda x: x.value) if done else None
+            if t.state == TrialState.COMPLETE and t.value is not None:
+                best[:] = [max(best + [t.value])]
             _emit(progress, f"  trial {t.id}: {t.state.name.lower()}"
                             + (f", val accuracy {t.value:.4f}" if t.value is not None else "")
                             + (f" at {t.budget:g} epochs" if t.budget is not None else "")
-                            + (f" (best {best.value:.4f})" if best is not None else ""),
+                            + (f" (best {best[0]:.4f})" if best else ""),
                   {"trial": t.id, "state": t.state.value, "value": t.value, "budget": t.budget,
-                   "best": None if best is None else best.value})
+                   "best": best[0] if best else None})
         callbacks.append(show)
     res = evolutionary_nas(factory, data, n_trials=remaining, timeout=time_budget or spec.time_budget,
                            epochs=spec.candidate_epochs, train_epochs=spec.train_epochs,
@@ -309,13 +312,7 @@ def _run_sampled(spec: NasSpec, data: NasData, run_dir: Path, progress: str, res
         "epochs_trained": int(sum(int(h["epochs"] or 0) for h in res.history)),
         "n_trials": len(res.history), "n_failed": sum(t.state == TrialState.FAILED for t in trials),
         "best_config": res.best_config, "best_val_accuracy": res.best_val_accuracy,
-        "parameter_free_share": None if genotype is None else _pf(genotype)})
-
-
-def _pf(genotype) -> float:
-    from autodl.nas.genotypes import parameter_free_share
-
-    return parameter_free_share(genotype)
+        "parameter_free_share": None if genotype is None else parameter_free_share(genotype)})
 
 
 def _finish(spec: NasSpec, run_dir: Path, data: NasData, model, test_acc, genotype, curves,

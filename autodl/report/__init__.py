@@ -303,7 +303,7 @@ def nas_curves_figure(curves: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
-def _study_sections(study, run_dir: Path, settings: dict[str, Any]) -> tuple[list, list, list]:
+def _study_sections(study) -> tuple[list, list, list]:
     from autodl.study import TrialState
 
     trials = study.trials
@@ -370,7 +370,7 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
         from autodl.study import Study
 
         study = Study.load(run, searcher="random")  # a read-only view needs no searcher state
-        summary_rows, sections, space_rows = _study_sections(study, run_dir, settings)
+        summary_rows, sections, space_rows = _study_sections(study)
     summary_rows += [{"setting": k, "value": v} for k, v in settings.items()]
     if (run_dir / "result.json").is_file():
         result = json.loads((run_dir / "result.json").read_text())
