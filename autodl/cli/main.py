@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from autodl.cli.worker_cmds import add_executor_flags, add_worker_parser, cmd_worker, executor_fields
-from autodl.cli.nn_cmds import add_nn_flags, check_tabular_args, is_nn_run
+from autodl.cli.nn_cmds import NN_ONLY, add_nn_flags, is_nn_run
 from autodl.cli.feature_cmds import add_feature_flags, feature_fields
 from autodl.cli.nas_cmds import add_nas_flags, check_not_nas, is_nas_run
 from autodl.errors import UserError
@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--export-onnx", metavar="FILE", help="export the winner to this .onnx file (verified)")
     s.add_argument("--require-onnx", action="store_true",
                    help="the winner is the best trial whose model exports to ONNX and passes the check")
+    s.add_argument("--budget-resource", choices=["auto", "iterations", "rows"],
+                   help="with --searcher sh|hyperband|asha|bohb: what a trial's budget cuts, the model's "
+                        "iterations (hist_gb, forests, mlp) or each fold's training rows (default auto: "
+                        "iterations where the model has them, else rows); budgets default to "
+                        "--min-budget 1 --max-budget 9 --eta 3, a trial fitting budget/max-budget of the work")
     add_nn_flags(s)
     add_nas_flags(s, _positive_int)
     add_feature_flags(s)
@@ -146,6 +151,9 @@ def _progress_mode(args) -> str:
 
 
 def cmd_search(args) -> int:
+    if args.budget_resource is not None and (args.nas or args.model):
+        raise UserError("--budget-resource applies to scikit-learn searches only; with --model or --nas "
+                        "the budget is epochs")
     if args.nas:
         from autodl.cli.nas_cmds import cmd_search_nas
 
@@ -155,8 +163,10 @@ def cmd_search(args) -> int:
         from autodl.cli.nn_cmds import cmd_search_nn
 
         return cmd_search_nn(args)
-    check_tabular_args(args)
     from autodl.tabular.search import SearchSpec, run_search, start_run
+
+    searcher = args.searcher or "tpe"
+    searcher_params = _tabular_budget_args(args, searcher)
 
     if args.data and not args.target:
         raise UserError("--data needs --target COLUMN naming the column to predict")
@@ -169,7 +179,8 @@ def cmd_search(args) -> int:
     data = str(Path(args.data).resolve()) if args.data else None
     spec = SearchSpec(dataset=args.dataset, data=data, target=args.target,
                       task=None if args.task in ("auto", "timeseries") else args.task, metric=args.metric,
-                      space=_space_arg(args.space), searcher=args.searcher or "tpe", n_trials=args.trials,
+                      space=_space_arg(args.space), searcher=searcher, searcher_params=searcher_params,
+                      budget_resource=args.budget_resource or "auto", n_trials=args.trials,
                       time_budget=args.time, seed=args.seed, cv=args.cv, test_size=args.test_size,
                       n_workers=args.workers, **executor_fields(args), **feature_fields(args))
     out = args.out or _default_out(args)
@@ -179,7 +190,7 @@ def cmd_search(args) -> int:
         budget = " and ".join(x for x in (f"{args.trials} trials" if args.trials else "",
                                           f"{args.time:g}s" if args.time else "") if x)
         _err(f"autodl: {prep.spec.dataset or Path(data or args.entityset).name} ({prep.task}, {prep.metric.name}, "
-             f"{spec.cv}-fold CV), searcher {spec.searcher}, {budget} -> {run_dir}")
+             f"{spec.cv}-fold CV), searcher {spec.searcher}{_budget_text(spec)}, {budget} -> {run_dir}")
 
     def run():
         result = run_search(prep, run_dir, show_progress=mode != "quiet", progress_mode=mode)
@@ -190,6 +201,34 @@ def cmd_search(args) -> int:
         return result
 
     return _run_and_report(run, run_dir, mode)
+
+
+def _tabular_budget_args(args, searcher: str) -> dict:
+    """``--min-budget/--max-budget/--eta`` as searcher parameters; with a full-budget searcher
+    they (and ``--budget-resource``) mean nothing, which is said in one line."""
+    from autodl.searchers import SEARCHERS
+    from autodl.tabular.search import uses_budget
+
+    params = {dest: getattr(args, dest) for dest in NN_ONLY if getattr(args, dest, None) is not None}
+    if str(searcher).lower() not in SEARCHERS or uses_budget(searcher):
+        return params  # an unknown name is reported when the spec is prepared
+    if params:
+        raise UserError(f"{', '.join(NN_ONLY[d] for d in params)} only apply with --model mlp|cnn or a "
+                        f"multi-fidelity --searcher (sh, hyperband, asha, bohb), not '{searcher}'")
+    if args.budget_resource:
+        raise UserError(f"--budget-resource only applies with a multi-fidelity --searcher (sh, hyperband, asha, "
+                        f"bohb), not '{searcher}'")
+    return params
+
+
+def _budget_text(spec) -> str:
+    from autodl.tabular.search import uses_budget
+
+    if not uses_budget(spec.searcher):
+        return ""
+    p = spec.searcher_params
+    return (f" (budgets {p['min_budget']:g}..{p['max_budget']:g}, eta {p['eta']:g}, "
+            f"resource {spec.budget_resource})")
 
 
 def _space_arg(space: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from typing import Any
 
@@ -202,16 +203,140 @@ def quiet_fit():
         yield caught
 
 
+# ------------------------------------------------------------------------------- budgets
+#: the hyperparameter that counts a model's iterations; budget resource "iterations" scales it
+ITERATION_PARAMS = {"hist_gb": "max_iter", "random_forest": "n_estimators", "extra_trees": "n_estimators",
+                    "mlp": "max_epochs"}
+#: values of ``SearchSpec.budget_resource`` (see :class:`CVObjective`)
+BUDGET_RESOURCES = ("auto", "iterations", "rows")
+#: with resource "rows", a fold keeps at least this many training rows, and at least
+#: :data:`MIN_ROWS_PER_CLASS` of every class (all of a class that has fewer)
+MIN_ROWS = 10
+MIN_ROWS_PER_CLASS = 2
+
+
+def budget_fraction(budget: float | None, max_budget: float | None) -> float:
+    """The share of the full fit a trial's budget buys: ``budget / max_budget`` in (0, 1];
+    1 without a budget (a full-budget searcher) or without a ``max_budget``."""
+    if budget is None or max_budget is None:
+        return 1.0
+    fraction = float(budget) / float(max_budget)
+    if not fraction > 0:
+        raise ValueError(f"budget {budget} must be > 0")
+    return min(1.0, fraction)
+
+
+def resource_of(model: str, budget_resource: str) -> str:
+    """``"iterations"`` or ``"rows"``: what a budget below the maximum cuts for ``model``."""
+    if budget_resource not in BUDGET_RESOURCES:
+        raise ValueError(f"budget resource is {budget_resource!r}, but must be one of {', '.join(BUDGET_RESOURCES)}")
+    if budget_resource == "rows":
+        return "rows"
+    if model in ITERATION_PARAMS:
+        return "iterations"
+    if budget_resource == "iterations":
+        raise ValueError(f"model '{model}' has no iteration count to scale with the budget; "
+                         "use budget resource 'auto' or 'rows'")
+    return "rows"
+
+
+def scaled_count(full: int, fraction: float) -> int:
+    """``fraction`` of an iteration count, rounded half up, at least 1."""
+    return max(1, int(math.floor(fraction * int(full) + 0.5)))
+
+
+def scale_iterations(pipe, model: str, fraction: float) -> tuple[str, int]:
+    """Set the iteration count of ``pipe``'s model to ``fraction`` of its configured value;
+    returns ``(parameter, new value)``."""
+    name = ITERATION_PARAMS[model]
+    est = pipe.named_steps["model"]
+    value = scaled_count(est.get_params()[name], fraction)
+    est.set_params(**{name: value})
+    return f"{model}.{name}", value
+
+
+def subsample_rows(y, fraction: float, *, seed: int, fold: int = 0, stratify: bool = True,
+                   min_rows: int = MIN_ROWS) -> np.ndarray:
+    """Sorted positions of a seeded ``fraction`` of the rows whose targets are ``y``.
+
+    At least ``min_rows`` rows are kept; with ``stratify`` every class keeps its share of the
+    rows (largest remainders) and at least :data:`MIN_ROWS_PER_CLASS` rows (all it has when it
+    has fewer). The draw depends only on ``(seed, fold)`` and the rows, so a larger fraction
+    keeps (almost always) a superset of a smaller one's rows.
+    """
+    y = np.asarray(y)
+    n = len(y)
+    keep = max(int(math.ceil(fraction * n - 1e-9)), int(min_rows))
+    if fraction >= 1 or keep >= n:
+        return np.arange(n)
+    order = np.random.default_rng([abs(int(seed)), 7919, int(fold)]).permutation(n)
+    if not stratify:
+        return np.sort(order[:keep])
+    _, codes = np.unique(y, return_inverse=True)
+    counts = np.bincount(codes)
+    quota = counts * (keep / n)
+    floor = np.minimum(counts, MIN_ROWS_PER_CLASS)
+    take = np.minimum(counts, np.maximum(np.floor(quota).astype(int), floor))
+    spare = keep - int(take.sum())
+    while spare > 0:  # largest remainders first, among classes with rows left
+        c = min((c for c in range(len(counts)) if take[c] < counts[c]), key=lambda c: (take[c] - quota[c], c))
+        take[c] += 1
+        spare -= 1
+    while spare < 0:  # the per-class floors overshot: trim the classes furthest above their share
+        above = [c for c in range(len(counts)) if take[c] > floor[c]]
+        if not above:
+            break
+        c = max(above, key=lambda c: (take[c] - quota[c], -c))
+        take[c] -= 1
+        spare += 1
+    chosen = []
+    for c in range(len(counts)):
+        members = order[codes[order] == c]  # this class's rows in the seeded order
+        chosen.append(members[: take[c]])
+    return np.sort(np.concatenate(chosen))
+
+
+def row_budget_splits(cv, X, y, fraction: float, *, seed: int, stratify: bool, min_rows: int = MIN_ROWS):
+    """The folds of ``cv`` with each training part cut to ``fraction`` (see
+    :func:`subsample_rows`); every validation part stays whole."""
+    y_arr = np.asarray(y)
+    splits = []
+    for fold, (train, test) in enumerate(cv.split(X, y_arr)):
+        part = subsample_rows(y_arr[train], fraction, seed=seed, fold=fold, stratify=stratify, min_rows=min_rows)
+        splits.append((train[part], test))
+    return splits
+
+
 class CVObjective:
     """k-fold cross-validated score of the pipeline a config describes (picklable).
 
     Returns the metric as reported (accuracy, rmse, ...); the fold standard deviation is stored
     as the trial's ``cv_std`` attribute.
+
+    **Budgets** (multi-fidelity searchers: sh, hyperband, asha, bohb): a trial with budget
+    ``b`` fits the fraction ``f = b / max_budget`` of the full work; without a budget (or at
+    ``b = max_budget``) the fit is exactly the full one. ``budget_resource`` says what is cut:
+
+    * ``"iterations"``: the model's iteration count (:data:`ITERATION_PARAMS`: ``hist_gb.max_iter``,
+      ``random_forest``/``extra_trees`` ``n_estimators``, ``mlp.max_epochs``) becomes ``f`` x its
+      configured value (rounded, at least 1). A model without one (linear, knn, svm) is an error.
+    * ``"rows"``: every fold's training part is cut to ``f`` of its rows (seeded, stratified for
+      classification, at least :data:`MIN_ROWS` rows, :data:`MIN_ROWS_PER_CLASS` per class and
+      k-NN's neighbours); the score is taken on the fold's whole validation part.
+    * ``"auto"`` (default): iterations for the models that have them, rows for the others.
+
+    The trial records ``budget_fraction``, ``budget_resource`` and ``fit_rows`` (training rows
+    per fold, averaged) or the scaled parameter (e.g. ``hist_gb.max_iter``) as attributes.
+    Nothing is reported per step, so define-by-run searchers (``mode="prune"``, whose trials all
+    get ``max_budget``) run full fits and prune nothing; use the default ``mode="promote"``.
     """
 
-    def __init__(self, X, y, task: str, metric: Metric, folds: int = 5, seed: int = 0, features=None):
+    def __init__(self, X, y, task: str, metric: Metric, folds: int = 5, seed: int = 0, features=None,
+                 budget_resource: str = "auto", max_budget: float | None = None):
         self.X, self.y, self.task, self.metric = X, y, task, metric
         self.folds, self.seed, self.features = folds, seed, features
+        resource_of("hist_gb", budget_resource)  # validates the name
+        self.budget_resource, self.max_budget = budget_resource, max_budget
 
     def __call__(self, trial) -> float:
         from sklearn.model_selection import cross_val_score
@@ -220,14 +345,36 @@ class CVObjective:
         # tables are cached by content, so every trial after the first reuses them
         pipe = build_pipeline(trial.config, self.X, self.task, self.seed, features=self.features)
         cv = make_cv(self.task, self.y, self.folds, self.seed)
+        splits = self._apply_budget(trial, pipe, cv)
         with quiet_fit() as caught:
-            scores = cross_val_score(pipe, self.X, self.y, cv=cv,
+            scores = cross_val_score(pipe, self.X, self.y, cv=splits,
                                      scoring=scoring_name(self.metric, self.y), error_score="raise")
         if caught:
             trial.set_user_attr("warnings", sorted({f"{w.category.__name__}: {w.message}"[:200] for w in caught}))
         values = np.array([self.metric.from_scorer(s) for s in scores])
         trial.set_user_attr("cv_std", float(values.std()))
         return float(values.mean())
+
+    def _apply_budget(self, trial, pipe, cv):
+        """Cut ``pipe`` or the folds to the trial's budget; the folds to cross-validate on."""
+        budget = getattr(trial, "budget", None)
+        if budget is None or self.max_budget is None:
+            return cv
+        fraction = budget_fraction(budget, self.max_budget)
+        model = trial.config["model"]
+        resource = resource_of(model, self.budget_resource)
+        trial.set_user_attr("budget_fraction", fraction)
+        trial.set_user_attr("budget_resource", resource)
+        if resource == "iterations":
+            if fraction < 1:
+                name, value = scale_iterations(pipe, model, fraction)
+                trial.set_user_attr(name, value)
+            return cv
+        min_rows = max(MIN_ROWS, int(getattr(pipe.named_steps["model"], "n_neighbors", 0) or 0))
+        splits = row_budget_splits(cv, self.X, self.y, fraction, seed=self.seed,
+                                   stratify=self.task == "classification", min_rows=min_rows)
+        trial.set_user_attr("fit_rows", float(np.mean([len(train) for train, _ in splits])))
+        return splits
 
 
 def score_model(model, X, y, metric: Metric) -> float:

@@ -3,7 +3,8 @@
 A run folder holds:
 
 * ``study.db``    every trial (SQLite; resumable),
-* ``run.json``    what was asked (data source, task, metric, searcher, budgets, seed),
+* ``run.json``    what was asked (data source, task, metric, searcher and its budgets, budget
+  resource, time budget, seed),
 * ``result.json`` task, metric, best score and config, held-out test score,
 * ``model.skops`` the best pipeline refit on all data (skops format, no pickle).
 
@@ -39,7 +40,21 @@ from autodl.study import Study, TrialState
 from autodl.tabular import data as data_mod
 from autodl.tabular.metrics import Metric, get_metric
 from autodl.tabular.persist import load_model, save_model
-from autodl.tabular.pipeline import CVObjective, build_pipeline, make_cv, quiet_fit, score_model
+from autodl.tabular.pipeline import (BUDGET_RESOURCES, ITERATION_PARAMS, CVObjective, build_pipeline, make_cv,
+                                     quiet_fit, score_model)
+
+#: budgets of a multi-fidelity searcher on tables unless given: fractions 1/9, 1/3 and 1 of the
+#: full fit (see :class:`~autodl.tabular.pipeline.CVObjective`)
+FIDELITY_DEFAULTS = {"min_budget": 1.0, "max_budget": 9.0, "eta": 3.0}
+_FIDELITY_FLAGS = {"min_budget": "--min-budget", "max_budget": "--max-budget", "eta": "--eta"}
+
+
+def uses_budget(searcher: str) -> bool:
+    """Whether the searcher called ``searcher`` gives trials budgets (sh, hyperband, asha, bohb)."""
+    from autodl.searchers import SEARCHERS
+
+    cls = SEARCHERS.get(str(searcher).lower())
+    return bool(getattr(cls, "uses_budget", False))
 
 
 @dataclass
@@ -67,6 +82,9 @@ class SearchSpec:
     features: Any = None  # None, "featuretools", "tsfresh" or {"kind": ..., **transformer args}
     timeseries: dict[str, Any] | None = None  # long-form series: id_column, sort_column, labels
     entityset: str | None = None  # a YAML entity-set description (absolute path)
+    #: what a multi-fidelity searcher's budget cuts: "auto", "iterations" or "rows" (see
+    #: :class:`~autodl.tabular.pipeline.CVObjective`); ignored by full-budget searchers
+    budget_resource: str = "auto"
 
     def validate(self) -> None:
         if self.n_trials is None and self.time_budget is None:
@@ -98,6 +116,43 @@ class SearchSpec:
                             "use --executor local (the default)")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise UserError(f"max retries is {self.max_retries}, but must be an integer >= 0")
+        self._validate_budgets()
+
+    def _validate_budgets(self) -> None:
+        """Check the budget settings; fill in :data:`FIDELITY_DEFAULTS` for a multi-fidelity
+        searcher (so run.json keeps the budgets the run used)."""
+        if self.budget_resource not in BUDGET_RESOURCES:
+            raise UserError(f"budget resource is '{self.budget_resource}', but must be one of: "
+                            f"{', '.join(BUDGET_RESOURCES)}")
+        if not isinstance(self.searcher_params, dict):
+            raise UserError(f"searcher_params is {self.searcher_params!r}, but must be a dict")
+        if not uses_budget(self.searcher):
+            if self.budget_resource != "auto":
+                raise UserError(f"budget resource '{self.budget_resource}' only applies with a multi-fidelity "
+                                f"searcher (sh, hyperband, asha, bohb), not '{self.searcher}'")
+            return
+        from autodl.searchers.brackets import validate_fidelity
+
+        params = {**FIDELITY_DEFAULTS, **self.searcher_params}
+        try:
+            validate_fidelity(params["min_budget"], params["max_budget"], params["eta"])
+        except ValueError as exc:
+            message = str(exc)
+            for key, flag in _FIDELITY_FLAGS.items():
+                message = message.replace(f"`{key}`", flag)
+            raise UserError(message) from None
+        self.searcher_params = params
+
+    def check_budget_space(self, space: Space) -> None:
+        """Budget resource "iterations" needs every model of the space to have an iteration count."""
+        if self.budget_resource != "iterations" or not uses_budget(self.searcher):
+            return
+        choices = getattr(space["model"], "choices", None)
+        lacking = [m for m in (choices or ()) if m not in ITERATION_PARAMS]
+        if lacking:
+            raise UserError(f"budget resource 'iterations': {', '.join(map(str, lacking))} have no iteration count "
+                            f"(only {', '.join(ITERATION_PARAMS)} do); use --budget-resource auto (rows for "
+                            "those) or rows, or a space without them")
 
     def executor_kwargs(self) -> dict[str, Any]:
         """The ``Study.optimize`` arguments that choose where trials run."""
@@ -159,6 +214,7 @@ def prepare(spec: SearchSpec, X=None, y=None, features=None) -> Prepared:
     spec.task, spec.metric = task, metric.name
     if "model" not in space:
         raise UserError("the tabular search space needs a 'model' parameter (see search_spaces/tabular.yaml)")
+    spec.check_budget_space(space)
     if spec.test_size > 0:
         from sklearn.model_selection import train_test_split
 
@@ -236,6 +292,7 @@ class SearchResult:
             "best_score": self.best_score,
             "best_config": self.best_config,
             "best_trial_id": self.best_trial_id,
+            "best_budget": self.study.best_trial.budget,  # None without a multi-fidelity searcher
             "test_score": self.test_score,
             "n_trials": sum(t.state.finished for t in trials),
             "n_complete": sum(t.state == TrialState.COMPLETE for t in trials),
@@ -283,7 +340,7 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
     else:
         study = Study(prep.space, searcher=spec.searcher, direction=prep.metric.direction,
                       storage=storage, seed=spec.seed, searcher_params=spec.searcher_params)
-    objective = _objective(prep, run_dir)
+    objective = _objective(prep, run_dir, study)
     start = time.monotonic() if started is None else started
     end = None if spec.time_budget is None else start + spec.time_budget - FINISH_MARGIN
     deadline = {} if end is None else {"stop_at_timeout": True, "reserve_ratio": refit_ratio(prep)}
@@ -492,7 +549,7 @@ def join_run(run_dir: str | Path, *, n_workers: int | None = None, show_progress
     study.diversify(os.getpid())  # do not propose the same configs as the other processes
     if spec.n_trials is not None and study.n_finished >= spec.n_trials:
         return 0, study.n_finished, spec.n_trials
-    objective = _objective(prep, run_dir)
+    objective = _objective(prep, run_dir, study)
     ran = []
     progress = None
     if show_progress:
@@ -542,6 +599,7 @@ def search(
     show_progress: bool = False,
     searcher_params: dict[str, Any] | None = None,
     features: Any = None,
+    budget_resource: str = "auto",
 ) -> SearchResult:
     """Tune a scikit-learn pipeline on ``(X, y)`` by k-fold cross-validation.
 
@@ -550,7 +608,12 @@ def search(
         y: the target.
         task: ``"classification"``, ``"regression"`` or None to infer it from ``y``.
         space: a built-in space name, a YAML path or a :class:`~autodl.Space`.
-        searcher: ``"tpe"`` (default), ``"random"``, ``"grid"``, ``"gp"``, ...
+        searcher: ``"tpe"`` (default), ``"random"``, ``"grid"``, ``"gp"``, ... or a
+            multi-fidelity searcher (``"sh"``, ``"hyperband"``, ``"asha"``, ``"bohb"``): a
+            trial with budget ``b`` then fits ``b / max_budget`` of the full work (see
+            ``budget_resource``); ``searcher_params`` may set ``min_budget``, ``max_budget``
+            and ``eta`` (default 1, 9, 3: fractions 1/9, 1/3, 1). The best trial is chosen
+            among those at the largest budget reached, and the winner is refit in full.
         time_budget: seconds for the whole call, refit of the winner included: a deadline at
             which running trials are stopped (see the module docstring for the slack).
         n_trials: number of trials. Give this, ``time_budget`` or both.
@@ -565,6 +628,10 @@ def search(
             and cached by content across trials: ``"featuretools"`` (transform primitives on
             ``X``), ``"tsfresh"`` (``X`` holds a series per row), a dict ``{"kind": ...,
             **args}`` or a transformer such as :class:`autodl.features.TsfreshTransformer`.
+        budget_resource: what a budget below the maximum cuts: ``"auto"`` (the iteration
+            count of hist_gb, random_forest, extra_trees and mlp; the training rows of each
+            fold for linear, knn and svm), ``"iterations"`` (every model of the space must have
+            one) or ``"rows"`` (every model). Only with a multi-fidelity searcher.
 
     Example:
         >>> from sklearn.datasets import load_wine
@@ -578,7 +645,7 @@ def search(
     spec = SearchSpec(task=task, metric=metric, space=space if not isinstance(space, Space) else space.to_dict(),
                       searcher=searcher, searcher_params=dict(searcher_params or {}), n_trials=n_trials,
                       time_budget=time_budget, seed=seed, cv=cv, test_size=test_size, n_workers=n_workers,
-                      features=_features_spec(features))
+                      features=_features_spec(features), budget_resource=budget_resource)
     obj = features if features is not None and not isinstance(features, (str, dict)) else None
     if out is not None:
         prep, run_dir = start_run(spec, out, X, y, features=obj)
@@ -622,12 +689,15 @@ def _feature_data(spec: SearchSpec, features):
     return X, y, features
 
 
-def _objective(prep: Prepared, run_dir: Path | None) -> CVObjective:
+def _objective(prep: Prepared, run_dir: Path | None, study: Study) -> CVObjective:
+    """The CV objective; budgets are fractions of the study's searcher's ``max_budget`` (the
+    study keeps the searcher parameters the run started with)."""
     features = prep.features
     if features is not None and run_dir is not None and features.get_params().get("cache_dir", 0) is None:
         features.set_params(cache_dir=str(run_dir / "feature_cache"))  # shared by worker processes
+    max_budget = getattr(study.searcher, "max_budget", None) if study.searcher.uses_budget else None
     return CVObjective(prep.X_train, prep.y_train, prep.task, prep.metric, prep.spec.cv, prep.spec.seed,
-                       features=features)
+                       features=features, budget_resource=prep.spec.budget_resource, max_budget=max_budget)
 
 
 def _features_spec(features: Any) -> Any:
