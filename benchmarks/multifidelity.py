@@ -13,7 +13,8 @@ For each space (``mlp``, ``cnn``) and seed:
    as infinite), and for autodl's multi-fidelity runs the epochs checkpoints saved (trained vs
    restart-from-scratch).
 3. **overhead**: time per epoch of a Hyperband study run through autodl (``Study`` with SQLite,
-   ``NNObjective``, synchronous checkpoint writes) vs a bare PyTorch loop training the same
+   ``NNObjective``, checkpoint writes in the background as by default, and synchronous) vs a
+   bare PyTorch loop training the same
    configs for the same number of epochs on the same data, paired trial by trial in the same
    process (median over repeats; see :func:`measure_overhead`; ``--overhead-only`` runs just this).
 
@@ -179,37 +180,41 @@ def _bare_train(config: dict, data, kind: str, epochs: int, seed: int) -> None:
 
 
 def measure_overhead(space: Space, data, kind: str, seed: int, n_trials: int, max_budget: int,
-                     repeats: int) -> dict:
+                     repeats: int, background: bool = True, first_repeat: int = 0) -> dict:
     """Time per epoch of a Hyperband study through autodl against the bare loop, paired trial
     by trial so that other processes' load hits both alike.
 
     After each trial, a study callback trains the same config for the same number of epochs
     with :func:`_bare_train`. autodl's time is the study's time (SQLite storage, searcher,
-    ``NNObjective``, trainer, checkpoint reads and writes) minus the bare runs; wall-clock and
-    CPU time are both reported. Checkpoints are written synchronously here (not by the
-    background writer ``NNObjective`` uses by default), so their whole cost is charged to
-    autodl and none of it overlaps a bare run.
+    ``NNObjective``, trainer, checkpoint reads and writes) minus the bare runs.
+
+    ``background=True`` is autodl's default: the trial serializes its checkpoint and a writer
+    thread writes the file while training goes on, here while the bare run that follows trains
+    (as in a search, where the next trial trains meanwhile); pending writes are waited for at
+    the end and counted. The CPU-time figure counts the writer thread's CPU to autodl (the bare
+    runs' CPU is the main thread's only). ``background=False`` writes synchronously, so the
+    whole write is on the trial's wall clock: the figure for a process with no spare core.
     """
     wall_ratio, cpu_ratio, autodl_ms, bare_ms = [], [], [], []
     epochs_total = 0
     for name in ("sgd", "adam", "adamw", "rmsprop", "adagrad"):  # first use imports torch._dynamo
         build_optimizer({"optimizer": name}, torch.nn.Linear(2, 2).parameters())
-    for r in range(repeats):
+    for r in range(first_repeat, first_repeat + repeats):
         bare = {"wall": 0.0, "cpu": 0.0, "epochs": 0}
 
         def pair(_study, trial):
             epochs = int(trial.user_attrs.get("epochs_trained", 0))
-            w, c = time.perf_counter(), time.process_time()
+            w, c = time.perf_counter(), time.thread_time()
             _bare_train(trial.config, data, kind, epochs, seed)
             bare["wall"] += time.perf_counter() - w
-            bare["cpu"] += time.process_time() - c
+            bare["cpu"] += time.thread_time() - c
             bare["epochs"] += epochs
 
         with tempfile.TemporaryDirectory() as root:
             w, c = time.perf_counter(), time.process_time()
             study = Study(space, searcher="hyperband", direction="maximize", storage=Path(root) / "study.db",
                           seed=seed + r, searcher_params={"min_budget": 1, "max_budget": max_budget, "eta": 3})
-            objective = NNObjective(data, kind, seed=seed, max_epochs=max_budget, background_save=False)
+            objective = NNObjective(data, kind, seed=seed, max_epochs=max_budget, background_save=background)
             study.optimize(objective, n_trials=n_trials, callbacks=[pair])
             ckpt.flush()
             wall, cpu = time.perf_counter() - w - bare["wall"], time.process_time() - c - bare["cpu"]
@@ -219,12 +224,35 @@ def measure_overhead(space: Space, data, kind: str, seed: int, n_trials: int, ma
         cpu_ratio.append(cpu / bare["cpu"])
         autodl_ms.append(wall / bare["epochs"] * 1000)
         bare_ms.append(bare["wall"] / bare["epochs"] * 1000)
-    return {"space": kind, "trials_per_run": n_trials, "epochs_per_run": epochs_total, "repeats": repeats,
+    return {"space": kind, "writes": "background" if background else "synchronous",
+            "trials_per_run": n_trials, "epochs_per_run": epochs_total, "repeats": repeats,
             "autodl_ms_per_epoch": statistics.median(autodl_ms), "bare_ms_per_epoch": statistics.median(bare_ms),
             "paired_overhead_pct": (statistics.median(wall_ratio) - 1) * 100,
             "cpu_overhead_pct": (statistics.median(cpu_ratio) - 1) * 100,
             "overhead_pct_per_run": [(x - 1) * 100 for x in wall_ratio],
+            "cpu_overhead_pct_per_run": [(x - 1) * 100 for x in cpu_ratio],
             "load_average": _load()}
+
+
+def measure_overheads(space: Space, data, kind: str, seed: int, n_trials: int, max_budget: int,
+                      repeats: int) -> list[dict]:
+    """:func:`measure_overhead` with background and with synchronous checkpoint writes, the two
+    alternating run by run (so that a change of the machine's load hits both)."""
+    runs: dict[bool, list[dict]] = {True: [], False: []}
+    for r in range(repeats):
+        for background in (True, False):
+            runs[background].append(measure_overhead(space, data, kind, seed, n_trials, max_budget, 1,
+                                                     background=background, first_repeat=r))
+    out = []
+    for background, parts in runs.items():
+        wall = [x for p in parts for x in p["overhead_pct_per_run"]]
+        cpu = [x for p in parts for x in p["cpu_overhead_pct_per_run"]]
+        out.append(dict(parts[0], repeats=repeats, overhead_pct_per_run=wall, cpu_overhead_pct_per_run=cpu,
+                        paired_overhead_pct=statistics.median(wall), cpu_overhead_pct=statistics.median(cpu),
+                        autodl_ms_per_epoch=statistics.median(p["autodl_ms_per_epoch"] for p in parts),
+                        bare_ms_per_epoch=statistics.median(p["bare_ms_per_epoch"] for p in parts),
+                        load_average=_load()))
+    return out
 
 
 def _load() -> list[float] | None:
@@ -263,13 +291,14 @@ def tables(result: dict) -> str:
             lines.append(f"| {m} | {c['trained']} | {c['from_scratch']} | {c['saved_pct']:.1f} % |")
     if result.get("overhead"):
         lines.append("\n### Trainer overhead (Hyperband study through autodl vs bare PyTorch loop)\n")
-        lines.append("| space | epochs per run | runs | autodl ms/epoch | bare ms/epoch | wall-clock overhead "
-                     "(median) | CPU-time overhead (median) | load average |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("| space | checkpoint writes | epochs per run | runs | autodl ms/epoch | bare ms/epoch | "
+                     "wall-clock overhead (median) | CPU-time overhead (median) | load average |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         for o in result["overhead"]:
             cpu = f"{o['cpu_overhead_pct']:+.1f} %" if o.get("cpu_overhead_pct") is not None else "-"
             load = " / ".join(f"{x:.1f}" for x in o["load_average"]) if o.get("load_average") else "-"
-            lines.append(f"| {o['space']} | {o['epochs_per_run']} | {o.get('repeats', '-')} | "
+            lines.append(f"| {o['space']} | {o.get('writes', 'synchronous')} | {o['epochs_per_run']} | "
+                         f"{o.get('repeats', '-')} | "
                          f"{o['autodl_ms_per_epoch']:.2f} | {o['bare_ms_per_epoch']:.2f} | "
                          f"{o['paired_overhead_pct']:+.1f} % | {cpu} | {load} |")
     return "\n".join(lines)
@@ -321,9 +350,8 @@ def main(argv: list[str] | None = None) -> dict:
         if seeds:
             result["spaces"][kind] = _summarize(block)
         if args.overhead_repeats > 0:
-            result["overhead"].append(measure_overhead(space, data, kind, 0, 13 if args.quick else 40,
-                                                       9 if args.quick else args.max_budget,
-                                                       args.overhead_repeats))
+            result["overhead"] += measure_overheads(space, data, kind, 0, 13 if args.quick else 40,
+                                                    9 if args.quick else args.max_budget, args.overhead_repeats)
     for block in result["spaces"].values():
         for rnd in block["random"]:
             rnd.pop("curve", None)
@@ -373,7 +401,7 @@ def merge(paths: list[Path], out: Path) -> dict:
             for m in have["methods"]:
                 have["runs"][m] += block["runs"][m]
         for o in part["overhead"]:
-            overhead[o["space"]] = o
+            overhead[o["space"], o.get("writes", "synchronous")] = o
     result["overhead"] = list(overhead.values())
     for block in result["spaces"].values():
         _summarize(block)

@@ -28,19 +28,14 @@ def _number(text: str) -> float | int:
 
 def add_nn_flags(p: argparse.ArgumentParser) -> None:
     """The search flags of PyTorch runs (``--model`` routes the search to :mod:`autodl.nn`)."""
-    g = p.add_argument_group("PyTorch models (multi-fidelity; budget = epochs)")
+    g = p.add_argument_group("PyTorch models and budgets (sh, hyperband, asha, bohb)")
     g.add_argument("--model", choices=["mlp", "cnn"],
                    help="search a PyTorch MLP or CNN instead of scikit-learn pipelines")
-    g.add_argument("--min-budget", type=_number, help="fewest epochs a config trains (default 1)")
-    g.add_argument("--max-budget", type=_number, help="most epochs a config trains (default 27)")
+    g.add_argument("--min-budget", type=_number,
+                   help="smallest budget: epochs with --model (default 1), else a share of the fit (default 1)")
+    g.add_argument("--max-budget", type=_number,
+                   help="largest budget: epochs with --model (default 27), else the full fit (default 9)")
     g.add_argument("--eta", type=_number, help="halving rate, > 1 (default 3)")
-
-
-def check_tabular_args(args) -> None:
-    """Budget flags make no sense for scikit-learn pipelines: say so in one line."""
-    given = [flag for dest, flag in NN_ONLY.items() if getattr(args, dest, None) is not None]
-    if given:
-        raise UserError(f"{', '.join(given)} only apply with --model mlp|cnn")
 
 
 def cmd_search_nn(args) -> int:

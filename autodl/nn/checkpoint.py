@@ -2,27 +2,31 @@
 
 Layout inside a run folder::
 
-    RUN/checkpoints/<config_key>/state.pt    model, optimizer, schedule, RNG state, epoch
-    RUN/checkpoints/<config_key>/meta.json   config, seed, kind, epoch, history (readable)
+    RUN/checkpoints/<config_key>/checkpoint.safetensors
 
-``state.pt`` holds only tensors and plain containers/numbers (``torch.save`` of state dicts);
-it is read with ``torch.load(..., weights_only=True)``, which refuses arbitrary pickled
-objects. Both files are written to a temporary name and renamed (``os.replace``), so a killed
-process leaves either the old or the new checkpoint, never a torn one; ``meta.json`` is
-written last and names the epoch of the ``state.pt`` it belongs to. Writes may be deferred to
-a background thread (``background=True``) so the next trial trains meanwhile.
+One file per config in the `safetensors <https://huggingface.co/docs/safetensors>`_ layout: an
+8-byte little-endian header length, a JSON header naming every tensor's dtype, shape and byte
+range, then the raw tensor bytes. The header's ``__metadata__`` holds, as JSON text,
 
-The process also keeps a copy of the checkpoints it wrote last (at most :data:`CACHE_BYTES`):
-a promoted trial in the same process resumes from that copy instead of reading and
-unpickling ``state.pt`` again, and without waiting for a background write of it. The copy is
-used only while ``meta.json`` on disk is the one this process wrote (or its write is still
-pending); otherwise the files are read.
+* ``meta``      what wrote it: config, seed, kind, horizon, epoch, training history;
+* ``skeleton``  the nested state (model, optimizer and schedule state, RNG state, epoch, early
+  stopping) with each tensor replaced by ``{"__tensor__": name}``.
+
+Nothing is pickled, so reading runs no code; :func:`read_meta` parses the header only, and any
+safetensors reader opens the tensors. A file is written under a temporary name and renamed
+(``os.replace``), so a killed process leaves the old or the new checkpoint, never a torn one.
+The state is serialized synchronously (that is the snapshot: training may go on right after);
+with ``background=True`` only the file write is left to a writer thread.
+
+The process keeps the bytes of the checkpoints it wrote last (at most :data:`CACHE_BYTES`): a
+promoted trial in the same process resumes from them instead of reading the file, and without
+waiting for a background write. The copy is used only while the file on disk is the one this
+process wrote (or its write is still pending); otherwise the file is read.
 """
 
 from __future__ import annotations
 
 import atexit
-import io
 import json
 import os
 import threading
@@ -32,14 +36,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 
 from autodl.searchers.brackets import config_hash
 
-STATE_FILE = "state.pt"
-META_FILE = "meta.json"
+STATE_FILE = "checkpoint.safetensors"
+FORMAT = "autodl-checkpoint/1"
 #: memory for the in-process copies of recently written checkpoints (oldest dropped first)
 CACHE_BYTES = 256 * 2**20
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is not a readable autodl checkpoint."""
 
 
 def checkpoint_dir(run_dir: str | Path, config: Mapping[str, Any]) -> Path:
@@ -53,16 +62,141 @@ def _atomic_write_bytes(path: Path, write) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-# Checkpoints may be written by one background thread while the next trial trains: the caller
-# hands over a snapshot (tensors copied, so later training cannot change it) and the thread
-# serializes and writes it. Reading a checkpoint first waits for a pending write to the same
-# folder, unless the in-memory copy serves it; call :func:`flush` before the process ends (an
-# atexit hook does it too).
+# ------------------------------------------------------------------ the file format
+# safetensors dtype names; bfloat16 has no NumPy type and travels as its int16 bit pattern
+_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+           torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+           torch.uint8: "U8", torch.bool: "BOOL"}
+_NUMPY = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.int16, "I64": np.int64,
+          "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+_TENSOR, _DICT, _TUPLE = "__tensor__", "__dict__", "__tuple__"
+
+
+def _flatten(obj: Any, arrays: list) -> Any:
+    """``obj`` as JSON-able data, its tensors appended to ``arrays`` as (dtype name, array)."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach()
+        name = _DTYPES.get(t.dtype)
+        if name is None:
+            raise TypeError(f"cannot checkpoint a tensor of dtype {t.dtype}")
+        t = t.cpu()
+        if t.dtype == torch.bfloat16:
+            t = t.view(torch.int16)
+        arrays.append((name, t.contiguous().numpy()))
+        return {_TENSOR: str(len(arrays) - 1)}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _flatten(v, arrays) for k, v in obj.items()}
+        return {_DICT: [[k, _flatten(v, arrays)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {_TUPLE: [_flatten(v, arrays) for v in obj]}
+    if isinstance(obj, list):
+        return [_flatten(v, arrays) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot checkpoint a {type(obj).__name__} (tensors and plain values only)")
+
+
+def serialize(state: Mapping[str, Any], meta: Mapping[str, Any]) -> bytes:
+    """The checkpoint file's bytes for ``state`` (tensors and plain values) and ``meta`` (JSON)."""
+    arrays: list = []
+    skeleton = _flatten(dict(state), arrays)
+    header: dict[str, Any] = {"__metadata__": {"format": FORMAT, "meta": json.dumps(dict(meta), sort_keys=True),
+                                               "skeleton": json.dumps(skeleton)}}
+    offset = 0
+    for i, (name, a) in enumerate(arrays):
+        header[str(i)] = {"dtype": name, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned
+    return b"".join([len(head).to_bytes(8, "little"), head, *(a.reshape(-1) for _, a in arrays)])
+
+
+def _header(data: bytes | memoryview, what: str) -> tuple[dict, int]:
+    if len(data) < 8:
+        raise CheckpointError(f"{what}: too short for a checkpoint")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8:
+        raise CheckpointError(f"{what}: header longer than the file")
+    try:
+        header = json.loads(bytes(data[8:8 + n]))
+        meta = header["__metadata__"]
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{what}: not a safetensors header") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{what}: not an autodl checkpoint ({FORMAT})")
+    return header, 8 + n
+
+
+def parse_meta(data: bytes | memoryview, what: str = "checkpoint") -> dict[str, Any]:
+    """The ``meta`` stored in a checkpoint's bytes (only the header is parsed)."""
+    header, _ = _header(data, what)
+    try:
+        return json.loads(header["__metadata__"]["meta"])
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{what}: unreadable metadata") from None
+
+
+def deserialize(data: bytes | memoryview, device: torch.device | str = "cpu",
+                what: str = "checkpoint") -> dict[str, Any]:
+    """The state stored in a checkpoint's bytes, its tensors fresh copies on ``device``."""
+    return decode(data, device, what)[0]
+
+
+def decode(data: bytes | memoryview, device: torch.device | str = "cpu",
+           what: str = "checkpoint") -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(state, meta)`` from a checkpoint's bytes (one pass over the header)."""
+    header, start = _header(data, what)
+    end = len(data)
+    tensors: dict[str, torch.Tensor] = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (lo, hi) = _NUMPY[entry["dtype"]], [int(s) for s in entry["shape"]], entry["data_offsets"]
+            count = int(np.prod(shape, dtype=np.int64))
+            if not (0 <= lo <= hi and start + hi <= end and hi - lo == count * np.dtype(dtype).itemsize):
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{what}: tensor {name!r} is malformed") from None
+        a = np.frombuffer(data, dtype=dtype, count=count, offset=start + lo).reshape(shape)
+        t = torch.from_numpy(a.copy())
+        if entry["dtype"] == "BF16":
+            t = t.view(torch.bfloat16)
+        tensors[name] = t.to(device) if str(device) != "cpu" else t
+
+    def build(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            if _TENSOR in obj:
+                return tensors[obj[_TENSOR]]
+            if _DICT in obj:
+                return {k: build(v) for k, v in obj[_DICT]}
+            if _TUPLE in obj:
+                return tuple(build(v) for v in obj[_TUPLE])
+            return {k: build(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [build(v) for v in obj]
+        return obj
+
+    try:
+        state = build(json.loads(header["__metadata__"]["skeleton"]))
+        meta = json.loads(header["__metadata__"]["meta"])
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{what}: unreadable state layout") from None
+    return state, meta
+
+
+# ------------------------------------------------------------------ writing, the in-memory copies
+# Checkpoints may be written by one background thread while the next trial trains; reading a
+# checkpoint first waits for a pending write to the same folder, unless the in-memory copy
+# serves it. Call :func:`flush` before the process ends (an atexit hook does it too).
 _LOCK = threading.Lock()
 _WRITER: ThreadPoolExecutor | None = None
 _PENDING: dict[str, Future] = {}
@@ -72,55 +206,29 @@ _RECENT_BYTES = 0
 
 @dataclass
 class _Copy:
-    """A checkpoint this process wrote: its contents and, once written, the files' identity."""
+    """A checkpoint this process wrote: its bytes, its meta and, once written, the file's identity."""
 
+    data: bytes
     meta: dict
-    state: dict
-    nbytes: int
-    files: tuple | None = None  # (inode, mtime_ns, size) of state.pt and meta.json
+    file: tuple | None = None  # (inode, mtime_ns, size) of the file
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
 
 
 def _identity(folder: Path) -> tuple | None:
     try:
-        return tuple((st.st_ino, st.st_mtime_ns, st.st_size)
-                     for st in (os.stat(folder / STATE_FILE), os.stat(folder / META_FILE)))
+        st = os.stat(folder / STATE_FILE)
     except OSError:
         return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def _write_files(folder: Path, copy: _Copy) -> None:
+def _write_file(folder: Path, copy: _Copy) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    # serialized in memory, then written at once: torch.save to a path writes every record
-    # through the file (about twice the time for a small model's state)
-    buf = io.BytesIO()
-    torch.save(copy.state, buf)
-    data = buf.getbuffer()
-    _atomic_write_bytes(folder / STATE_FILE, lambda p: p.write_bytes(data))
-    text = json.dumps(copy.meta, indent=1, sort_keys=True)
-    _atomic_write_bytes(folder / META_FILE, lambda p: p.write_text(text))
-    copy.files = _identity(folder)
-
-
-def _snapshot(obj: Any, device: torch.device | str | None = None) -> Any:
-    """A copy of nested dicts/lists/tuples whose tensors are copied (training may go on), to
-    ``device`` if given."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone() if device is None else obj.detach().to(device, copy=True)
-    if isinstance(obj, dict):
-        return type(obj)((k, _snapshot(v, device)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_snapshot(v, device) for v in obj)
-    return obj
-
-
-def _nbytes(obj: Any) -> int:
-    if isinstance(obj, torch.Tensor):
-        return obj.numel() * obj.element_size()
-    if isinstance(obj, dict):
-        return sum(_nbytes(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(_nbytes(v) for v in obj)
-    return 0
+    _atomic_write_bytes(folder / STATE_FILE, lambda p: p.write_bytes(copy.data))
+    copy.file = _identity(folder)
 
 
 def _forget(key: str) -> None:
@@ -143,7 +251,7 @@ def _remember(key: str, copy: _Copy) -> None:
 
 
 def _recent(folder: str | Path) -> _Copy | None:
-    """This process's copy of ``folder``'s checkpoint if the files are still the ones it wrote
+    """This process's copy of ``folder``'s checkpoint if the file is still the one it wrote
     (or will be, once its pending write lands)."""
     key = str(Path(folder))
     with _LOCK:
@@ -153,9 +261,9 @@ def _recent(folder: str | Path) -> _Copy | None:
         return None
     if fut is not None and not fut.done():
         return copy
-    if copy.files is not None and _identity(Path(folder)) == copy.files and _read_meta_file(folder) == copy.meta:
-        return copy  # (meta.json too: a file rewritten in place may keep inode, size and mtime)
-    with _LOCK:  # replaced by someone else (or the write failed): read the files
+    if copy.file is not None and _identity(Path(folder)) == copy.file:
+        return copy
+    with _LOCK:  # replaced by someone else (or the write failed): read the file
         if _RECENT.get(key) is copy:
             _forget(key)
     return None
@@ -173,15 +281,16 @@ def save_checkpoint(folder: str | Path, state: Mapping[str, Any], meta: Mapping[
                     background: bool = False) -> None:
     """Write ``state`` (tensors and plain values) and ``meta`` (JSON) atomically to ``folder``.
 
-    With ``background=True`` the files are written by a writer thread (see :func:`flush`).
+    The state is serialized before this returns, so training may go on at once; with
+    ``background=True`` the file is written by a writer thread (see :func:`flush`).
     """
     global _WRITER
     folder = Path(folder)
-    state = _snapshot(dict(state), "cpu")
-    copy = _Copy(json.loads(json.dumps(dict(meta))), state, _nbytes(state))
+    meta = json.loads(json.dumps(dict(meta)))  # what a reader of the file gets back
+    copy = _Copy(serialize(state, meta), meta)
     if not background:
         wait(folder)
-        _write_files(folder, copy)
+        _write_file(folder, copy)
         with _LOCK:
             _remember(str(folder), copy)
         return
@@ -189,19 +298,20 @@ def save_checkpoint(folder: str | Path, state: Mapping[str, Any], meta: Mapping[
         if _WRITER is None:
             _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autodl-checkpoint")
             atexit.register(flush)
-        _PENDING[str(folder)] = _WRITER.submit(_write_files, folder, copy)
+        _PENDING[str(folder)] = _WRITER.submit(_write_file, folder, copy)
         _remember(str(folder), copy)
 
 
 def wait(folder: str | Path) -> None:
     """Wait until a background write to ``folder`` (if any) is on disk."""
+    key = str(Path(folder))
     with _LOCK:
-        fut = _PENDING.get(str(Path(folder)))
+        fut = _PENDING.get(key)
     if fut is not None:
         fut.result()
         with _LOCK:
-            if _PENDING.get(str(Path(folder))) is fut:
-                del _PENDING[str(Path(folder))]
+            if _PENDING.get(key) is fut:
+                del _PENDING[key]
 
 
 def flush() -> None:
@@ -212,33 +322,57 @@ def flush() -> None:
         wait(f)
 
 
-def _read_meta_file(folder: str | Path) -> dict[str, Any] | None:
-    path = Path(folder) / META_FILE
-    if not path.is_file() or not (Path(folder) / STATE_FILE).is_file():
-        return None
+def _read_file(folder: str | Path) -> bytes | None:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return (Path(folder) / STATE_FILE).read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 
 def read_meta(folder: str | Path) -> dict[str, Any] | None:
-    """The checkpoint's metadata, or None when there is no (complete) checkpoint."""
+    """The checkpoint's metadata, or None when there is no readable checkpoint (a damaged or
+    foreign file counts as none: the trial trains from scratch and replaces it)."""
     copy = _recent(folder)
     if copy is not None:
         return json.loads(json.dumps(copy.meta))
     wait(folder)
-    return _read_meta_file(folder)
+    path = Path(folder) / STATE_FILE
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else 0
+            if n > os.fstat(f.fileno()).st_size - 8:
+                return None  # (not read: a foreign file's first bytes may claim any length)
+            return parse_meta(head + f.read(n), str(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, CheckpointError):
+        return None
 
 
 def load_state(folder: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read ``state.pt`` with ``weights_only=True`` (no arbitrary code runs), or copy this
-    process's in-memory copy of it."""
+    """The checkpoint's state (fresh tensors on ``device``), from this process's in-memory copy
+    or the file. Raises :class:`CheckpointError` for a damaged or foreign file."""
     copy = _recent(folder)
     if copy is not None:
-        return _snapshot(copy.state, device)
+        return deserialize(copy.data, device)
     wait(folder)
-    return torch.load(Path(folder) / STATE_FILE, map_location=device, weights_only=True)
+    data = _read_file(folder)
+    if data is None:
+        raise FileNotFoundError(Path(folder) / STATE_FILE)
+    return deserialize(data, device, str(Path(folder) / STATE_FILE))
+
+
+def load_checkpoint(folder: str | Path, device: torch.device | str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(state, meta)`` of one checkpoint, both from the same bytes."""
+    copy = _recent(folder)
+    data = copy.data if copy is not None else None
+    if data is None:
+        wait(folder)
+        data = _read_file(folder)
+        if data is None:
+            raise FileNotFoundError(Path(folder) / STATE_FILE)
+    return decode(data, device, str(Path(folder) / STATE_FILE))
 
 
 def save_weights(path: str | Path, model: torch.nn.Module, meta: Mapping[str, Any]) -> None:
@@ -255,5 +389,6 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return torch.load(Path(path), map_location="cpu", weights_only=True)
 
 
-__all__ = ["checkpoint_dir", "save_checkpoint", "wait", "flush", "read_meta", "load_state", "clear_cache",
-           "save_weights", "load_weights", "CACHE_BYTES"]
+__all__ = ["checkpoint_dir", "save_checkpoint", "wait", "flush", "read_meta", "load_state", "load_checkpoint",
+           "clear_cache", "serialize", "deserialize", "decode", "parse_meta", "CheckpointError", "save_weights",
+           "load_weights", "CACHE_BYTES", "STATE_FILE"]

@@ -90,7 +90,8 @@ class NNObjective:
     """
 
     def __init__(self, data, kind: str, *, seed: int = 0, max_epochs: int = 27, patience: int | None = None,
-                 report_every_epoch: bool = False, checkpoints: bool = True, background_save: bool = True):
+                 report_every_epoch: bool = False, checkpoints: bool = True, background_save: bool = False,
+                 skip_dead_checkpoints: bool = True):
         self.data = data
         self.kind = kind
         self.seed = seed
@@ -98,10 +99,14 @@ class NNObjective:
         self.patience = patience
         self.report_every_epoch = report_every_epoch
         self.checkpoints = checkpoints
-        #: checkpoints written by a background thread while the next trial trains (a promoted
-        #: trial in this process waits for its checkpoint; in another process it may not see
-        #: it yet and then trains from scratch, which is slower but gives the same result)
+        #: write checkpoints from a background thread while the next trial trains. Off by
+        #: default: on 2 cores the thread's hand-offs cost the training thread more than the
+        #: write itself (``benchmarks/multifidelity.py --overhead-only``), and a synchronous
+        #: write is on disk when the trial is recorded
         self.background_save = background_save
+        #: skip the checkpoint of a trial the searcher can no longer continue (see
+        #: :meth:`autodl.study.RunningTrial.worth_keeping`); results are the same either way
+        self.skip_dead_checkpoints = skip_dead_checkpoints
 
     def __call__(self, trial) -> float:
         from autodl.errors import TrialPruned
@@ -120,7 +125,8 @@ class NNObjective:
         out = train_config(trial.config, self.data, self.kind, epochs, seed=self.seed, max_epochs=self.max_epochs,
                            checkpoint_root=root, patience=self.patience,
                            on_epoch=on_epoch if self.report_every_epoch else None,
-                           background_save=self.background_save)
+                           background_save=self.background_save,
+                           keep_checkpoint=trial.worth_keeping if self.skip_dead_checkpoints else None)
         trial.set_user_attr("epochs", out.epochs)
         trial.set_user_attr("epochs_trained", out.epochs_trained)
         trial.set_user_attr("epochs_resumed", out.epochs_resumed)

@@ -28,6 +28,7 @@ so the caller's global torch RNG is untouched). Training 3 epochs, saving, loadi
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -69,8 +70,10 @@ def device_default() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@functools.lru_cache(maxsize=4096)
 def _seed_of(seed: int, *parts: int) -> int:
-    """A 63-bit seed derived from ``seed`` and ``parts`` (independent streams per epoch)."""
+    """A 63-bit seed derived from ``seed`` and ``parts`` (independent streams per epoch;
+    cached: a SeedSequence costs more than a small model's epoch of batches is worth)."""
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *parts]).generate_state(2, np.uint64)[0] >> 1)
 
 
@@ -432,13 +435,14 @@ class Trainer:
                 and meta.get("patience") == self.patience)
 
     def restore(self, folder: str | Path) -> bool:
-        """Load the checkpoint in ``folder`` if it fits this trainer; returns whether it did."""
-        meta = ckpt.read_meta(folder)
-        if not self.compatible(meta):
+        """Load the checkpoint in ``folder`` if it fits this trainer; returns whether it did
+        (a damaged file counts as no checkpoint)."""
+        try:
+            state, meta = ckpt.load_checkpoint(folder, self.device)
+        except (FileNotFoundError, ckpt.CheckpointError):
             return False
-        state = ckpt.load_state(folder, self.device)
-        if int(state["epoch"]) != int(meta["epoch"]):
-            return False  # torn between the two files: ignore it
+        if not self.compatible(meta) or int(state["epoch"]) != int(meta["epoch"]):
+            return False
         self.load_state_dict(state)
         self.history = list(meta.get("history", []))
         return True
@@ -454,7 +458,8 @@ def budget_to_epochs(budget: float | None, default: int) -> int:
 def train_config(config: Mapping[str, Any], data: ArrayData, kind: str, epochs: int, *, seed: int = 0,
                  max_epochs: int = 27, checkpoint_root: str | Path | None = None, patience: int | None = None,
                  on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-                 device: torch.device | str | None = None, background_save: bool = False) -> TrainOutcome:
+                 device: torch.device | str | None = None, background_save: bool = False,
+                 keep_checkpoint: Callable[[float], bool] | None = None) -> TrainOutcome:
     """Train ``config`` to ``epochs`` epochs in total, resuming from its checkpoint if any.
 
     With ``checkpoint_root`` (a run folder), the checkpoint lives in
@@ -463,6 +468,8 @@ def train_config(config: Mapping[str, Any], data: ArrayData, kind: str, epochs: 
     epochs run; the new state is saved at the end. A checkpoint with more epochs than asked is
     left alone and the model is trained from scratch in memory. ``background_save`` writes the
     checkpoint from a writer thread (call :func:`autodl.nn.checkpoint.flush` before exiting).
+    ``keep_checkpoint(val_accuracy)`` returning False skips the save (the searcher will not
+    continue this config, see :meth:`autodl.study.RunningTrial.worth_keeping`).
     """
     trainer = Trainer(config, data, kind, seed=seed, max_epochs=max_epochs, patience=patience, device=device)
     resumed = 0
@@ -475,9 +482,9 @@ def train_config(config: Mapping[str, Any], data: ArrayData, kind: str, epochs: 
         else:
             folder = folder if meta is None or int(meta.get("epoch", 0)) <= epochs else None
     trained = trainer.train_epochs(epochs - trainer.epoch, on_epoch=on_epoch)
-    if folder is not None and trained > 0:
-        trainer.save(folder, background=background_save)
     last = trainer.history[-1] if trainer.history else {"val_accuracy": float("nan"), "val_loss": float("nan")}
+    if folder is not None and trained > 0 and (keep_checkpoint is None or keep_checkpoint(float(last["val_accuracy"]))):
+        trainer.save(folder, background=background_save)
     return TrainOutcome(float(last["val_accuracy"]), float(last["val_loss"]), trainer.epoch, trained, resumed,
                         trainer.stopped, list(trainer.history), trainer)
 

@@ -117,6 +117,14 @@ class Searcher(abc.ABC):
         if v is not None:
             self.intermediate.setdefault(trial.id, {})[int(step)] = v
 
+    def worth_keeping(self, trial: Trial, value: float | None) -> bool:
+        """Whether a running trial that ends with ``value`` (to minimize; None: failed) may be
+        continued at a larger budget or become the best, so that its training state is worth
+        saving. True unless the searcher can rule both out: multi-fidelity searchers say False
+        for a result their promotion rule can no longer promote (the objective may then skip
+        its checkpoint; getting it wrong costs only retraining, never a different result)."""
+        return True
+
     def should_prune(self, trial: Trial) -> bool:
         """Whether a running trial should stop, judged on its reported intermediate values.
 

@@ -138,6 +138,11 @@ class _MultiFidelity(Searcher):
             return False
         return self._pruner.should_prune(trial.id, self.intermediate.get(trial.id, {}))
 
+    def _could_be_best(self, budget: float | None, value: float) -> bool:
+        """Whether ``value`` at ``budget`` beats every success at that budget so far (a trial
+        at the top rung is never continued; only the best one's state is wanted)."""
+        return not any(same_budget(o.trial.budget, budget) and o.value <= value for o in self.successes)
+
     def best(self) -> Observation | None:
         ok = [o for o in self.successes if o.trial.budget is not None]
         if not ok:
@@ -248,6 +253,23 @@ class Hyperband(_MultiFidelity):
     def _sample_for(self, br: SyncBracket, key: tuple[int, int], budget: float) -> Config:
         return self._sample(key, budget)
 
+    def worth_keeping(self, trial: Trial, value: float | None) -> bool:
+        """False when ``value`` can no longer be promoted: its rung already holds as many
+        strictly better results as the rung promotes (or it is the bracket's last rung and
+        not the best so far at that budget). A failure is never promoted."""
+        if self.mode == "prune":
+            return True
+        if value is None:
+            return False
+        found = self._known_slot(trial)
+        if found is None:
+            return True
+        br, k, j = found
+        if k + 1 >= len(br.spec.sizes):
+            return self._could_be_best(trial.budget, value)
+        better = sum(1 for slot, v in br.results[k].items() if slot != j and v is not None and v < value)
+        return better < br.spec.sizes[k + 1]
+
     def _observe(self, obs: Observation) -> None:
         found = self._known_slot(obs.trial)
         if found is None:
@@ -352,6 +374,18 @@ class ASHA(_MultiFidelity):
             self.rungs.configs[slot] = self._sample((0, slot), self.budgets[0])
         config = self.rungs.configs[slot]
         return self._new_trial(dict(config), self.budgets[rung], **self._info(0, self.s_max, rung, slot, config))
+
+    def worth_keeping(self, trial: Trial, value: float | None) -> bool:
+        """A lower rung keeps growing, so any success there may be promoted later; only the top
+        rung's results are never continued (kept if best so far)."""
+        if self.mode == "prune":
+            return True
+        if value is None:
+            return False
+        found = self._known_slot(trial)
+        if found is None or found[0] + 1 < len(self.budgets):
+            return True
+        return self._could_be_best(trial.budget, value)
 
     def _observe(self, obs: Observation) -> None:
         if self.mode == "prune":

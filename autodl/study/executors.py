@@ -71,6 +71,8 @@ class Hooks:
 
     on_report: Callable[[int, int, float], None] = lambda tid, step, value: None
     should_prune: Callable[[int], bool] = lambda tid: False
+    #: ``(trial id, final value in the study's direction)``: is the trial's state worth saving
+    worth_keeping: Callable[[int, float], bool] = lambda tid, value: True
 
 
 def lost(message: str) -> TrialOutcome:
@@ -200,7 +202,8 @@ class InlineExecutor:
         tid = task.trial_id
         handle = RunningTrial(tid, task.config, task.budget, run_dir=task.run_dir,
                               on_report=lambda step, value: hooks.on_report(tid, step, value),
-                              pruner=lambda: hooks.should_prune(tid))
+                              pruner=lambda: hooks.should_prune(tid),
+                              keeper=lambda value: hooks.worth_keeping(tid, value))
         assert self._objective is not None, "start() was not called"
         return [(tid, execute(self._objective, handle))]
 
@@ -299,8 +302,15 @@ def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int) 
             except (EOFError, OSError):
                 os._exit(0)
 
+        def keep(value: float, tid: int = task.trial_id) -> bool:
+            _send(conn, ("keep?", tid, value))
+            try:
+                return bool(conn.recv())
+            except (EOFError, OSError):
+                os._exit(0)
+
         handle = RunningTrial(task.trial_id, task.config, task.budget, run_dir=task.run_dir,
-                              on_report=report, pruner=prune)
+                              on_report=report, pruner=prune, keeper=keep)
         try:
             out = execute(objective, handle)
         except KeyboardInterrupt:
@@ -448,6 +458,8 @@ class ProcessExecutor:
                     self._hooks.on_report(msg[1], msg[2], msg[3])
                 elif kind == "prune?":
                     slot.conn.send(bool(self._hooks.should_prune(msg[1])))
+                elif kind == "keep?":
+                    slot.conn.send(bool(self._hooks.worth_keeping(msg[1], msg[2])))
                 elif kind == "done":
                     slot.task = None
                     return msg[1], msg[2]

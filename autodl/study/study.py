@@ -339,7 +339,8 @@ class Study:
             self.searcher.report(job.trial, step, self._to_min(value))
 
         return RunningTrial(job.id, job.trial.config, job.trial.budget, on_report=on_report,
-                            pruner=lambda: self.searcher.should_prune(job.trial), run_dir=self.run_dir)
+                            pruner=lambda: self.searcher.should_prune(job.trial), run_dir=self.run_dir,
+                            keeper=lambda value: self._worth_keeping(job, value))
 
     def _finish(self, job: _Job, out: TrialOutcome, reported: bool) -> FrozenTrial:
         if not reported and out.intermediate:
@@ -514,7 +515,26 @@ class Study:
             job = running.get(tid)
             return job is not None and bool(self.searcher.should_prune(job.trial))
 
-        return Hooks(on_report, should_prune)
+        def worth_keeping(tid: int, value: float) -> bool:
+            job = running.get(tid)
+            return job is None or self._worth_keeping(job, value)
+
+        return Hooks(on_report, should_prune, worth_keeping)
+
+    def _worth_keeping(self, job: _Job, value: Any) -> bool:
+        from autodl.study.trial import check_value
+
+        v, _ = check_value(value)
+        return bool(self.searcher.worth_keeping(job.trial, None if v is None else self._to_min(v)))
+
+    def _full_budget_time(self, budget: float | None, duration: float | None) -> float:
+        """A trial's time scaled to the searcher's max budget (the refit is a full fit)."""
+        top = getattr(self.searcher, "max_budget", None)
+        if not duration:
+            return 0.0
+        if budget and top and budget < top:
+            return float(duration) * float(top) / float(budget)
+        return float(duration)
 
     def _run(self, ex: "Executor", objective, n_trials, total, deadline, callbacks, progress,
              max_retries, limit: _Deadline | None = None) -> None:
@@ -525,7 +545,7 @@ class Study:
         track = limit is not None and limit.ratio > 0
         best = self._best_or_none() if track else None
         if best is not None:
-            limit.reserve = limit.ratio * (best.duration or 0.0)
+            limit.reserve = limit.ratio * self._full_budget_time(best.budget, best.duration)
         cutoff = self._cutoffs(ex, limit) if limit is not None else None
         ex.start(objective, self._hooks(running))
         try:
@@ -568,7 +588,8 @@ class Study:
                             best is None or self._better(frozen.value, best.value)):
                         best = frozen
                         # the objective's own time (a new worker's start-up is not refitted)
-                        limit.reserve = limit.ratio * (out.duration or frozen.duration or 0.0)
+                        limit.reserve = limit.ratio * self._full_budget_time(
+                            frozen.budget, out.duration or frozen.duration)
                     for cb in callbacks:
                         cb(self, frozen)
                 if limit is not None and running:

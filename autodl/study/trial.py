@@ -116,6 +116,7 @@ class RunningTrial:
         on_report: Callable[[int, float], None] | None = None,
         pruner: Callable[[], bool] | None = None,
         run_dir: str | None = None,
+        keeper: Callable[[float], bool] | None = None,
     ):
         self.id = id
         self.config = dict(config)
@@ -125,6 +126,7 @@ class RunningTrial:
         self.user_attrs: dict[str, Any] = {}
         self._on_report = on_report
         self._pruner = pruner
+        self._keeper = keeper
 
     @property
     def params(self) -> dict[str, Any]:
@@ -143,6 +145,14 @@ class RunningTrial:
     def should_prune(self) -> bool:
         """Whether the searcher's rule says to stop this trial now (then raise TrialPruned)."""
         return bool(self._pruner()) if self._pruner is not None else False
+
+    def worth_keeping(self, value: float) -> bool:
+        """Whether this trial, ending with ``value`` (in the study's direction), may still be
+        continued at a larger budget or be the best, i.e. whether saving its training state
+        (a checkpoint) can pay off. Multi-fidelity searchers answer False once their promotion
+        rule rules it out; True when unknown (e.g. on Dask workers). Skipping a checkpoint on
+        False never changes results: a trial whose state is missing retrains from scratch."""
+        return bool(self._keeper(value)) if self._keeper is not None else True
 
     def prune(self) -> None:
         """Stop the trial as pruned (same as ``raise autodl.TrialPruned()``)."""

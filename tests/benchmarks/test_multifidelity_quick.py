@@ -32,5 +32,6 @@ def test_multifidelity_quick(tmp_path):
         assert r["epochs"] is None or r["epochs"] <= r["trained"]
     assert block["checkpoints"]["hyperband"]["from_scratch"] >= block["checkpoints"]["hyperband"]["trained"]
     assert result["overhead"][0]["bare_ms_per_epoch"] > 0
+    assert {o["writes"] for o in result["overhead"]} == {"background", "synchronous"}
     saved = json.loads(out.read_text())
     assert "| hyperband |" in saved["markdown"]

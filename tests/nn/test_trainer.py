@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import pickle
 
 import numpy as np
 import pytest
@@ -70,15 +68,86 @@ def test_checkpoint_is_safe_and_atomic(digits, tmp_path):
     train_config(MLP_CFG, digits, "mlp", 2, seed=0, max_epochs=9, checkpoint_root=tmp_path)
     folders = list((tmp_path / "checkpoints").iterdir())
     assert len(folders) == 1
-    assert sorted(p.name for p in folders[0].iterdir()) == ["meta.json", "state.pt"]  # no temp files left
-    meta = json.loads((folders[0] / "meta.json").read_text())
+    assert [p.name for p in folders[0].iterdir()] == ["checkpoint.safetensors"]  # no temp files left
+    path = folders[0] / "checkpoint.safetensors"
+    ckpt.clear_cache()  # read the file, not this process's copy
+    meta = ckpt.read_meta(folders[0])
     assert meta["epoch"] == 2 and meta["config"] == MLP_CFG
-    state = torch.load(folders[0] / "state.pt", weights_only=True)
+    state = ckpt.load_state(folders[0])
     assert set(state) >= {"model", "optimizer", "schedule", "rng", "epoch"}
-    # a checkpoint carrying an arbitrary object is refused by the loader
-    torch.save({"model": {}, "evil": _Evil()}, folders[0] / "state.pt")
-    with pytest.raises(pickle.UnpicklingError):
+    # a standard safetensors file: any safetensors reader gets the same tensors
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        assert f.metadata()["format"] == ckpt.FORMAT
+        raw = {k: f.get_tensor(k) for k in f.keys()}
+    flat = [state["rng"], *state["model"].values()]
+    assert all(any(t.dtype == r.dtype and t.shape == r.shape and torch.equal(t, r) for r in raw.values())
+               for t in flat)
+    # a pickle put in its place is never unpickled: it is no checkpoint, and training starts over
+    torch.save({"model": {}, "evil": _Evil()}, path)
+    with pytest.raises(ckpt.CheckpointError):
         ckpt.load_state(folders[0])
+    assert ckpt.read_meta(folders[0]) is None
+    again = train_config(MLP_CFG, digits, "mlp", 3, seed=0, max_epochs=9, checkpoint_root=tmp_path)
+    assert (again.epochs_trained, again.epochs_resumed) == (3, 0)
+    ckpt.clear_cache()
+    assert ckpt.read_meta(folders[0])["epoch"] == 3
+
+
+def test_damaged_checkpoint_files_are_refused(digits, tmp_path):
+    state = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3), "n": 1}
+    good = ckpt.serialize(state, {"epoch": 1})
+    assert torch.equal(ckpt.deserialize(good)["w"], state["w"])
+    n = int.from_bytes(good[:8], "little")
+    damaged = {
+        "truncated data": good[:-4],
+        "header longer than the file": (10**9).to_bytes(8, "little") + good[8:],
+        "not json": good[:8] + b"{" * n + good[8 + n:],
+        "wrong format tag": good.replace(ckpt.FORMAT.encode(), b"x" * len(ckpt.FORMAT)),
+        "empty": b"",
+    }
+    for why, data in damaged.items():
+        with pytest.raises(ckpt.CheckpointError):
+            ckpt.deserialize(data)
+        folder = tmp_path / why.replace(" ", "_")
+        folder.mkdir()
+        (folder / ckpt.STATE_FILE).write_bytes(data)
+        assert ckpt.read_meta(folder) is None or why == "truncated data", why  # header alone intact there
+        with pytest.raises(ckpt.CheckpointError):
+            ckpt.load_state(folder)
+
+
+def test_state_layout_survives_the_format():
+    """Everything optimizers and schedules put in a state: int keys, tuples, inf, None, bf16."""
+    state = {"opt": {"state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.ones(2, 2)}},
+                     "param_groups": [{"betas": (0.9, 0.999), "lr": 1e-3, "params": [0], "foreach": None}]},
+             "best": float("inf"), "flag": True, "half": torch.tensor([1.5, -2.0], dtype=torch.bfloat16),
+             "mask": torch.tensor([True, False]), "empty": torch.zeros(0, 3), "__odd": {"__tensor__": "x"}}
+    data = ckpt.serialize(state, {})
+    back = ckpt.deserialize(data)
+    from safetensors.torch import load as safetensors_load
+    assert sorted(t.shape for t in safetensors_load(data).values()) == sorted(
+        [(), (2, 2), (2,), (2,), (0, 3)])
+    assert back["opt"]["state"][0]["step"].item() == 3.0 and back["opt"]["state"][0]["step"].shape == ()
+    assert list(back["opt"]["state"]) == [0]
+    assert back["opt"]["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert back["opt"]["param_groups"][0]["foreach"] is None
+    assert back["best"] == float("inf") and back["flag"] is True
+    assert back["half"].dtype == torch.bfloat16 and torch.equal(back["half"], state["half"])
+    assert torch.equal(back["mask"], state["mask"]) and back["empty"].shape == (0, 3)
+    assert back["__odd"] == {"__tensor__": "x"}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_resumes_exactly_from_the_file(digits, tmp_path, name):
+    cfg = dict(MLP_CFG, optimizer=name, lr=0.01 if name != "sgd" else 0.05, schedule="plateau")
+    train_config(cfg, digits, "mlp", 2, seed=5, max_epochs=9, checkpoint_root=tmp_path)
+    ckpt.clear_cache()
+    resumed = train_config(cfg, digits, "mlp", 4, seed=5, max_epochs=9, checkpoint_root=tmp_path)
+    assert (resumed.epochs_trained, resumed.epochs_resumed) == (2, 2)
+    straight = train_config(cfg, digits, "mlp", 4, seed=5, max_epochs=9)
+    a, b = resumed.trainer.model.state_dict(), straight.trainer.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_checkpoint_of_another_setup_is_ignored(digits, tmp_path):
@@ -161,8 +230,8 @@ def test_resume_from_the_in_memory_copy_or_from_disk_is_the_same(digits, tmp_pat
         ckpt.clear_cache()
     else:
         def no_file_reads(*args, **kwargs):
-            raise AssertionError("state.pt was read although this process holds the checkpoint")
-        monkeypatch.setattr(torch, "load", no_file_reads)
+            raise AssertionError("the checkpoint file was read although this process holds it")
+        monkeypatch.setattr(ckpt, "_read_file", no_file_reads)
     resumed = train_config(MLP_CFG, digits, "mlp", 5, seed=2, max_epochs=9, checkpoint_root=tmp_path,
                            background_save=True)
     monkeypatch.undo()
@@ -180,11 +249,9 @@ def test_resume_from_the_in_memory_copy_or_from_disk_is_the_same(digits, tmp_pat
 def test_a_checkpoint_replaced_by_another_process_is_read_from_disk(digits, tmp_path):
     train_config(MLP_CFG, digits, "mlp", 2, seed=0, max_epochs=9, checkpoint_root=tmp_path)
     folder = ckpt.checkpoint_dir(tmp_path, MLP_CFG)
-    state = torch.load(folder / "state.pt", weights_only=True)
-    state["epoch"] = 3  # another writer's newer checkpoint of the same config
-    meta = json.loads((folder / "meta.json").read_text())
-    torch.save(state, folder / "state.pt")
-    (folder / "meta.json").write_text(json.dumps(dict(meta, epoch=3)))
+    state, meta = ckpt.load_checkpoint(folder)
+    state["epoch"] = 3  # another writer's newer checkpoint of the same config, written in place
+    (folder / ckpt.STATE_FILE).write_bytes(ckpt.serialize(state, dict(meta, epoch=3)))
     assert ckpt.read_meta(folder)["epoch"] == 3
     assert ckpt.load_state(folder)["epoch"] == 3
 

@@ -322,3 +322,16 @@ def test_cli_budgets_are_kept_by_resume(tmp_path, capsys):
         assert (t.user_attrs["fit_rows"] < 50) == (t.budget == 1.0)  # 80 training rows per fold
     result = json.loads((run / "result.json").read_text())
     assert result["best_budget"] == 3.0
+
+
+def test_time_kept_for_the_refit_counts_a_full_fit():
+    """With budgets, the best trial so far may have run 1/9 of the fit; the time kept free for
+    the winner's refit scales its duration to the full budget."""
+    from autodl.space import Float, Space
+    from autodl.study import Study
+
+    space = Space({"x": Float(0.0, 1.0)})
+    study = Study(space, searcher="hyperband", searcher_params={"min_budget": 1, "max_budget": 9, "eta": 3})
+    assert study._full_budget_time(1, 2.0) == pytest.approx(18.0)
+    assert study._full_budget_time(9, 2.0) == pytest.approx(2.0)
+    assert Study(space, searcher="random")._full_budget_time(None, 2.0) == pytest.approx(2.0)
