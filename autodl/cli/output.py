@@ -71,4 +71,9 @@ def print_result(result, run_dir: Path) -> None:
     test = f", test {result.metric} {result.test_score:.4f}" if result.test_score is not None else ""
     console.print(f"best {result.metric} {result.best_score:.4f} (cv){test} — trial "
                   f"{result.best_trial_id}, model {result.best_config.get('model', '?')}", markup=False)
+    budget = result.study.best_trial.budget
+    top = getattr(result.study.searcher, "max_budget", None) if result.study.searcher.uses_budget else None
+    if budget is not None and top and budget < top:
+        console.print(f"note: no trial reached the max budget {top:g}; the best ran at budget {budget:g} "
+                      "(refit in full). Give more trials (--trials) for a full-budget comparison", markup=False)
     console.print(f"run folder: {run_dir}  (result.json, model.skops, study.db)", markup=False)

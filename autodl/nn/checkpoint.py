@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -92,6 +93,9 @@ def _flatten(obj: Any, arrays: list) -> Any:
     if isinstance(obj, dict):
         if all(isinstance(k, str) and not k.startswith("__") for k in obj):
             return {k: _flatten(v, arrays) for k, v in obj.items()}
+        bad = [k for k in obj if not isinstance(k, (str, int)) or isinstance(k, bool)]
+        if bad:
+            raise TypeError(f"cannot checkpoint a dict key {bad[0]!r} (str and int keys only)")
         return {_DICT: [[k, _flatten(v, arrays)] for k, v in obj.items()]}
     if isinstance(obj, tuple):
         return {_TUPLE: [_flatten(v, arrays) for v in obj]}
@@ -128,20 +132,27 @@ def _header(data: bytes | memoryview, what: str) -> tuple[dict, int]:
     try:
         header = json.loads(bytes(data[8:8 + n]))
         meta = header["__metadata__"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise CheckpointError(f"{what}: not a safetensors header") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{what}: not an autodl checkpoint ({FORMAT})")
     return header, 8 + n
 
 
+def _json_dict(text: Any, what: str, part: str) -> dict:
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{what}: unreadable {part}")
+    return value
+
+
 def parse_meta(data: bytes | memoryview, what: str = "checkpoint") -> dict[str, Any]:
     """The ``meta`` stored in a checkpoint's bytes (only the header is parsed)."""
     header, _ = _header(data, what)
-    try:
-        return json.loads(header["__metadata__"]["meta"])
-    except (ValueError, KeyError, TypeError):
-        raise CheckpointError(f"{what}: unreadable metadata") from None
+    return _json_dict(header["__metadata__"].get("meta"), what, "metadata")
 
 
 def deserialize(data: bytes | memoryview, device: torch.device | str = "cpu",
@@ -150,32 +161,59 @@ def deserialize(data: bytes | memoryview, device: torch.device | str = "cpu",
     return decode(data, device, what)[0]
 
 
-def decode(data: bytes | memoryview, device: torch.device | str = "cpu",
-           what: str = "checkpoint") -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(state, meta)`` from a checkpoint's bytes (one pass over the header)."""
-    header, start = _header(data, what)
-    end = len(data)
-    tensors: dict[str, torch.Tensor] = {}
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _tensor_table(header: dict, size: int, what: str) -> dict[str, tuple[str, list[int], int, int]]:
+    """``{name: (dtype, shape, start, end)}``, checked as the safetensors format demands: known
+    dtypes, shapes of non-negative ints, byte ranges that match the shape and tile the data
+    part exactly (in order, no gaps, no overlaps), so nothing is read twice or from outside."""
+    table = {}
     for name, entry in header.items():
         if name == "__metadata__":
             continue
         try:
-            dtype, shape, (lo, hi) = _NUMPY[entry["dtype"]], [int(s) for s in entry["shape"]], entry["data_offsets"]
-            count = int(np.prod(shape, dtype=np.int64))
-            if not (0 <= lo <= hi and start + hi <= end and hi - lo == count * np.dtype(dtype).itemsize):
-                raise ValueError
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{what}: tensor {name!r} is malformed") from None
-        a = np.frombuffer(data, dtype=dtype, count=count, offset=start + lo).reshape(shape)
+            dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+            ok = (dtype in _NUMPY and isinstance(shape, list) and all(_is_count(d) for d in shape)
+                  and isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets))
+        except (KeyError, TypeError):
+            ok = False
+        if not ok or offsets[1] - offsets[0] != math.prod(shape) * np.dtype(_NUMPY[dtype]).itemsize:
+            raise CheckpointError(f"{what}: tensor {name!r} is malformed")
+        table[name] = (dtype, shape, offsets[0], offsets[1])
+    at = 0
+    for _, _, lo, hi in sorted(table.values(), key=lambda e: (e[2], e[3])):
+        if lo != at:
+            raise CheckpointError(f"{what}: tensor data overlaps or leaves gaps")
+        at = hi
+    if at != size:
+        raise CheckpointError(f"{what}: tensor data does not fill the file")
+    return table
+
+
+def decode(data: bytes | memoryview, device: torch.device | str = "cpu",
+           what: str = "checkpoint") -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(state, meta)`` from a checkpoint's bytes (one pass over the header)."""
+    header, start = _header(data, what)
+    table = _tensor_table(header, len(data) - start, what)
+    meta = _json_dict(header["__metadata__"].get("meta"), what, "metadata")
+    skeleton = _json_dict(header["__metadata__"].get("skeleton"), what, "state layout")
+
+    def tensor(name: Any) -> torch.Tensor:
+        dtype, shape, lo, hi = table[name]
+        a = np.frombuffer(data, dtype=_NUMPY[dtype], count=math.prod(shape), offset=start + lo).reshape(shape)
+        if dtype == "BOOL" and a.size and a.view(np.uint8).max() > 1:
+            raise ValueError("bool bytes other than 0 and 1")
         t = torch.from_numpy(a.copy())
-        if entry["dtype"] == "BF16":
+        if dtype == "BF16":
             t = t.view(torch.bfloat16)
-        tensors[name] = t.to(device) if str(device) != "cpu" else t
+        return t.to(device) if str(device) != "cpu" else t
 
     def build(obj: Any) -> Any:
         if isinstance(obj, dict):
             if _TENSOR in obj:
-                return tensors[obj[_TENSOR]]
+                return tensor(obj[_TENSOR])
             if _DICT in obj:
                 return {k: build(v) for k, v in obj[_DICT]}
             if _TUPLE in obj:
@@ -186,9 +224,8 @@ def decode(data: bytes | memoryview, device: torch.device | str = "cpu",
         return obj
 
     try:
-        state = build(json.loads(header["__metadata__"]["skeleton"]))
-        meta = json.loads(header["__metadata__"]["meta"])
-    except (ValueError, KeyError, TypeError):
+        state = build(skeleton)  # only the tensors the state refers to are copied
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise CheckpointError(f"{what}: unreadable state layout") from None
     return state, meta
 
@@ -227,8 +264,13 @@ def _identity(folder: Path) -> tuple | None:
 
 def _write_file(folder: Path, copy: _Copy) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(folder / STATE_FILE, lambda p: p.write_bytes(copy.data))
-    copy.file = _identity(folder)
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(copy.data)
+        st = os.stat(tmp)  # (a rename keeps these; taken before it, another writer cannot slip in)
+        copy.file = st.st_ino, st.st_mtime_ns, st.st_size
+
+    _atomic_write_bytes(folder / STATE_FILE, write)
 
 
 def _forget(key: str) -> None:

@@ -214,10 +214,12 @@ def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path) -> dict[s
     epochs = budget_to_epochs(best.budget, max_epochs)
     trainer = Trainer(best.config, data, spec.model, seed=spec.seed, max_epochs=max_epochs, patience=spec.patience)
     folder = ckpt.checkpoint_dir(run_dir, best.config)
-    if not (trainer.restore(folder) and trainer.epoch == epochs):  # e.g. moved on by a later trial
+    try:  # its checkpoint, or one from a lower budget (then trained on: the same model)
+        trainer.restore(folder, max_epoch=epochs)
+    except ckpt.CheckpointError:
         trainer = Trainer(best.config, data, spec.model, seed=spec.seed, max_epochs=max_epochs,
                           patience=spec.patience)
-        trainer.train_epochs(epochs)
+    trainer.train_epochs(epochs - trainer.epoch)
     test_acc = None
     if data.X_test is not None:
         test_acc = trainer.evaluate(data.X_test, data.y_test)[1]

@@ -434,18 +434,32 @@ class Trainer:
                 and meta.get("seed") == self.seed and meta.get("max_epochs") == self.max_epochs
                 and meta.get("patience") == self.patience)
 
-    def restore(self, folder: str | Path) -> bool:
-        """Load the checkpoint in ``folder`` if it fits this trainer; returns whether it did
-        (a damaged file counts as no checkpoint)."""
+    def restore(self, folder: str | Path, max_epoch: int | None = None) -> bool:
+        """Load the checkpoint in ``folder`` if it fits this trainer (and holds at most
+        ``max_epoch`` epochs); returns whether it did. A damaged or foreign file counts as no
+        checkpoint. Raises :class:`~autodl.nn.checkpoint.CheckpointError` when a file that
+        looked right fails half-way into the model: this trainer is then unusable."""
         try:
             state, meta = ckpt.load_checkpoint(folder, self.device)
         except (FileNotFoundError, ckpt.CheckpointError):
             return False
-        if not self.compatible(meta) or int(state["epoch"]) != int(meta["epoch"]):
+        epoch = _meta_epoch(meta)
+        if (epoch is None or not self.compatible(meta) or not isinstance(state, dict)
+                or state.get("epoch") != epoch or (max_epoch is not None and epoch > max_epoch)):
             return False
-        self.load_state_dict(state)
-        self.history = list(meta.get("history", []))
+        try:
+            history = list(meta.get("history", []))
+            self.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ckpt.CheckpointError(f"{folder}: does not fit this model ({type(exc).__name__}: {exc})") from None
+        self.history = history
         return True
+
+
+def _meta_epoch(meta: Any) -> int | None:
+    """The epoch a checkpoint's metadata names, or None if it names none."""
+    epoch = meta.get("epoch") if isinstance(meta, dict) else None
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else None
 
 
 def budget_to_epochs(budget: float | None, default: int) -> int:
@@ -476,11 +490,16 @@ def train_config(config: Mapping[str, Any], data: ArrayData, kind: str, epochs: 
     folder = None
     if checkpoint_root is not None:
         folder = ckpt.checkpoint_dir(checkpoint_root, config)
-        meta = ckpt.read_meta(folder)
-        if trainer.compatible(meta) and int(meta["epoch"]) <= epochs and trainer.restore(folder):
-            resumed = trainer.epoch
-        else:
-            folder = folder if meta is None or int(meta.get("epoch", 0)) <= epochs else None
+        have = _meta_epoch(ckpt.read_meta(folder))
+        if have is not None and have > epochs:
+            folder = None  # a checkpoint further along is left alone; train from scratch in memory
+        elif have is not None:
+            try:
+                if trainer.restore(folder, max_epoch=epochs):
+                    resumed = trainer.epoch
+            except ckpt.CheckpointError:  # half-loaded: start clean; the file is replaced below
+                trainer = Trainer(config, data, kind, seed=seed, max_epochs=max_epochs, patience=patience,
+                                  device=device)
     trained = trainer.train_epochs(epochs - trainer.epoch, on_epoch=on_epoch)
     last = trainer.history[-1] if trainer.history else {"val_accuracy": float("nan"), "val_loss": float("nan")}
     if folder is not None and trained > 0 and (keep_checkpoint is None or keep_checkpoint(float(last["val_accuracy"]))):

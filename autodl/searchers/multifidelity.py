@@ -139,9 +139,10 @@ class _MultiFidelity(Searcher):
         return self._pruner.should_prune(trial.id, self.intermediate.get(trial.id, {}))
 
     def _could_be_best(self, budget: float | None, value: float) -> bool:
-        """Whether ``value`` at ``budget`` beats every success at that budget so far (a trial
-        at the top rung is never continued; only the best one's state is wanted)."""
-        return not any(same_budget(o.trial.budget, budget) and o.value <= value for o in self.successes)
+        """Whether ``value`` at ``budget`` is at least as good as every success at that budget
+        so far (a top-rung trial is never continued; only the best one's state is wanted, and
+        on a tie the study may pick either)."""
+        return not any(same_budget(o.trial.budget, budget) and o.value < value for o in self.successes)
 
     def best(self) -> Observation | None:
         ok = [o for o in self.successes if o.trial.budget is not None]

@@ -282,6 +282,7 @@ def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int) 
     except Exception as exc:  # noqa: BLE001 - any failure to rebuild the objective is fatal here
         _send(conn, ("broken", f"{type(exc).__name__}: {exc}"))
         return
+    asking = threading.Lock()
     while True:
         try:
             msg = conn.recv()
@@ -293,21 +294,22 @@ def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int) 
         _send(conn, ("start", task.trial_id))  # the timeout counts from here, not from spawn
 
         def report(step: int, value: float, tid: int = task.trial_id) -> None:
-            _send(conn, ("report", tid, step, value))
+            with asking:
+                _send(conn, ("report", tid, step, value))
+
+        def ask(question: tuple) -> bool:
+            with asking:  # one question at a time, so answers cannot cross between threads
+                _send(conn, question)
+                try:
+                    return bool(conn.recv())
+                except (EOFError, OSError):
+                    os._exit(0)
 
         def prune(tid: int = task.trial_id) -> bool:
-            _send(conn, ("prune?", tid))
-            try:
-                return bool(conn.recv())
-            except (EOFError, OSError):
-                os._exit(0)
+            return ask(("prune?", tid))
 
         def keep(value: float, tid: int = task.trial_id) -> bool:
-            _send(conn, ("keep?", tid, value))
-            try:
-                return bool(conn.recv())
-            except (EOFError, OSError):
-                os._exit(0)
+            return ask(("keep?", tid, value))
 
         handle = RunningTrial(task.trial_id, task.config, task.budget, run_dir=task.run_dir,
                               on_report=report, pruner=prune, keeper=keep)

@@ -47,7 +47,7 @@ class _Deadline:
 
     at: float
     ratio: float = 0.0
-    reserve: float = 0.0  # ratio x the duration of the best trial so far
+    reserve: float = 0.0  # ratio x the best trial's duration so far (at the full budget)
 
     @property
     def end(self) -> float:
@@ -416,7 +416,8 @@ class Study:
                 (the objective then runs in a worker process) and ``"inline"`` is refused; on
                 Dask the stopped trial's task is cancelled and a local cluster is closed.
             reserve_ratio: with ``stop_at_timeout``, keep ``reserve_ratio`` x (the best trial's
-                duration) seconds before the timeout free for work after the search (such as
+                duration, scaled to the max budget if it ran a lower one) seconds before the
+                timeout free for work after the search (such as
                 refitting the winner): the search ends that much earlier, and a running trial
                 is stopped (PRUNED) as soon as it could no longer finish and leave its own
                 reserve in time.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pytest
@@ -115,6 +116,56 @@ def test_damaged_checkpoint_files_are_refused(digits, tmp_path):
         assert ckpt.read_meta(folder) is None or why == "truncated data", why  # header alone intact there
         with pytest.raises(ckpt.CheckpointError):
             ckpt.load_state(folder)
+
+
+def _crafted(tensors: dict, data: bytes, meta="{}", skeleton='{"w": {"__tensor__": "0"}}') -> bytes:
+    header = dict(tensors, __metadata__={"format": ckpt.FORMAT, "meta": meta, "skeleton": skeleton})
+    head = json.dumps(header).encode()
+    return len(head).to_bytes(8, "little") + head + data
+
+
+@pytest.mark.parametrize("why, blob", [
+    ("negative shape", _crafted({"0": {"dtype": "F32", "shape": [-1, -1], "data_offsets": [0, 4]}}, bytes(4))),
+    ("float offsets", _crafted({"0": {"dtype": "F32", "shape": [1], "data_offsets": [0.5, 4.5]}}, bytes(5))),
+    ("huge shape", _crafted({"0": {"dtype": "F32", "shape": [2**70], "data_offsets": [0, 4]}}, bytes(4))),
+    ("wrapping shape", _crafted({"0": {"dtype": "F32", "shape": [2**32, 2**32], "data_offsets": [0, 0]}}, b"")),
+    ("shape as text", _crafted({"0": {"dtype": "F32", "shape": "12", "data_offsets": [0, 8]}}, bytes(8))),
+    ("unknown dtype", _crafted({"0": {"dtype": "X9", "shape": [1], "data_offsets": [0, 4]}}, bytes(4))),
+    ("overlapping ranges", _crafted({str(i): {"dtype": "U8", "shape": [1024], "data_offsets": [0, 1024]}
+                                     for i in range(200)}, bytes(1024))),
+    ("gap in the data", _crafted({"0": {"dtype": "U8", "shape": [4], "data_offsets": [4, 8]}}, bytes(8))),
+    ("deep nesting", _crafted({}, b"", skeleton="[" * 100000 + "]" * 100000)),
+    ("meta not a dict", _crafted({}, b"", meta="[1, 2]", skeleton="{}")),
+    ("bool bytes", _crafted({"0": {"dtype": "BOOL", "shape": [2], "data_offsets": [0, 2]}}, b"\x01\x07")),
+    ("unknown tensor", _crafted({}, b"", skeleton='{"w": {"__tensor__": "9"}}')),
+])
+def test_hostile_checkpoint_files_are_refused_cheaply(tmp_path, why, blob):
+    """Each is a CheckpointError (no other exception, no memory blow-up), and to a trainer it is
+    no checkpoint at all."""
+    with pytest.raises(ckpt.CheckpointError):
+        ckpt.decode(blob)
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / ckpt.STATE_FILE).write_bytes(blob)
+    with pytest.raises(ckpt.CheckpointError):
+        ckpt.load_state(folder)
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_replaced(digits, tmp_path):
+    """Same config and setup in the metadata, but the tensors of another model (e.g. a layout
+    changed between versions): the trial trains from scratch, and exactly like a fresh run."""
+    train_config(MLP_CFG, digits, "mlp", 2, seed=0, max_epochs=9, checkpoint_root=tmp_path)
+    folder = ckpt.checkpoint_dir(tmp_path, MLP_CFG)
+    state, meta = ckpt.load_checkpoint(folder)
+    state["model"] = {k: v[:1] if v.dim() else v for k, v in state["model"].items()}  # wrong shapes
+    (folder / ckpt.STATE_FILE).write_bytes(ckpt.serialize(state, meta))
+    ckpt.clear_cache()
+    out = train_config(MLP_CFG, digits, "mlp", 3, seed=0, max_epochs=9, checkpoint_root=tmp_path)
+    assert (out.epochs_trained, out.epochs_resumed) == (3, 0)
+    fresh = train_config(MLP_CFG, digits, "mlp", 3, seed=0, max_epochs=9)
+    assert out.val_loss == fresh.val_loss
+    ckpt.clear_cache()
+    assert ckpt.read_meta(folder)["epoch"] == 3
 
 
 def test_state_layout_survives_the_format():

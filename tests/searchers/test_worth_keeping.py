@@ -49,7 +49,8 @@ def test_top_rung_is_kept_only_when_best_so_far():
     for value, t in enumerate(again):
         sh.tell(t, float(value))
     top2 = sh.ask()
-    assert not sh.worth_keeping(top2, 6.0) and not sh.worth_keeping(top2, 5.0)
+    assert not sh.worth_keeping(top2, 6.0)
+    assert sh.worth_keeping(top2, 5.0)  # a tie: the study may pick either as the best
     assert sh.worth_keeping(top2, 4.0)
 
 
@@ -126,3 +127,50 @@ def test_the_study_answers_from_inline_and_worker_processes(n_workers, tmp_path)
         by_key.setdefault(t.info["config_key"], []).append(t)
     for runs in by_key.values():
         assert all(r.user_attrs["kept"] for r in runs[:-1])
+
+
+@pytest.mark.parametrize("searcher", ["sh", "hyperband", "bohb", "asha"])
+@pytest.mark.parametrize("seed", range(6))
+def test_ties_and_out_of_order_results_keep_the_study_best(searcher, seed):
+    """Two trials running at once, results told in random order, accuracies with many ties:
+    every promoted config and the study's own best trial were kept."""
+    study = Study(_space(), searcher=searcher, direction="maximize", seed=seed,
+                  searcher_params={"min_budget": 1, "max_budget": 9, "eta": 3})
+    rng = np.random.default_rng(seed)
+    kept: dict[tuple[str, float], bool] = {}
+    done: dict[str, float] = {}
+    running = []
+    for _ in range(60):
+        while len(running) < 2:
+            running.append(study.ask())
+        t = running.pop(int(rng.integers(len(running))))
+        value = float(rng.choice([0.9, 1.0]))  # coarse accuracies: ties everywhere
+        key = study.storage.get_trial(t.id).info["config_key"]
+        if key in done:
+            assert kept[key, done[key]], "promoted from a rung whose state was dropped"
+        kept[key, t.budget] = t.worth_keeping(value)
+        done[key] = t.budget
+        study.tell(t, value)
+    best = study.best_trial
+    assert kept[best.info["config_key"], best.budget]
+    if searcher != "asha":  # (ASHA drops only top-rung results here)
+        assert not all(kept.values())
+
+
+def test_a_tie_told_out_of_order_keeps_the_trial_the_study_calls_best():
+    """Two top-rung trials with the same accuracy, the later one told first: the study breaks
+    the tie by the lower id, so the earlier one must still be kept."""
+    study = Study(_space(), searcher="sh", direction="maximize", seed=0,
+                  searcher_params={"min_budget": 1, "max_budget": 3, "eta": 3})
+    tops = []
+    for _ in range(2):  # two copies of the bracket 3 -> 1
+        for v, t in zip((0.5, 0.6, 0.7), [study.ask() for _ in range(3)]):
+            study.tell(t, v)
+        tops.append(study.ask())
+    first, second = tops
+    assert first.budget == second.budget == 3 and first.id < second.id
+    assert second.worth_keeping(0.9)
+    study.tell(second, 0.9)
+    assert first.worth_keeping(0.9)
+    study.tell(first, 0.9)
+    assert study.best_trial.id == first.id

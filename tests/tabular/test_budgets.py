@@ -335,3 +335,14 @@ def test_time_kept_for_the_refit_counts_a_full_fit():
     assert study._full_budget_time(1, 2.0) == pytest.approx(18.0)
     assert study._full_budget_time(9, 2.0) == pytest.approx(2.0)
     assert Study(space, searcher="random")._full_budget_time(None, 2.0) == pytest.approx(2.0)
+
+
+def test_cli_says_when_no_trial_reached_the_max_budget(tmp_path, capsys):
+    from autodl.cli.main import main
+
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(SMALL_SPACE))
+    assert main(["search", "--dataset", "iris", "--searcher", "hyperband", "--max-budget", "3", "--space",
+                 str(space), "--cv", "3", "--trials", "2", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "no trial reached the max budget 3; the best ran at budget 1" in " ".join(out.split())
