@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.datasets import load_breast_cancer
 
 import autodl
 from autodl import Space, UserError
@@ -17,18 +17,7 @@ from autodl.tabular.metrics import get_metric
 from autodl.tabular.pipeline import MIN_ROWS, CVObjective, build_pipeline, make_cv, subsample_rows
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_openmp_thread():
-    """HistGradientBoosting's OpenMP threads stall badly when a shared 2-core machine is busy."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="openmp"):
-        yield
-
-
-@pytest.fixture(scope="module")
-def iris():
-    return load_iris(return_X_y=True, as_frame=True)
+pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 
 
 @pytest.fixture(scope="module")

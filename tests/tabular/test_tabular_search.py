@@ -17,18 +17,7 @@ from autodl.tabular.data import infer_task
 SMALL = dict(cv=3, seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_openmp_thread():
-    """HistGradientBoosting's OpenMP threads stall badly when a shared 2-core machine is busy."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="openmp"):
-        yield
-
-
-@pytest.fixture(scope="module")
-def iris():
-    return load_iris(return_X_y=True, as_frame=True)
+pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 
 
 @pytest.fixture(scope="module")
