@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from autodl.cli.worker_cmds import add_executor_flags, add_worker_parser, cmd_worker, executor_fields
-from autodl.cli.nn_cmds import NN_ONLY, add_nn_flags, is_nn_run
+from autodl.cli.nn_cmds import add_nn_flags, is_nn_run
 from autodl.cli.feature_cmds import add_feature_flags, feature_fields
 from autodl.cli.nas_cmds import add_nas_flags, check_not_nas, is_nas_run
 from autodl.errors import UserError
@@ -207,13 +207,14 @@ def _tabular_budget_args(args, searcher: str) -> dict:
     """``--min-budget/--max-budget/--eta`` as searcher parameters; with a full-budget searcher
     they (and ``--budget-resource``) mean nothing, which is said in one line."""
     from autodl.searchers import SEARCHERS
+    from autodl.searchers.brackets import FIDELITY_FLAGS
     from autodl.tabular.search import uses_budget
 
-    params = {dest: getattr(args, dest) for dest in NN_ONLY if getattr(args, dest, None) is not None}
+    params = {dest: getattr(args, dest) for dest in FIDELITY_FLAGS if getattr(args, dest, None) is not None}
     if str(searcher).lower() not in SEARCHERS or uses_budget(searcher):
         return params  # an unknown name is reported when the spec is prepared
     if params:
-        raise UserError(f"{', '.join(NN_ONLY[d] for d in params)} only apply with --model mlp|cnn or a "
+        raise UserError(f"{', '.join(FIDELITY_FLAGS[d] for d in params)} only apply with --model mlp|cnn or a "
                         f"multi-fidelity --searcher (sh, hyperband, asha, bohb), not '{searcher}'")
     if args.budget_resource:
         raise UserError(f"--budget-resource only applies with a multi-fidelity --searcher (sh, hyperband, asha, "

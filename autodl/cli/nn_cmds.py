@@ -13,8 +13,6 @@ from pathlib import Path
 
 from autodl.errors import UserError
 
-#: flags that only apply with --model (dest names)
-NN_ONLY = {"min_budget": "--min-budget", "max_budget": "--max-budget", "eta": "--eta"}
 
 
 def _number(text: str) -> float | int:

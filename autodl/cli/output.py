@@ -72,7 +72,7 @@ def print_result(result, run_dir: Path) -> None:
     console.print(f"best {result.metric} {result.best_score:.4f} (cv){test} — trial "
                   f"{result.best_trial_id}, model {result.best_config.get('model', '?')}", markup=False)
     budget = result.study.best_trial.budget
-    top = getattr(result.study.searcher, "max_budget", None) if result.study.searcher.uses_budget else None
+    top = result.study.searcher.max_budget
     if budget is not None and top and budget < top:
         console.print(f"note: no trial reached the max budget {top:g}; the best ran at budget {budget:g} "
                       "(refit in full). Give more trials (--trials) for a full-budget comparison", markup=False)

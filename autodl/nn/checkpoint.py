@@ -364,16 +364,14 @@ def flush() -> None:
         wait(f)
 
 
-def _read_file(folder: str | Path) -> bytes | None:
-    try:
-        return (Path(folder) / STATE_FILE).read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+def _read_file(path: Path) -> bytes:
+    return path.read_bytes()
 
 
 def read_meta(folder: str | Path) -> dict[str, Any] | None:
-    """The checkpoint's metadata, or None when there is no readable checkpoint (a damaged or
-    foreign file counts as none: the trial trains from scratch and replaces it)."""
+    """The checkpoint's metadata (only the file's header is read), or None when there is no
+    readable checkpoint (a damaged or foreign file counts as none: the trial trains from
+    scratch and replaces it)."""
     copy = _recent(folder)
     if copy is not None:
         return json.loads(json.dumps(copy.meta))
@@ -386,35 +384,24 @@ def read_meta(folder: str | Path) -> dict[str, Any] | None:
             if n > os.fstat(f.fileno()).st_size - 8:
                 return None  # (not read: a foreign file's first bytes may claim any length)
             return parse_meta(head + f.read(n), str(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
     except (OSError, CheckpointError):
         return None
 
 
-def load_state(folder: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """The checkpoint's state (fresh tensors on ``device``), from this process's in-memory copy
-    or the file. Raises :class:`CheckpointError` for a damaged or foreign file."""
-    copy = _recent(folder)
-    if copy is not None:
-        return deserialize(copy.data, device)
-    wait(folder)
-    data = _read_file(folder)
-    if data is None:
-        raise FileNotFoundError(Path(folder) / STATE_FILE)
-    return deserialize(data, device, str(Path(folder) / STATE_FILE))
-
-
 def load_checkpoint(folder: str | Path, device: torch.device | str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(state, meta)`` of one checkpoint, both from the same bytes."""
+    """``(state, meta)`` of one checkpoint, both from the same bytes: this process's in-memory
+    copy or the file. Raises FileNotFoundError without one, :class:`CheckpointError` for a
+    damaged or foreign file."""
+    path = Path(folder) / STATE_FILE
     copy = _recent(folder)
-    data = copy.data if copy is not None else None
-    if data is None:
+    if copy is None:
         wait(folder)
-        data = _read_file(folder)
-        if data is None:
-            raise FileNotFoundError(Path(folder) / STATE_FILE)
-    return decode(data, device, str(Path(folder) / STATE_FILE))
+    return decode(copy.data if copy is not None else _read_file(path), device, str(path))
+
+
+def load_state(folder: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The checkpoint's state (fresh tensors on ``device``); see :func:`load_checkpoint`."""
+    return load_checkpoint(folder, device)[0]
 
 
 def save_weights(path: str | Path, model: torch.nn.Module, meta: Mapping[str, Any]) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 from autodl.errors import UserError
 from autodl.searchers import make_searcher
-from autodl.searchers.brackets import validate_fidelity
+from autodl.searchers.brackets import check_fidelity_flags
 from autodl.space import Space
 from autodl.study import Study, TrialState
 
@@ -60,11 +60,7 @@ class NNSearchSpec:
     def validate(self) -> None:
         if self.model not in MODELS:
             raise UserError(f"--model is {self.model!r}, but must be one of {', '.join(MODELS)}")
-        try:
-            validate_fidelity(self.min_budget, self.max_budget, self.eta)
-        except ValueError as exc:
-            raise UserError(str(exc).replace("`min_budget`", "--min-budget").replace(
-                "`max_budget`", "--max-budget").replace("`eta`", "--eta")) from None
+        check_fidelity_flags(self.min_budget, self.max_budget, self.eta)
         if self.n_trials is None and self.time_budget is None:
             raise UserError("give --trials N, --time 10m, or both")
         if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 1):

@@ -441,8 +441,12 @@ class Trainer:
         looked right fails half-way into the model: this trainer is then unusable."""
         try:
             state, meta = ckpt.load_checkpoint(folder, self.device)
-        except (FileNotFoundError, ckpt.CheckpointError):
+        except (OSError, ckpt.CheckpointError):
             return False
+        return self._apply(state, meta, max_epoch, folder)
+
+    def _apply(self, state: Any, meta: dict[str, Any], max_epoch: int | None, where: Any) -> bool:
+        """:meth:`restore` with the checkpoint already read."""
         epoch = _meta_epoch(meta)
         if (epoch is None or not self.compatible(meta) or not isinstance(state, dict)
                 or state.get("epoch") != epoch or (max_epoch is not None and epoch > max_epoch)):
@@ -451,7 +455,7 @@ class Trainer:
             history = list(meta.get("history", []))
             self.load_state_dict(state)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise ckpt.CheckpointError(f"{folder}: does not fit this model ({type(exc).__name__}: {exc})") from None
+            raise ckpt.CheckpointError(f"{where}: does not fit this model ({type(exc).__name__}: {exc})") from None
         self.history = history
         return True
 
@@ -490,12 +494,16 @@ def train_config(config: Mapping[str, Any], data: ArrayData, kind: str, epochs: 
     folder = None
     if checkpoint_root is not None:
         folder = ckpt.checkpoint_dir(checkpoint_root, config)
-        have = _meta_epoch(ckpt.read_meta(folder))
+        try:  # read once: the same bytes give the epoch and the state
+            state, meta = ckpt.load_checkpoint(folder, trainer.device)
+        except (OSError, ckpt.CheckpointError):  # none, or damaged: trained anew and replaced
+            state = meta = None
+        have = _meta_epoch(meta)
         if have is not None and have > epochs:
             folder = None  # a checkpoint further along is left alone; train from scratch in memory
         elif have is not None:
             try:
-                if trainer.restore(folder, max_epoch=epochs):
+                if trainer._apply(state, meta, epochs, folder):
                     resumed = trainer.epoch
             except ckpt.CheckpointError:  # half-loaded: start clean; the file is replaced below
                 trainer = Trainer(config, data, kind, seed=seed, max_epochs=max_epochs, patience=patience,

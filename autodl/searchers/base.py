@@ -82,6 +82,8 @@ class Searcher(abc.ABC):
     name: ClassVar[str] = "searcher"
     #: whether ``trial.budget`` is set (multi-fidelity searchers)
     uses_budget: ClassVar[bool] = False
+    #: the largest budget a trial gets (multi-fidelity searchers set it; None: no budgets)
+    max_budget: float | None = None
 
     def __init__(self, space: Space, seed: int | None = None):
         if not isinstance(space, Space):

@@ -45,6 +45,24 @@ def validate_fidelity(min_budget: Any, max_budget: Any, eta: Any) -> tuple[float
     return float(min_budget), float(max_budget), float(eta)
 
 
+#: the command-line flags of the budget parameters
+FIDELITY_FLAGS = {"min_budget": "--min-budget", "max_budget": "--max-budget", "eta": "--eta"}
+
+
+def check_fidelity_flags(min_budget: Any, max_budget: Any, eta: Any) -> tuple[float, float, float]:
+    """:func:`validate_fidelity` for values given as flags: a :class:`~autodl.errors.UserError`
+    naming ``--min-budget`` etc."""
+    from autodl.errors import UserError
+
+    try:
+        return validate_fidelity(min_budget, max_budget, eta)
+    except ValueError as exc:
+        message = str(exc)
+        for key, flag in FIDELITY_FLAGS.items():
+            message = message.replace(f"`{key}`", flag)
+        raise UserError(message) from None
+
+
 def max_bracket(min_budget: float, max_budget: float, eta: float) -> int:
     """``s_max = floor(log_eta(max_budget / min_budget))``, robust to float round-off."""
     s = 0

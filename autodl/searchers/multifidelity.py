@@ -138,6 +138,18 @@ class _MultiFidelity(Searcher):
             return False
         return self._pruner.should_prune(trial.id, self.intermediate.get(trial.id, {}))
 
+    def worth_keeping(self, trial: Trial, value: float | None) -> bool:
+        """False when the promotion rule can no longer continue ``trial`` (see
+        :meth:`_promotable`) and it is not the best so far at the top rung; a failure is never
+        promoted. Define-by-run mode keeps everything (the trial runs to the end anyway)."""
+        if self.mode == "prune":
+            return True
+        return value is not None and self._promotable(trial, value)
+
+    def _promotable(self, trial: Trial, value: float) -> bool:
+        """Whether a success with ``value`` may still be promoted (or be the best at the top)."""
+        return True
+
     def _could_be_best(self, budget: float | None, value: float) -> bool:
         """Whether ``value`` at ``budget`` is at least as good as every success at that budget
         so far (a top-rung trial is never continued; only the best one's state is wanted, and
@@ -254,14 +266,9 @@ class Hyperband(_MultiFidelity):
     def _sample_for(self, br: SyncBracket, key: tuple[int, int], budget: float) -> Config:
         return self._sample(key, budget)
 
-    def worth_keeping(self, trial: Trial, value: float | None) -> bool:
-        """False when ``value`` can no longer be promoted: its rung already holds as many
-        strictly better results as the rung promotes (or it is the bracket's last rung and
-        not the best so far at that budget). A failure is never promoted."""
-        if self.mode == "prune":
-            return True
-        if value is None:
-            return False
+    def _promotable(self, trial: Trial, value: float) -> bool:
+        """No once its rung already holds as many strictly better results as the rung
+        promotes (or it is the bracket's last rung and not the best so far at that budget)."""
         found = self._known_slot(trial)
         if found is None:
             return True
@@ -376,13 +383,9 @@ class ASHA(_MultiFidelity):
         config = self.rungs.configs[slot]
         return self._new_trial(dict(config), self.budgets[rung], **self._info(0, self.s_max, rung, slot, config))
 
-    def worth_keeping(self, trial: Trial, value: float | None) -> bool:
+    def _promotable(self, trial: Trial, value: float) -> bool:
         """A lower rung keeps growing, so any success there may be promoted later; only the top
         rung's results are never continued (kept if best so far)."""
-        if self.mode == "prune":
-            return True
-        if value is None:
-            return False
         found = self._known_slot(trial)
         if found is None or found[0] + 1 < len(self.budgets):
             return True

@@ -530,7 +530,7 @@ class Study:
 
     def _full_budget_time(self, budget: float | None, duration: float | None) -> float:
         """A trial's time scaled to the searcher's max budget (the refit is a full fit)."""
-        top = getattr(self.searcher, "max_budget", None)
+        top = self.searcher.max_budget
         if not duration:
             return 0.0
         if budget and top and budget < top:

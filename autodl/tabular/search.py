@@ -46,7 +46,6 @@ from autodl.tabular.pipeline import (BUDGET_RESOURCES, ITERATION_PARAMS, CVObjec
 #: budgets of a multi-fidelity searcher on tables unless given: fractions 1/9, 1/3 and 1 of the
 #: full fit (see :class:`~autodl.tabular.pipeline.CVObjective`)
 FIDELITY_DEFAULTS = {"min_budget": 1.0, "max_budget": 9.0, "eta": 3.0}
-_FIDELITY_FLAGS = {"min_budget": "--min-budget", "max_budget": "--max-budget", "eta": "--eta"}
 
 
 def uses_budget(searcher: str) -> bool:
@@ -131,16 +130,10 @@ class SearchSpec:
                 raise UserError(f"budget resource '{self.budget_resource}' only applies with a multi-fidelity "
                                 f"searcher (sh, hyperband, asha, bohb), not '{self.searcher}'")
             return
-        from autodl.searchers.brackets import validate_fidelity
+        from autodl.searchers.brackets import check_fidelity_flags
 
         params = {**FIDELITY_DEFAULTS, **self.searcher_params}
-        try:
-            validate_fidelity(params["min_budget"], params["max_budget"], params["eta"])
-        except ValueError as exc:
-            message = str(exc)
-            for key, flag in _FIDELITY_FLAGS.items():
-                message = message.replace(f"`{key}`", flag)
-            raise UserError(message) from None
+        check_fidelity_flags(params["min_budget"], params["max_budget"], params["eta"])
         self.searcher_params = params
 
     def check_budget_space(self, space: Space) -> None:
@@ -695,9 +688,9 @@ def _objective(prep: Prepared, run_dir: Path | None, study: Study) -> CVObjectiv
     features = prep.features
     if features is not None and run_dir is not None and features.get_params().get("cache_dir", 0) is None:
         features.set_params(cache_dir=str(run_dir / "feature_cache"))  # shared by worker processes
-    max_budget = getattr(study.searcher, "max_budget", None) if study.searcher.uses_budget else None
     return CVObjective(prep.X_train, prep.y_train, prep.task, prep.metric, prep.spec.cv, prep.spec.seed,
-                       features=features, budget_resource=prep.spec.budget_resource, max_budget=max_budget)
+                       features=features, budget_resource=prep.spec.budget_resource,
+                       max_budget=study.searcher.max_budget)
 
 
 def _features_spec(features: Any) -> Any:
