@@ -21,13 +21,23 @@ $(VENV)/.core: pyproject.toml
 	$(PIP) install -e .
 	touch $@
 
+# what the README's next steps after the demo need: `autodl export` / `autodl predict` (onnx,
+# onnxruntime, skl2onnx) and `autodl report` (matplotlib); about 60 MB to download, 200 MB
+# installed, against torch's 750 MB
+$(VENV)/.demo: pyproject.toml $(VENV)/.core
+	$(PIP) install -e ".[onnx,report]"
+	touch $@
+
 $(VENV)/.dev: pyproject.toml $(VENV)/.core
 	$(PIP) install -e ".[dev]"
 	touch $@
 
-demo: $(VENV)/.core
-	$(VENV)/bin/autodl search --dataset digits --trials 16 --time 90s --cv 3 --workers 2 \
-		--out runs/demo-$$(date +%Y%m%d-%H%M%S)
+demo: $(VENV)/.demo
+	@run=runs/demo-$$(date +%Y%m%d-%H%M%S); \
+	$(VENV)/bin/autodl search --dataset digits --trials 16 --time 90s --cv 3 --workers 2 --out $$run && \
+	echo "next (or \`source $(VENV)/bin/activate\` and drop the $(VENV)/bin/):" && \
+	echo "  $(VENV)/bin/autodl report $$run" && \
+	echo "  $(VENV)/bin/autodl export $$run --onnx $$run/model.onnx"
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -q --durations=15

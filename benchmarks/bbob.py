@@ -3,19 +3,19 @@
 Every method runs on every (function, dimension, seed) with the same budget of evaluations;
 per problem and seed the methods are ranked by their best ``f - f_opt`` (1 = best, ties share
 the mean rank), and the ranks are averaged per dimension. Prints a table and writes JSON to
-``benchmarks/results/``.
+``benchmarks/results/`` with every run's best and first regret and the run's metadata
+(``benchmarks/_meta.py``).
 
 Usage::
 
     python benchmarks/bbob.py                       # 24 functions, dims 2 and 5, 100 evals
     python benchmarks/bbob.py --seeds 0 1 2 --workers 2
-    python benchmarks/bbob.py --quick               # a few functions, few evals, one seed
+    python benchmarks/bbob.py --quick               # a few functions, few evals, one seed (~1 min)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -30,12 +30,16 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _meta  # noqa: E402
 
 METHODS = [
     "autodl-random", "autodl-tpe", "autodl-gp", "autodl-evolution",
     "optuna-random", "optuna-tpe", "optuna-gp", "optuna-cmaes",
 ]
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: distributions whose versions the result records (optuna's GPSampler runs on torch)
+PACKAGES = ("optuna", "coco-experiment", "cmaes", "torch")
 
 
 def _problem(function: int, dim: int):
@@ -102,7 +106,8 @@ def _run_optuna(name: str, problem, evals: int, seed: int) -> list[float]:
 
 
 def run_one(task: tuple[str, int, int, int, int]) -> dict:
-    """Run one method on one problem and seed; returns best regret and seconds."""
+    """Run one method on one problem and seed; returns the best regret (``min f - f_opt``), the
+    first evaluation's regret, the number of evaluations and seconds."""
     method, function, dim, seed, evals = task
     try:
         import torch
@@ -118,7 +123,8 @@ def run_one(task: tuple[str, int, int, int, int]) -> dict:
     seconds = time.perf_counter() - start
     problem.free()
     return {"method": method, "function": function, "dim": dim, "seed": seed,
-            "regret": max(min(values) - f_opt, 0.0), "seconds": seconds}
+            "regret": max(min(values) - f_opt, 0.0), "first_regret": max(values[0] - f_opt, 0.0),
+            "n_evals": len(values), "seconds": seconds}
 
 
 def summarize(runs: list[dict], methods: list[str]) -> dict:
@@ -135,7 +141,7 @@ def summarize(runs: list[dict], methods: list[str]) -> dict:
         rk = rankdata([round(regrets[m], 12) for m in methods])
         for m, v in zip(methods, rk):
             ranks.setdefault(dim, {}).setdefault(m, []).append(float(v))
-    out: dict = {"mean_rank": {}, "seconds_per_run": {}, "wins": {}}
+    out: dict = {"mean_rank": {}, "seconds_per_run": {}}
     for dim, per in sorted(ranks.items()):
         out["mean_rank"][str(dim)] = {m: float(np.mean(v)) for m, v in per.items()}
     for m in methods:
@@ -169,6 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="functions 1 8 15 21, d=2, 25 evals, seed 0")
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default: results/bbob[_quick].json)")
     args = ap.parse_args(argv)
+    meta = _meta.start(__file__, argv, PACKAGES)
     if args.quick:
         args.dims, args.functions, args.evals, args.seeds = [2], [1, 8, 15, 21], 25, [0]
     tasks = [(m, f, d, s, args.evals) for d in args.dims for f in args.functions
@@ -187,15 +194,11 @@ def main(argv: list[str] | None = None) -> dict:
           f"dims {args.dims}, instance 1, {args.evals} evals, seeds {args.seeds}, "
           f"{len(tasks)} runs, {wall:.0f} s wall on {args.workers} worker(s)")
     print_table(summary, args.methods)
-    result = {"config": {"dims": args.dims, "functions": args.functions, "evals": args.evals,
+    result = {"config": {"quick": args.quick, "dims": args.dims, "functions": args.functions, "evals": args.evals,
                          "seeds": args.seeds, "methods": args.methods, "workers": args.workers,
                          "wall_seconds": wall},
               "summary": summary, "runs": runs}
-    out = args.out or RESULTS_DIR / ("bbob_quick.json" if args.quick else "bbob.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
-    return result
+    return _meta.write_result(args.out or _meta.default_out("bbob", args.quick), result, meta)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,23 @@ For each space (``mlp``, ``cnn``) and seed:
    as infinite), and for autodl's multi-fidelity runs the epochs checkpoints saved (trained vs
    restart-from-scratch).
 3. **overhead**: time per epoch of a Hyperband study run through autodl (``Study`` with SQLite,
-   ``NNObjective``, checkpoint writes in the background as by default, and synchronous) vs a
-   bare PyTorch loop training the same
-   configs for the same number of epochs on the same data, paired trial by trial in the same
-   process (median over repeats; see :func:`measure_overhead`; ``--overhead-only`` runs just this).
+   ``NNObjective``, checkpoint writes synchronous as by default, and in the background) vs a
+   bare PyTorch loop training the same configs for the same number of epochs on the same data,
+   paired trial by trial in the same process (median over repeats; see :func:`measure_overhead`;
+   ``--overhead-only`` runs just this).
+
+A run of the script is a *measurement*, recorded with its commit, versions and load average
+(``benchmarks/_meta.py``). Results are pooled, never replaced: a measurement written to an
+``--out`` that already holds some is added to them (``--replace`` starts afresh), and
+``--merge`` pools the measurements of several files (:func:`pool`): seeds of a space are
+concatenated, overhead runs measured the same way are pooled (medians over all runs, each
+measurement also shown alone), and the tables name the measurements and commits behind them.
 
     python benchmarks/multifidelity.py                 # 5 seeds, both spaces (~30-60 min, 1 core)
     python benchmarks/multifidelity.py --spaces cnn --seeds 1 --first-seed 3 --overhead-repeats 0 --out s3.json
     python benchmarks/multifidelity.py --merge s0.json s1.json ... --out all.json
-    python benchmarks/multifidelity.py --quick         # seconds; run by the tests
+    python benchmarks/multifidelity.py --overhead-only --overhead-repeats 11 --out o.json   # adds to o.json
+    python benchmarks/multifidelity.py --quick         # ~2 minutes; run by the tests
 
 Uses one torch thread. Writes ``benchmarks/results/multifidelity.json``.
 """
@@ -31,25 +39,29 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from autodl.nn import checkpoint as ckpt
-from autodl.nn.data import load_dataset
-from autodl.nn.search import NNObjective
-from autodl.nn.trainer import budget_to_epochs, build_model, build_optimizer, train_config
-from autodl.searchers import make_searcher
-from autodl.space import Categorical, Float, Int, Space
-from autodl.study import Study
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+import _meta  # noqa: E402
+
+from autodl.nn import checkpoint as ckpt  # noqa: E402
+from autodl.nn.data import load_dataset  # noqa: E402
+from autodl.nn.search import NNObjective  # noqa: E402
+from autodl.nn.trainer import budget_to_epochs, build_model, build_optimizer, train_config  # noqa: E402
+from autodl.searchers import make_searcher  # noqa: E402
+from autodl.space import Categorical, Float, Int, Space  # noqa: E402
+from autodl.study import Study  # noqa: E402
+
 METHODS = ("hyperband", "bohb", "asha", "optuna")
+#: distributions whose versions the result records
+PACKAGES = ("torch", "optuna")
 
 
 # ---------------------------------------------------------------------- one method, one seed
@@ -231,7 +243,8 @@ def measure_overhead(space: Space, data, kind: str, seed: int, n_trials: int, ma
             "cpu_overhead_pct": (statistics.median(cpu_ratio) - 1) * 100,
             "overhead_pct_per_run": [(x - 1) * 100 for x in wall_ratio],
             "cpu_overhead_pct_per_run": [(x - 1) * 100 for x in cpu_ratio],
-            "load_average": _load()}
+            "autodl_ms_per_epoch_per_run": autodl_ms, "bare_ms_per_epoch_per_run": bare_ms,
+            "load_average": _meta.load_average()}
 
 
 def measure_overheads(space: Space, data, kind: str, seed: int, n_trials: int, max_budget: int,
@@ -243,23 +256,24 @@ def measure_overheads(space: Space, data, kind: str, seed: int, n_trials: int, m
         for background in (True, False):
             runs[background].append(measure_overhead(space, data, kind, seed, n_trials, max_budget, 1,
                                                      background=background, first_repeat=r))
-    out = []
-    for background, parts in runs.items():
-        wall = [x for p in parts for x in p["overhead_pct_per_run"]]
-        cpu = [x for p in parts for x in p["cpu_overhead_pct_per_run"]]
-        out.append(dict(parts[0], repeats=repeats, overhead_pct_per_run=wall, cpu_overhead_pct_per_run=cpu,
-                        paired_overhead_pct=statistics.median(wall), cpu_overhead_pct=statistics.median(cpu),
-                        autodl_ms_per_epoch=statistics.median(p["autodl_ms_per_epoch"] for p in parts),
-                        bare_ms_per_epoch=statistics.median(p["bare_ms_per_epoch"] for p in parts),
-                        load_average=_load()))
+    return [_pool_overhead(parts, load_average=_meta.load_average()) for parts in runs.values()]
+
+
+#: the lists of an overhead record with one value per paired run (pooled by concatenation)
+_PER_RUN = ("overhead_pct_per_run", "cpu_overhead_pct_per_run", "autodl_ms_per_epoch_per_run",
+            "bare_ms_per_epoch_per_run")
+
+
+def _pool_overhead(parts: list[dict], **extra) -> dict:
+    """One overhead record from several of the same space, writes and trials: the per-run
+    lists concatenated, the medians taken over all of their runs."""
+    out = dict(parts[0], **{k: [x for p in parts for x in p[k]] for k in _PER_RUN})
+    out.update(repeats=len(out["overhead_pct_per_run"]),
+               paired_overhead_pct=statistics.median(out["overhead_pct_per_run"]),
+               cpu_overhead_pct=statistics.median(out["cpu_overhead_pct_per_run"]),
+               autodl_ms_per_epoch=statistics.median(out["autodl_ms_per_epoch_per_run"]),
+               bare_ms_per_epoch=statistics.median(out["bare_ms_per_epoch_per_run"]), **extra)
     return out
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
 # ---------------------------------------------------------------------- report
@@ -267,14 +281,43 @@ def _fmt_ratio(r: float) -> str:
     return "not reached" if not math.isfinite(r) else f"{r:.3f}"
 
 
+def _label(m: dict) -> str:
+    """``abc1234`` or ``abc1234+dirty`` for a measurement's commit."""
+    git = m["meta"]["git"]
+    if not git.get("commit"):
+        return "no git"
+    return git["commit"][:7] + ("+dirty" if git.get("dirty") else "")
+
+
+def _loads(m: dict) -> str:
+    la = m["meta"]["load_average"]
+    fmt = lambda v: f"{v[0]:.1f}" if v else "-"  # noqa: E731
+    return f"{fmt(la['start'])} -> {fmt(la['end'])}"
+
+
 def tables(result: dict) -> str:
-    lines = []
+    measurements = result["measurements"]
+    lines = ["\n### Measurements pooled here\n",
+             "| measurement | commit | started (UTC) | wall (s) | load average (1 min) | nproc | what |",
+             "|---|---|---|---|---|---|---|"]
+    for m in measurements:
+        what = ", ".join(f"{k} seeds {v}" for k, v in m["seeds"].items()) or "-"
+        if m["overhead"]:
+            what += f"; overhead {', '.join(m['overhead'])}"
+        lines.append(f"| {m['id']} | {_label(m)} | {m['meta']['started']} | {m['meta']['wall_seconds']:.0f} | "
+                     f"{_loads(m)} | {m['meta']['nproc']} | {what} |")
+    commits = sorted({_label(m) for m in measurements})
+    if len(commits) > 1:
+        lines.append(f"\nPooled over {len(commits)} code versions ({', '.join(commits)}): "
+                     "figures below mix them.")
     for kind, block in result["spaces"].items():
         lines.append(f"\n### {kind}: epochs to reach random search's best validation accuracy "
                      f"(random: {block['n_random']} configs x {result['max_budget']} epochs)\n")
-        lines.append("| method | " + " | ".join(f"seed {s}" for s in block["seeds"]) +
-                     " | median ratio | median speed-up |")
-        lines.append("|---" * (len(block["seeds"]) + 3) + "|")
+        seen = [r["seed"] for r in block["random"]]
+        heads = [f"seed {r['seed']}" + (f" (m{r['measurement']})" if seen.count(r["seed"]) > 1 else "")
+                 for r in block["random"]]
+        lines.append("| method | " + " | ".join(heads) + " | median ratio | median speed-up |")
+        lines.append("|---" * (len(heads) + 3) + "|")
         rnd = block["random"]
         lines.append("| random (target acc) | " + " | ".join(
             f"{r['epochs']} ({r['target']:.4f})" for r in rnd) + " | 1.000 | 1.0x |")
@@ -289,19 +332,73 @@ def tables(result: dict) -> str:
         lines.append("|---|---|---|---|")
         for m, c in block["checkpoints"].items():
             lines.append(f"| {m} | {c['trained']} | {c['from_scratch']} | {c['saved_pct']:.1f} % |")
-    if result.get("overhead"):
+    if result["overhead"]:
         lines.append("\n### Trainer overhead (Hyperband study through autodl vs bare PyTorch loop)\n")
-        lines.append("| space | checkpoint writes | epochs per run | runs | autodl ms/epoch | bare ms/epoch | "
-                     "wall-clock overhead (median) | CPU-time overhead (median) | load average |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
+        lines.append("Pooled rows take the median over the runs of every measurement listed; the rows "
+                     "below them give each measurement alone.\n")
+        lines.append("| space | checkpoint writes | measurements | epochs per run | runs | autodl ms/epoch | "
+                     "bare ms/epoch | wall-clock overhead (median) | CPU-time overhead (median) | load average |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        by_id = {m["id"]: m for m in measurements}
+
+        def row(o: dict, which: str, load: str) -> str:
+            return (f"| {o['space']} | {o['writes']} | {which} | {o['epochs_per_run']} | {o['repeats']} | "
+                    f"{o['autodl_ms_per_epoch']:.2f} | {o['bare_ms_per_epoch']:.2f} | "
+                    f"{o['paired_overhead_pct']:+.1f} % | {o['cpu_overhead_pct']:+.1f} % | {load} |")
+
         for o in result["overhead"]:
-            cpu = f"{o['cpu_overhead_pct']:+.1f} %" if o.get("cpu_overhead_pct") is not None else "-"
-            load = " / ".join(f"{x:.1f}" for x in o["load_average"]) if o.get("load_average") else "-"
-            lines.append(f"| {o['space']} | {o.get('writes', 'synchronous')} | {o['epochs_per_run']} | "
-                         f"{o.get('repeats', '-')} | "
-                         f"{o['autodl_ms_per_epoch']:.2f} | {o['bare_ms_per_epoch']:.2f} | "
-                         f"{o['paired_overhead_pct']:+.1f} % | {cpu} | {load} |")
+            ids = o["measurements"]
+            which = ("all: " if len(ids) > 1 else "") + ", ".join(
+                f"m{i} ({_label(by_id[i])})" for i in ids)
+            lines.append(row(o, which, "-" if len(ids) > 1 else _loads(by_id[ids[0]])))
+            if len(ids) > 1:
+                for one in result["overhead_measured"]:
+                    if _overhead_key(one) == _overhead_key(o):
+                        i = one["measurement"]
+                        lines.append(row(one, f"m{i} ({_label(by_id[i])})", _loads(by_id[i])))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- one measurement
+def _settings(args) -> dict:
+    """The settings every measurement pooled with this one must share (see :func:`pool`)."""
+    return {"dataset": "digits", "max_budget": args.max_budget, "min_budget": 1, "eta": 3, "quick": args.quick,
+            "torch_threads": 1}
+
+
+def measure(args, meta: dict) -> dict:
+    """One measurement (a run of this script) in the pooled layout of :func:`pool`."""
+    torch.set_num_threads(1)
+    methods = [m for m in args.methods.split(",") if m]
+    result: dict = {**_settings(args), "spaces": {}, "overhead_measured": []}
+    data = load_dataset(result["dataset"], seed=0)
+    min_budget, eta = result["min_budget"], result["eta"]
+    for kind in args.spaces.split(","):
+        space = Space.load(kind)
+        seeds = [] if args.overhead_only else list(range(args.first_seed, args.first_seed + args.seeds))
+        block = {"seeds": seeds, "n_random": args.n_random, "methods": methods, "random": [],
+                 "runs": {m: [] for m in methods}}
+        for seed in seeds:
+            t0 = time.perf_counter()
+            rnd = run_random(space, data, kind, seed, args.n_random, args.max_budget)
+            rnd.pop("curve", None)
+            block["random"].append(dict(rnd, seed=seed, measurement=0))
+            for m in methods:
+                fn = run_optuna if m == "optuna" else (lambda *a, m=m: run_autodl(m, *a))
+                r = fn(space, data, kind, seed, rnd["target"], rnd["epochs"], min_budget, args.max_budget, eta)
+                r["ratio"] = r["epochs"] / rnd["epochs"] if r["epochs"] is not None else math.inf
+                block["runs"][m].append(dict(r, seed=seed, measurement=0))
+            print(f"[{kind} seed {seed}] target {rnd['target']:.4f} in {rnd['epochs']} epochs; " + ", ".join(
+                f"{m} {block['runs'][m][-1]['epochs']}" for m in methods) + f" ({time.perf_counter() - t0:.0f}s)",
+                flush=True)
+        if seeds:
+            result["spaces"][kind] = block
+        if args.overhead_repeats > 0:
+            for o in measure_overheads(space, data, kind, 0, 13 if args.quick else 40,
+                                       9 if args.quick else args.max_budget, args.overhead_repeats):
+                result["overhead_measured"].append(dict(o, measurement=0))
+    result["measurements"] = [{"id": 0, "meta": _meta.finish(meta)}]
+    return result
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -315,55 +412,31 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--overhead-repeats", type=int, default=5, help="0: skip the overhead measurement")
     ap.add_argument("--overhead-only", action="store_true", help="only the overhead measurement")
-    ap.add_argument("--out", type=Path)
+    ap.add_argument("--out", type=Path, help="JSON path (default: results/multifidelity[_quick].json); a "
+                                             "measurement is added to the ones already in it")
+    ap.add_argument("--replace", action="store_true",
+                    help="start --out afresh, dropping the measurements already in it")
     ap.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
-                    help="combine results of separate runs (other spaces or seeds, or a newer overhead "
-                         "measurement) into --out")
+                    help="pool the measurements of these files (other spaces, seeds, or more overhead runs) "
+                         "into --out")
     args = ap.parse_args(argv)
     if args.merge:
-        return merge(args.merge, args.out or RESULTS_DIR / "multifidelity.json")
+        return merge(args.merge, args.out or _meta.default_out("multifidelity", False))
     if args.quick:
         args.seeds, args.spaces, args.n_random, args.max_budget, args.overhead_repeats = 1, "mlp", 4, 9, 1
-    torch.set_num_threads(1)
-    methods = [m for m in args.methods.split(",") if m]
-    data = load_dataset("digits", seed=0)
-    min_budget, eta = 1, 3
-    result: dict = {"dataset": "digits", "max_budget": args.max_budget, "min_budget": min_budget, "eta": eta,
-                    "quick": args.quick, "torch_threads": 1, "spaces": {}, "overhead": []}
-    for kind in args.spaces.split(","):
-        space = Space.load(kind)
-        seeds = [] if args.overhead_only else list(range(args.first_seed, args.first_seed + args.seeds))
-        block = {"seeds": seeds, "n_random": args.n_random, "methods": methods, "random": [],
-                 "runs": {m: [] for m in methods}}
-        for seed in seeds:
-            t0 = time.perf_counter()
-            rnd = run_random(space, data, kind, seed, args.n_random, args.max_budget)
-            block["random"].append(rnd)
-            for m in methods:
-                fn = run_optuna if m == "optuna" else (lambda *a, m=m: run_autodl(m, *a))
-                r = fn(space, data, kind, seed, rnd["target"], rnd["epochs"], min_budget, args.max_budget, eta)
-                r["ratio"] = r["epochs"] / rnd["epochs"] if r["epochs"] is not None else math.inf
-                block["runs"][m].append(r)
-            print(f"[{kind} seed {seed}] target {rnd['target']:.4f} in {rnd['epochs']} epochs; " + ", ".join(
-                f"{m} {block['runs'][m][-1]['epochs']}" for m in methods) + f" ({time.perf_counter() - t0:.0f}s)",
-                flush=True)
-        if seeds:
-            result["spaces"][kind] = _summarize(block)
-        if args.overhead_repeats > 0:
-            result["overhead"] += measure_overheads(space, data, kind, 0, 13 if args.quick else 40,
-                                                    9 if args.quick else args.max_budget, args.overhead_repeats)
-    for block in result["spaces"].values():
-        for rnd in block["random"]:
-            rnd.pop("curve", None)
-    text = tables(result)
-    print(text)
-    result["markdown"] = text
-    out = args.out or RESULTS_DIR / ("multifidelity_quick.json" if args.quick else "multifidelity.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_jsonable(result), indent=2))
-    return result
+    out = args.out or _meta.default_out("multifidelity", args.quick)
+    earlier = [] if args.replace or not out.is_file() else [_read(out)]
+    if earlier:  # fail before measuring, not after
+        _check_shared(earlier[0], _settings(args))
+    meta = _meta.start(__file__, argv, PACKAGES)
+    result = pool(earlier + [measure(args, meta)])
+    print(result["markdown"])
+    _meta.write_json(out, result)
+    print(f"wrote {out} ({len(result['measurements'])} measurement(s))")
+    return _meta.jsonable(result)
 
 
+# ---------------------------------------------------------------------- pooling
 def _summarize(block: dict) -> dict:
     """Median ratios and checkpoint savings of a space's runs (all its seeds)."""
     methods = block["methods"]
@@ -379,49 +452,83 @@ def _summarize(block: dict) -> dict:
     return block
 
 
-def merge(paths: list[Path], out: Path) -> dict:
-    """One result (and its tables) from runs over different spaces or seeds: the seeds of a
-    space are concatenated (same settings required); a later overhead measurement of a space
-    replaces an earlier one."""
-    parts = [json.loads(p.read_text()) for p in paths]
-    result = {k: v for k, v in parts[0].items() if k not in ("spaces", "overhead", "markdown")}
-    result["spaces"], overhead = {}, {}
+def _overhead_key(o: dict) -> tuple:
+    """Overhead records measured the same way (pooled together)."""
+    return o["space"], o["writes"], o["trials_per_run"], o["epochs_per_run"]
+
+
+#: settings every pooled measurement must share
+_SHARED = ("dataset", "max_budget", "min_budget", "eta", "quick", "torch_threads")
+
+
+def _read(path: Path) -> dict:
+    part = json.loads(Path(path).read_text())
+    if "measurements" not in part:
+        raise SystemExit(f"{path} records no measurements (written before runs recorded their commit, "
+                         "versions and load): re-measure, or pass --replace to overwrite it")
+    return part
+
+
+def _check_shared(a: dict, b: dict) -> None:
+    for k in _SHARED:
+        if a[k] != b[k]:
+            raise SystemExit(f"cannot pool measurements with different {k}: {a[k]!r} and {b[k]!r}")
+
+
+def pool(parts: list[dict]) -> dict:
+    """The measurements of ``parts`` (results of this script, each pooling one or more) in one
+    result: every measurement kept with its metadata (renumbered in order), the seeds of a space
+    concatenated (settings must agree), every overhead measurement kept in ``overhead_measured``
+    and pooled in ``overhead`` with the others of its space, writes and trials (medians over all
+    of their runs); nothing a part measured is dropped or replaced."""
+    result = {k: parts[0][k] for k in _SHARED}
+    result.update(measurements=[], spaces={}, overhead_measured=[])
     for part in parts:
-        if part["max_budget"] != result["max_budget"] and part["spaces"]:
-            raise SystemExit("cannot merge runs with different --max-budget")
+        _check_shared(result, part)
+        ids = {m["id"]: len(result["measurements"]) + i for i, m in enumerate(part["measurements"])}
+        for m in part["measurements"]:
+            result["measurements"].append(dict(m, id=ids[m["id"]]))
         for kind, block in part["spaces"].items():
+            block = json.loads(json.dumps(block))  # a copy
+            for r in block["random"] + [r for m in block["methods"] for r in block["runs"][m]]:
+                r["measurement"] = ids[r["measurement"]]
             have = result["spaces"].get(kind)
             if have is None:
-                result["spaces"][kind] = block
+                result["spaces"][kind] = {k: block[k] for k in ("seeds", "n_random", "methods", "random", "runs")}
                 continue
             if have["methods"] != block["methods"] or have["n_random"] != block["n_random"]:
-                raise SystemExit(f"cannot merge {kind} runs with different methods or --n-random")
+                raise SystemExit(f"cannot pool {kind} measurements with different methods or --n-random")
             have["seeds"] += block["seeds"]
             have["random"] += block["random"]
             for m in have["methods"]:
                 have["runs"][m] += block["runs"][m]
-        for o in part["overhead"]:
-            overhead[o["space"], o.get("writes", "synchronous")] = o
-    result["overhead"] = list(overhead.values())
+        for o in part["overhead_measured"]:
+            result["overhead_measured"].append(dict(o, measurement=ids[o["measurement"]]))
     for block in result["spaces"].values():
         _summarize(block)
-    text = tables(result)
-    print(text)
-    result["markdown"] = text
-    out.write_text(json.dumps(_jsonable(result), indent=2))
+    groups: dict[tuple, list[dict]] = {}
+    for o in result["overhead_measured"]:
+        groups.setdefault(_overhead_key(o), []).append(o)
+    result["overhead"] = [_pool_overhead(g, measurements=[o["measurement"] for o in g],
+                                         load_average=None) for g in groups.values()]
+    for o in result["overhead"]:
+        o.pop("measurement", None)
+    for m in result["measurements"]:
+        m["seeds"] = {k: [r["seed"] for r in b["random"] if r["measurement"] == m["id"]]
+                      for k, b in result["spaces"].items()}
+        m["seeds"] = {k: v for k, v in m["seeds"].items() if v}
+        m["overhead"] = sorted({o["space"] for o in result["overhead_measured"] if o["measurement"] == m["id"]})
+    result["markdown"] = tables(result)
     return result
 
 
-def _jsonable(o):
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    return o
+def merge(paths: list[Path], out: Path) -> dict:
+    """:func:`pool` the measurements of the result files ``paths`` into ``out``."""
+    result = pool([_read(p) for p in paths])
+    print(result["markdown"])
+    _meta.write_json(out, result)
+    print(f"wrote {out} ({len(result['measurements'])} measurement(s))")
+    return _meta.jsonable(result)
 
 
 if __name__ == "__main__":

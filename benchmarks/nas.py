@@ -20,9 +20,11 @@ and a 3x3 separable convolution), plain vs ``pf-stop``, ``--stress-epochs`` epoc
 architecture with at most a fifth of random search's compute, and at most half its cell
 parameter-free.
 
+The JSON also records the run's commit, versions and load average (``benchmarks/_meta.py``).
+
     python benchmarks/nas.py                  # 2 seeds, writes benchmarks/results/nas.json
     python benchmarks/nas.py --part stress    # the guard where DARTS collapses (writes nas_stress.json)
-    python benchmarks/nas.py --quick          # a smoke run (small data, tiny budgets)
+    python benchmarks/nas.py --quick          # a smoke run (small data, tiny budgets; ~1 min)
 """
 
 from __future__ import annotations
@@ -30,10 +32,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _meta  # noqa: E402
+
+#: distributions whose versions the result records
+PACKAGES = ("torch",)
 
 
 def _cpu() -> float:
@@ -136,7 +146,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--epochs", type=int, default=20, help="DARTS search epochs")
@@ -155,13 +165,14 @@ def main() -> None:
     p.add_argument("--stress-epochs", type=int, default=30)
     p.add_argument("--quick", action="store_true", help="tiny smoke run (300 rows, 2 epochs, 1 seed)")
     p.add_argument("--out", default=None, help="results JSON (default benchmarks/results/nas.json)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    meta = _meta.start(__file__, argv, PACKAGES)
     if args.quick:
         args.seeds, args.epochs, args.train_epochs, args.candidate_epochs = [0], 2, 1, 1
         args.budget_multiple, args.max_rows, args.C, args.layers = 1.0, 300, 4, 2
         args.population, args.sample_size, args.stress_epochs = 2, 1, 2
     stem = "nas" if args.part == "main" else "nas_stress"
-    out = Path(args.out or Path(__file__).parent / "results" / (f"{stem}_quick.json" if args.quick else f"{stem}.json"))
+    out = Path(args.out) if args.out else _meta.default_out(stem, args.quick)
     start = time.time()
     rows = []
     for seed in args.seeds:
@@ -169,8 +180,7 @@ def main() -> None:
     summary = summarize(rows)
     result = {"settings": {k: v for k, v in vars(args).items() if k != "out"}, "rows": rows, "summary": summary,
               "wall_seconds": round(time.time() - start, 1)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, default=str))
+    result = _meta.write_result(out, result, meta)
     print()
     print("| method | test accuracy (mean; per seed) | parameters | search CPU s | parameter-free share of normal cell |")
     print("|---|---|---|---|---|")
@@ -179,7 +189,8 @@ def main() -> None:
         pf = ", ".join(f"{v:.2f}" for v in s["parameter_free_share_per_seed"])
         print(f"| {s['method']} | {s['test_accuracy_mean']:.3f} ({per}) | {s['n_params_mean']} | "
               f"{s['search_cpu_s_mean']:.0f} | {pf} |")
-    print(f"\nwrote {out} ({result['wall_seconds']:.0f}s)")
+    print(f"({result['wall_seconds']:.0f}s)")
+    return result
 
 
 if __name__ == "__main__":

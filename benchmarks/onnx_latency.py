@@ -14,21 +14,28 @@ Threads: both sides get ONE thread (``torch.set_num_threads(1)``, onnxruntime
 ``intra_op_num_threads=1, inter_op_num_threads=1``, scikit-learn models use ``n_jobs=1``), which
 is fair on a 2-core machine and is how a request-serving process is usually pinned.
 
+The JSON also records the run's commit, versions and load average (``benchmarks/_meta.py``).
+
     python benchmarks/onnx_latency.py [--quick] [--out benchmarks/results/onnx_latency.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _meta  # noqa: E402
+
+#: distributions whose versions the result records
+PACKAGES = ("torch", "onnx", "onnxruntime", "skl2onnx")
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -105,13 +112,6 @@ def _torch_cases(quick: bool):
         yield f"{cell.upper()} (sequences)", fit(rnn, seq), seq[1200:]
 
 
-def _load() -> float | None:
-    try:
-        return round(__import__("os").getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
 def _float64_error(model, X) -> float:
     """Largest |torch float32 - the same network in float64| on ``X``: torch's own rounding, the
     floor for any float32 runtime's agreement with torch."""
@@ -179,7 +179,7 @@ def run(quick: bool = False) -> dict:
                     row["logit_scale"] = float(np.abs(ref).max())
                     row["torch_vs_float64"] = _float64_error(model, X)
                 rows.append(row)
-    return {"quick": quick, "threads": 1, "repeats": repeats, "load_average_1min": _load(), "rows": rows}
+    return {"quick": quick, "threads": 1, "repeats": repeats, "rows": rows}
 
 
 def table(result: dict) -> str:
@@ -198,14 +198,12 @@ def table(result: dict) -> str:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer trials, steps and repeats")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "onnx_latency.json"))
+    parser.add_argument("--out", help="JSON path (default: results/onnx_latency[_quick].json)")
     args = parser.parse_args(argv)
+    meta = _meta.start(__file__, argv, PACKAGES)
     result = run(args.quick)
     print(table(result))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    return result
+    return _meta.write_result(args.out or _meta.default_out("onnx_latency", args.quick), result, meta)
 
 
 if __name__ == "__main__":

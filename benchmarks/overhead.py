@@ -3,9 +3,10 @@
 A trivial objective (a few arithmetic operations) over a small mixed space (float, log-float,
 int, categorical) with random search, so what is measured is the cost of the loop itself:
 asking, bookkeeping, storing each trial. Both tools run in memory and on SQLite (a fresh file
-each run). Reports milliseconds per trial (median of ``--repeats`` runs).
+each run). Reports milliseconds per trial (median of ``--repeats`` runs) and writes JSON with
+every run's figure and the run's metadata (``benchmarks/_meta.py``).
 
-    python benchmarks/overhead.py            # full: 2000 trials in memory, 500 on SQLite
+    python benchmarks/overhead.py            # full: 2000 trials in memory, 500 on SQLite (~3 min)
     python benchmarks/overhead.py --quick    # a few seconds; used by the tests
     python benchmarks/overhead.py --smbo     # also the searchers' own cost: autodl TPE/GP vs
                                              # Optuna TPE/GPSampler (benchmarks/overhead_smbo.py)
@@ -14,14 +15,22 @@ each run). Reports milliseconds per trial (median of ``--repeats`` runs).
 from __future__ import annotations
 
 import argparse
-import json
+import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import autodl
-from autodl import Categorical, Float, Int, Space
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _meta  # noqa: E402
+
+import autodl  # noqa: E402
+from autodl import Categorical, Float, Int, Space  # noqa: E402
+
+#: distributions whose versions the result records (Optuna stores through SQLAlchemy)
+PACKAGES = ("optuna", "sqlalchemy")
 
 SPACE = Space({
     "x": Float(-5.0, 5.0),
@@ -102,25 +111,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--trials-memory", type=int, default=2000)
     parser.add_argument("--trials-sqlite", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
+    parser.add_argument("--out", help="JSON path (default: results/overhead[_quick].json)")
     parser.add_argument("--smbo", action="store_true",
                         help="then measure TPE and GP per-trial cost against Optuna (overhead_smbo.py)")
     args = parser.parse_args(argv)
+    meta = _meta.start(__file__, argv, PACKAGES)
     if args.quick:
         args.trials_memory, args.trials_sqlite, args.repeats = 200, 50, 1
     rows = measure(args.trials_memory, args.trials_sqlite, args.repeats)
     table = print_table(rows)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"rows": rows, "table": table, "quick": args.quick}
-    out.write_text(json.dumps(result, indent=2))
-    if args.smbo:
+    result = {"quick": args.quick, "repeats": args.repeats, "sqlite": sqlite3.sqlite_version, "rows": rows,
+              "table": table}
+    out = Path(args.out) if args.out else _meta.default_out("overhead", args.quick)
+    result = _meta.write_result(out, result, meta)
+    if args.smbo:  # its own JSON: overhead_smbo's default, or next to --out
         import importlib.util
 
         spec = importlib.util.spec_from_file_location("overhead_smbo", Path(__file__).parent / "overhead_smbo.py")
         smbo = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(smbo)
-        result["smbo"] = smbo.main(["--quick"] if args.quick else [])
+        smbo_args = (["--quick"] if args.quick else []) + (
+            ["--out", str(out.with_name(out.stem + "_smbo.json"))] if args.out else [])
+        result["smbo"] = smbo.main(smbo_args)
     return result
 
 

@@ -5,18 +5,18 @@ random trials on a sphere (through ``restore`` for autodl and ``study.add_trials
 which costs no sampling), then ``w`` trials are run with ask + tell and their mean wall time is
 reported in milliseconds: the cost of one trial around trial ``N``. Everything runs in one
 process, one method after the other; each measurement is repeated (``--repeats``) and the
-fastest repetition is kept, which filters out interference from other processes. Prints a table and writes JSON to ``benchmarks/results/``.
+fastest repetition is kept, which filters out interference from other processes. Prints a table
+and writes JSON to ``benchmarks/results/`` with the run's metadata (``benchmarks/_meta.py``).
 
 Usage::
 
     python benchmarks/overhead_smbo.py            # TPE at 100 and 1000, GP at 100 and 300; d = 1, 8, 16
-    python benchmarks/overhead_smbo.py --quick
+    python benchmarks/overhead_smbo.py --quick    # ~10 s
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,8 +24,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+import _meta  # noqa: E402
+
+#: distributions whose versions the result records (Optuna's GPSampler runs on torch)
+PACKAGES = ("optuna", "torch")
 
 
 def _sphere(x: np.ndarray) -> float:
@@ -80,7 +84,7 @@ def time_optuna(kind: str, dim: int, at: int, window: int, seed: int = 0) -> flo
     return 1000.0 * (time.perf_counter() - start) / window
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dims", type=int, nargs="+", default=[1, 8, 16])
     ap.add_argument("--tpe-at", type=int, nargs="*", default=[100, 1000])
@@ -91,6 +95,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--quick", action="store_true", help="d=2, TPE at 50, GP at 30, short windows")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    meta = _meta.start(__file__, argv, PACKAGES)
     if args.quick:
         args.dims, args.tpe_at, args.gp_at, args.window, args.gp_window = [2], [50], [30], 6, 4
         args.repeats = 1
@@ -109,11 +114,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for r in rows:
         print(f"{r['searcher']:<9}{r['dim']:>4}{r['trial']:>7}{r['autodl_ms']:>11.1f}"
               f"{r['optuna_ms']:>11.1f}{r['ratio']:>8.2f}")
-    out = args.out or RESULTS_DIR / ("overhead_smbo_quick.json" if args.quick else "overhead_smbo.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"config": vars(args) | {"out": str(out)}, "rows": rows}, indent=1))
-    print(f"wrote {out}")
-    return rows
+    out = args.out or _meta.default_out("overhead_smbo", args.quick)
+    config = {k: v for k, v in vars(args).items() if k != "out"}
+    return _meta.write_result(out, {"config": config, "rows": rows}, meta)
 
 
 if __name__ == "__main__":

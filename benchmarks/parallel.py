@@ -14,12 +14,13 @@
    The library's own ``sh`` searcher opens the next bracket instead of waiting, so it is
    reported as a third row.
 
-The machine may be shared: the 1-minute load average is recorded before and after each row.
+The machine may be shared: the 1-minute load average is recorded before and after each row, and
+the JSON records the run's commit, versions and load average (``benchmarks/_meta.py``).
 
 Usage::
 
     python benchmarks/parallel.py            # full run -> benchmarks/results/parallel.json
-    python benchmarks/parallel.py --quick    # a few seconds' smoke run (used by the tests)
+    python benchmarks/parallel.py --quick    # a smoke run of ~30 s (used by the tests)
     python benchmarks/parallel.py --trials 20 --no-busy --out /tmp/p.json   # a quick look
     python benchmarks/parallel.py --data-copies 50   # the objective carries ~45 MB of data
 
@@ -30,14 +31,18 @@ dispatch round trip plus the objective's set-up before its timed span).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
+import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _meta  # noqa: E402
+
+#: distributions whose versions the result records
+PACKAGES = ("dask", "distributed", "cloudpickle")
 
 
 # ---------------------------------------------------------------------- objectives
@@ -217,7 +222,7 @@ def markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a small smoke run")
-    p.add_argument("--out", default=str(ROOT / "results" / "parallel.json"))
+    p.add_argument("--out", help="JSON path (default: results/parallel[_quick].json)")
     p.add_argument("--no-dask", action="store_true", help="skip the Dask rows")
     p.add_argument("--no-local", action="store_true", help="skip the local-process rows")
     p.add_argument("--no-busy", action="store_true", help="skip the ASHA/SH busy-fraction rows")
@@ -226,6 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
                         "loading it in each trial (default 0)")
     p.add_argument("--trials", type=int, default=60, help="trials per throughput row (default 60)")
     args = p.parse_args(argv)
+    meta = _meta.start(__file__, argv, PACKAGES)
 
     n_trials, n_estimators = (4, 5) if args.quick else (args.trials, 60)
     unit, max_budget, n_sleep = (0.02, 9.0, 12) if args.quick else (0.1, 9.0, 60)
@@ -251,19 +257,14 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "quick": args.quick,
         "data_copies": args.data_copies,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
         "throughput": rows,
         "busy": busy,
         "goals": {"local_speedup": speedup("local"), "dask_speedup": speedup("dask"),
                   "asha_busy": busy[0]["busy"] if busy else float("nan"), "speedup_goal": 1.7, "busy_goal": 0.9},
     }
     result["markdown"] = markdown(result)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
     print(result["markdown"])
-    return result
+    return _meta.write_result(args.out or _meta.default_out("parallel", args.quick), result, meta)
 
 
 if __name__ == "__main__":

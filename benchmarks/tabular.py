@@ -16,25 +16,29 @@ with one fixed train/test split (75/25, stratified for classification, seed 0):
 Scores are on the held-out test rows: accuracy for classification, R^2 for regression. Times
 are wall-clock seconds of search + refit. Everything runs single-threaded (OpenMP limited to
 one thread, in autodl's worker process too) so the tools get the same CPU. The load average is
-recorded before and after each tool: on a shared machine it says how fair the comparison was. Writes a markdown table to stdout and JSON to
-``--out`` (default ``benchmarks/results/tabular.json``).
+recorded before and after each tool: on a shared machine it says how fair the comparison was.
+Writes a markdown table to stdout and JSON to ``--out`` (default
+``benchmarks/results/tabular.json``), with the run's commit, versions and load average
+(``benchmarks/_meta.py``).
 
     python benchmarks/tabular.py            # 30 s per tool and dataset, about 6 minutes
-    python benchmarks/tabular.py --quick    # iris and diabetes, 8 s each (used by the tests)
+    python benchmarks/tabular.py --quick    # iris and diabetes, 8 s each, ~45 s (used by the tests)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _meta  # noqa: E402
 
 DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
-ROOT = Path(__file__).resolve().parent
+#: distributions whose versions the result records
+PACKAGES = ("optuna", "pandas", "threadpoolctl")
 
 
 def load(name: str):
@@ -132,6 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--searcher", help="autodl's searcher (default: autodl's default, TPE)")
     parser.add_argument("--out", help="JSON output (default benchmarks/results/tabular[_quick].json)")
     args = parser.parse_args(argv)
+    meta = _meta.start(__file__, argv, PACKAGES)
     import os
 
     from threadpoolctl import threadpool_limits
@@ -161,18 +166,13 @@ def main(argv: list[str] | None = None) -> dict:
                   flush=True)
     wins = sum(r["autodl"]["test_score"] >= r["hgb_optuna"]["test_score"] - 1e-12 for r in rows)
     result = {"budget_seconds": budget, "cv": cv, "searcher": args.searcher or "tpe (default)",
-              "quick": bool(args.quick),
-              "machine": {"python": platform.python_version(), "processor": platform.machine()},
-              "rows": rows, "autodl_matches_or_beats_optuna": f"{wins}/{len(rows)}"}
+              "quick": bool(args.quick), "rows": rows, "autodl_matches_or_beats_optuna": f"{wins}/{len(rows)}"}
     table = markdown(rows)
     print()
     print(table)
     print(f"\nautodl >= HGB+Optuna on {wins} of {len(rows)} sets (test scores, {budget:g}s budgets)")
-    out = Path(args.out) if args.out else ROOT / "results" / ("tabular_quick.json" if args.quick else "tabular.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     result["markdown"] = table
-    out.write_text(json.dumps(result, indent=2))
-    return result
+    return _meta.write_result(args.out or _meta.default_out("tabular", args.quick), result, meta)
 
 
 if __name__ == "__main__":

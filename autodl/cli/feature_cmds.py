@@ -17,24 +17,12 @@ Every mistake is a one-line error (exit 2).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from autodl.errors import UserError
 
 FEATURE_KINDS = ("featuretools", "tsfresh")
-
-
-def add_feature_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("feature engineering")
-    g.add_argument("--features", help="feature step before the model: featuretools or tsfresh")
-    g.add_argument("--feature-set", choices=["minimal", "efficient", "comprehensive"],
-                   help="tsfresh features to extract before selection (default: efficient)")
-    g.add_argument("--id-column", help="--task timeseries: the column holding each series' id")
-    g.add_argument("--sort-column", help="--task timeseries: the column ordering observations (time)")
-    g.add_argument("--labels", metavar="FILE",
-                   help="--task timeseries: a table with the id column and --target (one row per series)")
 
 
 def feature_fields(args) -> dict[str, Any]:

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from autodl.study import Study, TrialState
-
-
-def run_kind(run_dir: str | Path) -> str | None:
-    """The ``kind`` recorded in ``RUN/run.json`` (``"nn"``, ``"nas"``, ...), or None."""
-    import json
-
-    path = Path(run_dir) / "run.json"
-    try:
-        return json.loads(path.read_text()).get("kind") if path.is_file() else None
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return None
 
 
 def _fmt(v: Any) -> str:
@@ -62,18 +50,3 @@ def print_leaderboard(study: Study, top: int = 10) -> None:
     failed = [t for t in trials if t.state == TrialState.FAILED]
     if failed:
         console.print(f"first failure (trial {failed[0].id}): {failed[0].message}", markup=False)
-
-
-def print_result(result, run_dir: Path) -> None:
-    from rich.console import Console
-
-    console = Console()
-    test = f", test {result.metric} {result.test_score:.4f}" if result.test_score is not None else ""
-    console.print(f"best {result.metric} {result.best_score:.4f} (cv){test} — trial "
-                  f"{result.best_trial_id}, model {result.best_config.get('model', '?')}", markup=False)
-    budget = result.study.best_trial.budget
-    top = result.study.searcher.max_budget
-    if budget is not None and top and budget < top:
-        console.print(f"note: no trial reached the max budget {top:g}; the best ran at budget {budget:g} "
-                      "(refit in full). Give more trials (--trials) for a full-budget comparison", markup=False)
-    console.print(f"run folder: {run_dir}  (result.json, model.skops, study.db)", markup=False)

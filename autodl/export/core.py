@@ -50,11 +50,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from autodl._deps import require
 from autodl.errors import ExportError
 from autodl.export import runtime
 
@@ -96,6 +98,11 @@ def export_onnx(
         ExportError: the model (or one of its steps) cannot be exported, or the ONNX file does
             not reproduce the model within tolerance; no file is written.
     """
+    from autodl.export import torch_onnx
+
+    # a torch module needs no skl2onnx (and without torch imported, the model is not one)
+    torch_model = "torch" in sys.modules and torch_onnx.is_torch_module(model)
+    require(("onnx", "onnxruntime") if torch_model else ("onnx", "onnxruntime", "skl2onnx"), "onnx", "ONNX export")
     import onnx
 
     path = Path(path)
@@ -283,16 +290,14 @@ def _take(sample, idx):
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    from autodl.runs import atomic_write
+
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, write)
 
 
 def _jsonable(o: Any):

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from autodl._deps import require
 from autodl.errors import DataError, ExportError
 
 #: what a missing categorical value becomes in a string input
@@ -50,6 +51,7 @@ def read_metadata(model_or_session) -> dict[str, Any]:
 
 def make_session(path_or_bytes: str | Path | bytes, threads: int | None = None):
     """An onnxruntime CPU session (``threads`` intra-op threads; None: onnxruntime's default)."""
+    require("onnxruntime", "onnx", "running ONNX files")
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -163,6 +165,7 @@ def predict_table(model_path: str | Path, frame, threads: int | None = None):
     path = Path(model_path)
     if not path.is_file():
         raise DataError(f"model file {path} does not exist")
+    require("onnxruntime", "onnx", "running ONNX files")  # before the try, which rewords errors
     try:
         session = make_session(path, threads)
     except Exception as exc:  # onnxruntime raises its own exception classes for unreadable files

@@ -68,6 +68,7 @@ from typing import Any
 
 import numpy as np
 
+from autodl._deps import require
 from autodl.errors import ExportError
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -170,6 +171,7 @@ def _convert_torch_mlp(scope, operator, container) -> None:
 
 def check_supported(model) -> None:
     """Raise :class:`ExportError` naming the first step ONNX cannot express."""
+    require("skl2onnx", "onnx", "ONNX export of scikit-learn models")
     from skl2onnx._supported_operators import sklearn_operator_name_map
 
     register_autodl_models()
@@ -450,6 +452,7 @@ def convert(model, sample, *, is_classifier: bool):
     trees put thresholds within an ulp of integer-valued features (seen on RandomForest with
     StandardScaler on small integer columns), so a tree would branch the other way.
     """
+    require(("onnx", "skl2onnx"), "onnx", "ONNX export of scikit-learn models")
     import onnx
     from onnx import compose, helper
     from skl2onnx import convert_sklearn

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodl._deps import require
 from autodl.errors import UserError
 
 KINDS = ("featuretools", "tsfresh")
@@ -61,6 +62,7 @@ def make_features(features: Any, cache_dir: str | None = None):
     params.setdefault("cache_dir", cache_dir)
     kind = features["kind"]
     if kind == "featuretools":
+        require("featuretools", "features", "featuretools feature synthesis")
         from autodl.features.featuretools_adapter import SINGLE_TABLE_PRIMITIVES, FeaturetoolsTransformer
 
         if not params.get("tables"):
@@ -69,6 +71,7 @@ def make_features(features: Any, cache_dir: str | None = None):
             params.setdefault("max_depth", 1)
         cls = FeaturetoolsTransformer
     elif kind == "tsfresh":
+        require("tsfresh", "features", "tsfresh features")
         from autodl.features.tsfresh_adapter import TsfreshTransformer
 
         cls = TsfreshTransformer

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -170,13 +169,13 @@ class RowCache:
 
 def write_parquet(table, path: Path) -> None:
     """Write atomically (another worker may read the same file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    from autodl.runs import atomic_write
+
     try:
-        table.to_parquet(tmp)
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: table.to_parquet(tmp))
     except (OSError, ValueError, TypeError):
-        tmp.unlink(missing_ok=True)  # a cache that cannot be written is only slower
+        pass  # a cache that cannot be written is only slower (atomic_write left no temporary file)
 
 
 class Memo:

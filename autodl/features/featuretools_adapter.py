@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from autodl._deps import require
 from autodl.errors import DataError, UserError
 from autodl.features import _cache
 
@@ -200,6 +201,7 @@ class FeaturetoolsTransformer(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ estimator API
     def fit(self, X, y=None):
         """Choose features by deep feature synthesis on ``X`` (and the related tables)."""
+        require("featuretools", "features", "featuretools feature synthesis")
         import featuretools as ft
 
         self._check(X)

@@ -35,6 +35,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from autodl._deps import require
 from autodl.errors import DataError, UserError
 from autodl.features import _cache
 
@@ -212,6 +213,8 @@ class TsfreshTransformer(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Extract every feature of ``feature_set`` and keep those relevant to ``y``."""
         import pandas as pd
+
+        require("tsfresh", "features", "tsfresh features")
 
         self._check_params()
         X = self._frame(X)

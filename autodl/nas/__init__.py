@@ -15,6 +15,11 @@ Importing :mod:`autodl.nas` loads nothing heavy; the submodules import torch:
 * :mod:`autodl.nas.search`       -- ``search_architecture`` / ``autodl search --nas``: run folders.
 """
 
+from autodl._deps import require
+
+# a look-up only (no import): every submodule imports torch, so say so once, here
+require("torch", "torch", "neural architecture search (autodl.nas, --nas)")
+
 _LAZY = {
     "run_darts": "autodl.nas.darts",
     "load_model": "autodl.nas.darts",

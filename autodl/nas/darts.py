@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,18 +108,41 @@ def _split(X, y, test_size: float, seed: int):
     return X_tr, y_tr, X_va, y_va, X_te, y_te
 
 
+#: a final-training epoch of the derived network (train + validation rows) costs about this share
+#: of a supernet search epoch (measured on digits: 0.2; kept higher for safety)
+FINAL_EPOCH_RATIO = 0.3
+#: under a deadline the search leaves at most this share of the budget to the final training
+FINAL_SHARE = 0.4
+#: seconds kept after the final training for scoring and writing the run folder
+FINISH_SECONDS = 1.0
+
+
 def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float = 0.05,
                   batch_size: int = 64, weight_decay: float = 3e-4, seed: int = 0,
-                  losses: list[float] | None = None) -> nn.Module:
+                  losses: list[float] | None = None, deadline=None,
+                  should_stop: Callable[[], bool] | None = None) -> nn.Module:
     """Train ``model`` from its current weights: SGD (momentum 0.9), cosine learning rate.
-    ``losses`` (a list) receives the mean training loss of each epoch."""
+    ``losses`` (a list) receives the mean training loss of each epoch.
+
+    ``deadline`` (a :class:`~autodl.runs.Deadline`): after the first epoch, the training is
+    shortened to the epochs that fit before it (the cosine schedule then ends there); the
+    number of epochs run is ``len(losses)``. ``should_stop()`` is asked before every batch
+    (``trial.should_stop`` of a candidate); when it says yes, :class:`~autodl.TrialPruned` is raised.
+    """
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1))
     model.train()
-    for _ in range(epochs):
+    started = time.perf_counter()
+    epoch = 0
+    while epoch < epochs:
+        epoch += 1
         total, rows = 0.0, 0
         for idx in _batches(len(X), batch_size, gen):
+            if should_stop is not None and should_stop():
+                from autodl.errors import TrialPruned
+
+                raise TrialPruned(f"stopped at the deadline in epoch {epoch}")
             if len(idx) < 2:  # BatchNorm needs two rows
                 continue
             opt.zero_grad(set_to_none=True)
@@ -132,6 +154,11 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs:
         sched.step()
         if losses is not None:
             losses.append(round(total / max(rows, 1), 6))
+        if epoch == 1 and deadline is not None and deadline.is_set:
+            fit = deadline.epochs_that_fit(epochs, time.perf_counter() - started) if epochs > 1 else 1
+            if fit < epochs:  # the schedule ends at the new last epoch
+                epochs = fit
+                sched.T_max = max(fit, 1)
     model.eval()
     return model
 
@@ -144,7 +171,7 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
               max_rows: int | None = None, max_param_free: float = 0.5, guard_warmup: int | None = None,
               time_budget: float | None = None, primitives: list[str] | None = None,
               on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
-              splits: tuple | None = None) -> DartsResult:
+              splits: tuple | None = None, deadline=None) -> DartsResult:
     """Search a cell with DARTS, derive its genotype, train that network from scratch.
 
     Args:
@@ -171,7 +198,13 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
         seed: seeds the splits, initialisations and batch order.
         run_dir: folder to write the result files into (created when missing).
         max_rows: use only the first ``max_rows`` rows after a seeded shuffle (quick runs).
-        time_budget: seconds after which the search stops (after the epoch that crosses it).
+        time_budget: seconds for the whole call from now, final training included (see
+            ``deadline``).
+        deadline: a :class:`~autodl.runs.Deadline` for the whole call (instead of
+            ``time_budget``): the search stops before an epoch that would leave too little time
+            for the final training (estimated at :data:`FINAL_EPOCH_RATIO` of a search epoch per
+            final epoch, at most :data:`FINAL_SHARE` of the budget), and the final training is
+            shortened to the epochs that still fit.
         primitives: candidate operations (default all of
             :data:`~autodl.nas.operations.PRIMITIVES`; e.g. RobustDARTS' reduced space S2,
             ``["skip_connect", "sep_conv_3x3"]``, where plain DARTS is known to collapse).
@@ -190,6 +223,10 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
         raise ValueError(f"order must be 1 or 2, got {order!r}")
     if not 0 < max_param_free <= 1:
         raise ValueError(f"max_param_free is {max_param_free}, but must be in (0, 1]")
+    from autodl.runs import Deadline
+
+    if deadline is None:
+        deadline = Deadline.after(time_budget)
     classes = np.unique(np.asarray(y))
     if splits is None:
         X = np.asarray(X, dtype=np.float32)
@@ -224,10 +261,20 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
     warmup = epochs // 4 if guard_warmup is None else int(guard_warmup)
     kept = None  # pf-stop: (epoch, genotype) of the last epoch whose cell was within the limit
     epochs_run = 0
+
+    def final_reserve() -> float:
+        """Seconds the final training is estimated to need (from the search's speed so far)."""
+        epoch_seconds = (time.perf_counter() - start) / max(step, 1) * steps_per_epoch
+        return min(train_epochs * FINAL_EPOCH_RATIO * epoch_seconds, FINAL_SHARE * deadline.budget) + FINISH_SECONDS
+
+    cut = False
     for epoch in range(1, epochs + 1):
         model.train()
         val_batches = _batches(len(X_va), batch_size, gen)
         for i, idx in enumerate(_batches(len(X_tr), batch_size, gen)):
+            if deadline.is_set and step and deadline.remaining() < final_reserve():
+                cut = True  # mid-epoch: the rest of the time is the final training's
+                break
             model.aux_skip_beta = beta0 * (1.0 - step / total_steps) if guard == "darts-" else 0.0
             vidx = val_batches[i % len(val_batches)]
             lr = w_opt.param_groups[0]["lr"]
@@ -237,6 +284,9 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
             nn.utils.clip_grad_norm_(model.weight_parameters(), 5.0)
             w_opt.step()
             step += 1
+        if cut and i == 0:  # not one step of this epoch ran
+            stopped_by = f"deadline before epoch {epoch} (time left kept for the final training)"
+            break
         sched.step()
         model.aux_skip_beta = beta0 * (1.0 - step / total_steps) if guard == "darts-" else 0.0
         weights = model.arch_weights()
@@ -254,9 +304,15 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
                 stopped_by = f"pf-stop at epoch {epoch}: parameter-free share {share:.2f} > {max_param_free:g}"
                 break
             kept = (epoch, derived)
-        if time_budget is not None and time.perf_counter() - start >= time_budget and epoch < epochs:
-            stopped_by = f"time budget after epoch {epoch}"
+        if cut:
+            stopped_by = f"deadline during epoch {epoch} (time left kept for the final training)"
             break
+        if deadline.is_set and epoch < epochs:
+            # stop before an epoch that would leave too little time for the final training
+            epoch_seconds = (time.perf_counter() - start) / epoch
+            if deadline.remaining() - epoch_seconds < final_reserve():
+                stopped_by = f"deadline after epoch {epoch} (time left kept for the final training)"
+                break
     search_seconds = time.perf_counter() - start
     search_cpu_seconds = time.process_time() - cpu_start
     model.aux_skip_beta = 0.0
@@ -270,7 +326,7 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
                                 image_shape=image_shape)
     train_losses: list[float] = []
     train_network(final, torch.cat([X_tr, X_va]), torch.cat([y_tr, y_va]), epochs=train_epochs,
-                  batch_size=batch_size, seed=seed, losses=train_losses)
+                  batch_size=batch_size, seed=seed, losses=train_losses, deadline=deadline.minus(FINISH_SECONDS))
     train_seconds = time.perf_counter() - start
     test_acc = _accuracy(final, X_te, y_te) if len(X_te) else None
     settings = {"C": C, "layers": layers, "nodes": nodes, "epochs": epochs, "order": order, "guard": guard,
@@ -282,7 +338,7 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
                 "genotype_epoch": kept[0] if guard == "pf-stop" and kept is not None else epochs_run,
                 "search_cpu_seconds": round(search_cpu_seconds, 3),
                 "primitives": list(model.primitives),
-                "time_budget": time_budget}
+                "time_budget": deadline.budget, "train_epochs_run": len(train_losses)}
     result = DartsResult(
         genotype=genotype, model=final, test_accuracy=test_acc,
         n_params=int(sum(p.numel() for p in final.parameters())),
@@ -296,22 +352,18 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
     return result
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
-
 def write_run(result: DartsResult, run_dir: str | Path) -> Path:
-    """Write ``genotype.json``, ``alphas.json``, ``result.json`` and ``model.pt`` to ``run_dir``."""
+    """Write ``genotype.json``, ``alphas.json``, ``result.json`` and ``model.pt`` to ``run_dir``
+    (a folder of :func:`run_darts` alone; ``autodl search --nas darts`` writes the run envelope)."""
+    from autodl.nn.checkpoint import save_weights
+    from autodl.runs import write_json
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / "genotype.json", result.genotype)
-    _write_json(run_dir / "alphas.json", result.alphas)
-    _write_json(run_dir / "result.json", result.summary())
-    tmp = run_dir / "model.pt.tmp"
-    torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, tmp)
-    os.replace(tmp, run_dir / "model.pt")
+    write_json(run_dir / "genotype.json", result.genotype)
+    write_json(run_dir / "alphas.json", result.alphas)
+    write_json(run_dir / "result.json", result.summary())
+    save_weights(run_dir / "model.pt", result.model, {"genotype": result.genotype, "settings": result.settings})
     return run_dir
 
 
@@ -319,6 +371,7 @@ def load_model(run_dir: str | Path) -> NetworkFromGenotype:
     """The final network of a :func:`run_darts` run folder (weights loaded with ``weights_only``)."""
     run_dir = Path(run_dir)
     info = json.loads((run_dir / "result.json").read_text())
+    info = info.get("extra", info)  # the run envelope of `autodl search --nas darts`, or run_darts' own
     genotype = json.loads((run_dir / "genotype.json").read_text())
     s = info["settings"]
     model = NetworkFromGenotype(genotype, C=s["train_C"], num_classes=len(info["classes"]),

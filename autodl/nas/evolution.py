@@ -71,11 +71,16 @@ class ArchObjective:
     def __call__(self, trial) -> float:
         from autodl.nas.darts import train_network
 
+        if trial.should_stop():  # the deadline came while the trial waited
+            from autodl.errors import TrialPruned
+
+            raise TrialPruned("stopped at the deadline before it began")
         X_tr, y_tr, X_va, y_va = _tensors(self)
         epochs = int(round(trial.budget)) if trial.budget is not None else self.epochs
         torch.manual_seed(self.seed)
         model = freeze(self.factory, trial.config)
-        train_network(model, X_tr, y_tr, epochs=epochs, seed=self.seed)
+        train_network(model, X_tr, y_tr, epochs=epochs, seed=self.seed,
+                      should_stop=trial.should_stop if getattr(trial, "stop_at", None) is not None else None)
         trial.set_user_attr("n_params", int(sum(p.numel() for p in model.parameters())))
         trial.set_user_attr("epochs", epochs)
         return accuracy(model, X_va, y_va)
@@ -105,18 +110,25 @@ def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | 
                      timeout: float | None = None, searcher: str = "evolution", population: int = 8,
                      sample_size: int = 3, epochs: int = 10, min_epochs: int | None = None,
                      train_epochs: int | None = None, n_workers: int = 1, seed: int = 0, storage=None,
-                     study=None, callbacks: Sequence[Callable] = ()) -> NasResult:
+                     study=None, callbacks: Sequence[Callable] = (), deadline=None,
+                     **executor: Any) -> NasResult:
     """Search ``factory``'s space on ``data`` (an object with ``X_train, y_train, X_val, y_val``
     and optionally ``X_test, y_test``; flat rows or images, integer labels ``0..K-1``).
 
     Args:
         searcher: ``"evolution"`` (regularized evolution) or ``"random"`` (the baseline).
-        n_trials, timeout: when to stop (trials finished by this call; seconds).
+        n_trials, timeout: when to stop (trials finished by this call; seconds of searching).
+        deadline: a :class:`~autodl.runs.Deadline` for the whole call instead of ``timeout``: the
+            search ends early enough for the final training (estimated from the best candidate's
+            time per epoch), a candidate still training then is stopped (PRUNED), and the final
+            training is shortened to the epochs that still fit.
         population, sample_size: regularized-evolution settings.
         epochs: training epochs of a candidate (the largest, with ``min_epochs``).
         min_epochs: train early candidates this long and halve (see the module doc).
         train_epochs: epochs of the final retraining (default ``epochs``).
-        n_workers: candidates trained at once (worker processes).
+        n_workers: candidates trained at once (worker processes); ``executor``: the other
+            :meth:`~autodl.Study.optimize` arguments choosing where (executor, dask_scheduler,
+            trial_timeout, max_retries).
         storage: a SQLite path for the study (resumable); ``study``: continue this one instead.
 
     Example:
@@ -130,9 +142,19 @@ def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | 
         study = make_study(factory, searcher=searcher, population=population, sample_size=sample_size,
                            epochs=epochs, min_epochs=min_epochs, seed=seed, storage=storage)
     start = time.perf_counter()
-    if n_trials is None or n_trials > 0:
+    stop: dict[str, Any] = {}
+    if deadline is not None and deadline.is_set:
+        # the final training runs train_epochs on train + validation (twice the rows) where a
+        # candidate ran `epochs` on train: reserve that multiple of the best candidate's time
+        final_ratio = 1.2 * 2.0 * (train_epochs or epochs) / epochs
+        timeout = deadline.remaining()
+        stop = {"stop_at_timeout": True, "reserve_ratio": final_ratio}
+    if (n_trials is None or n_trials > 0) and (timeout is None or timeout > 0):
+        if (stop and n_workers == 1 and executor.get("executor") is None and executor.get("trial_timeout") is None
+                and executor.get("trial_memory") is None):
+            executor = {**executor, "executor": "inline"}  # candidates check the deadline every batch
         study.optimize(ArchObjective(factory, data, epochs=epochs, seed=seed), n_trials=n_trials,
-                       timeout=timeout, n_workers=n_workers, callbacks=callbacks)
+                       timeout=timeout, n_workers=n_workers, callbacks=callbacks, **stop, **executor)
     seconds = time.perf_counter() - start
     best = best_trial(study)
     X_tr, y_tr, X_va, y_va = _tensors(data)
@@ -141,7 +163,7 @@ def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | 
     final = freeze(factory, best.config)
     losses: list[float] = []
     train_network(final, torch.cat([X_tr, X_va]), torch.cat([y_tr, y_va]), epochs=train_epochs or epochs,
-                  seed=seed, losses=losses)
+                  seed=seed, losses=losses, deadline=deadline)
     train_seconds = time.perf_counter() - t0
     test_acc = None
     if getattr(data, "X_test", None) is not None and len(data.X_test):

@@ -18,10 +18,12 @@ candidates train on the first and are scored on the second).
 
 Each method ends the same way: the best architecture is trained from scratch on train +
 validation for ``train_epochs`` (SGD, momentum 0.9, cosine schedule) and scored on the test split.
-``--time`` bounds the *search*; that final training comes on top (its seconds are in
-``result.json``).
+``--time`` is a deadline for the whole call (:mod:`autodl.runs.deadline`): the search leaves time
+for the final training, which is shortened to the epochs that still fit (``result.json`` says
+how many ran).
 
-The run folder holds ``run.json`` (the spec), ``genotype.json`` (cell space) or
+The run folder holds ``run.json`` (the spec), ``split.npz`` (the row indices of the split),
+``genotype.json`` (cell space) or
 ``architecture.json`` (mlp space), ``model.pt`` (weights only; :func:`load_nas_model`),
 ``curves.json`` (search curve and the final training's loss per epoch), ``result.json`` (test
 accuracy, parameters, search cost) and ``alphas.json`` (DARTS) or ``study.db`` (evolution and
@@ -41,12 +43,14 @@ from typing import Any, Callable
 import numpy as np
 
 from autodl.errors import UserError
+from autodl.nn.data import NN_DATASETS
+from autodl.runs import Deadline, create_run, load_split, read_run, result_envelope, save_split, study_counts, write_json, write_result
 
 NAS_METHODS = ("darts", "evolution", "random")
 NAS_SPACES = ("cell", "mlp")
 GUARD_CHOICES = ("none", "pf-stop", "darts-")
-#: built-in data sets for NAS: name -> image shape (None: tabular rows, mlp space only)
-NAS_DATASETS = {"digits": (1, 8, 8), "iris": None, "wine": None, "breast_cancer": None}
+#: built-in data sets for NAS (those of ``--model``): name -> image shape (None: tabular rows, mlp space only)
+NAS_DATASETS = NN_DATASETS
 
 
 @dataclass
@@ -78,7 +82,12 @@ class NasSpec:
     # the final network
     train_epochs: int = 20
     max_rows: int | None = None
-    kind: str = "nas"
+    # where candidates train (evolution / random)
+    executor: str | None = None
+    dask_scheduler: str | None = None
+    trial_timeout: float | None = None
+    trial_memory: float | None = None  # bytes a trial's worker process may allocate (Linux)
+    max_retries: int = 1
 
     def validate(self) -> None:
         if self.method not in NAS_METHODS:
@@ -109,6 +118,11 @@ class NasSpec:
                             f"--max-budget {self.candidate_epochs}")
         if not 0 <= self.test_size < 1:
             raise UserError(f"--test-size is {self.test_size}, but must be in [0, 1)")
+        if self.method != "darts":
+            from autodl.study.executors import make_executor
+
+            make_executor(self.executor, self.n_workers, self.trial_timeout, self.dask_scheduler,
+                          trial_memory=self.trial_memory)  # checks the settings; starts nothing
 
     @property
     def image_shape(self) -> tuple[int, int, int] | None:
@@ -117,57 +131,36 @@ class NasSpec:
     def searcher_name(self) -> str:
         return "random" if self.method == "random" else "evolution"
 
+    def executor_kwargs(self) -> dict[str, Any]:
+        return {"n_workers": self.n_workers, "executor": self.executor, "dask_scheduler": self.dask_scheduler,
+                "trial_timeout": self.trial_timeout, "max_retries": self.max_retries,
+                "trial_memory": self.trial_memory}
+
 
 # ----------------------------------------------------------------------------------- data
 
 
-@dataclass
-class NasData:
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    classes: list
-    image_shape: tuple[int, int, int] | None
+def make_split(spec: NasSpec) -> dict[str, np.ndarray]:
+    """Row indices of the split every method uses: ``test_size`` held out, the rest halved into
+    train and validation (stratified, seeded; ``max_rows``: a seeded subset first)."""
+    from autodl.nn.data import raw_dataset, split_indices
 
-    @property
-    def n_features(self) -> int:
-        return int(self.X_train.shape[1])
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
+    y = raw_dataset(spec.dataset)[1]
+    rows = None
+    if spec.max_rows is not None and spec.max_rows < len(y):
+        rows = np.random.default_rng(spec.seed).permutation(len(y))[:spec.max_rows]
+    return split_indices(y, seed=spec.seed, val_size=0.5, test_size=spec.test_size, rows=rows)
 
 
-def load_raw(spec: NasSpec) -> tuple[np.ndarray, np.ndarray]:
-    """The data set's rows (float32; digits scaled to 0..1) and labels, before any split."""
-    from sklearn import datasets
+def load_nas_data(spec: NasSpec, split: dict[str, np.ndarray] | None = None):
+    """The split data (:class:`autodl.nn.data.ArrayData`; ``split``: saved row indices)."""
+    from autodl.nn.data import load_dataset
 
-    X, y = getattr(datasets, f"load_{spec.dataset}")(return_X_y=True)
-    X = np.asarray(X, dtype=np.float32)
-    if spec.dataset == "digits":
-        X = X / 16.0
-    if spec.max_rows is not None and spec.max_rows < len(X):
-        keep = np.random.default_rng(spec.seed).permutation(len(X))[:spec.max_rows]
-        X, y = X[keep], np.asarray(y)[keep]
-    return X, np.asarray(y)
-
-
-def load_nas_data(spec: NasSpec) -> NasData:
-    """The split every method uses (the one :func:`autodl.nas.darts.run_darts` makes)."""
-    from autodl.nas.darts import _split
-
-    X, y = load_raw(spec)
-    classes, y_idx = np.unique(y, return_inverse=True)
-    X_tr, y_tr, X_va, y_va, X_te, y_te = _split(X, y_idx.astype(np.int64), spec.test_size, spec.seed)
-    if spec.image_shape is None:  # tabular: standardize with the training split's statistics
-        mean, std = X_tr.mean(axis=0), X_tr.std(axis=0) + 1e-8
-        X_tr, X_va, X_te = ((a - mean) / std for a in (X_tr, X_va, X_te))
-    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
-    return NasData(f32(X_tr), y_tr, f32(X_va), y_va, f32(X_te), y_te,
-                   [c.item() if hasattr(c, "item") else c for c in classes], spec.image_shape)
+    data = load_dataset(spec.dataset, split=split if split is not None else make_split(spec))
+    if data.X_test is None:  # no test rows: empty arrays, as the methods expect
+        data.X_test = np.zeros((0, data.n_features), np.float32)
+        data.y_test = np.zeros(0, np.int64)
+    return data
 
 
 def space_factory(spec: NasSpec, n_features: int, n_classes: int) -> Callable:
@@ -186,43 +179,43 @@ def space_factory(spec: NasSpec, n_features: int, n_classes: int) -> Callable:
 
 
 def start_nas_run(spec: NasSpec, out: str | Path) -> Path:
-    """Validate ``spec`` and create the run folder with ``run.json``."""
-    from autodl.tabular.search import new_run_dir, write_json
-
+    """Validate ``spec`` and create the run folder with ``run.json`` and ``split.npz``."""
     spec.validate()
-    run_dir = new_run_dir(out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "run.json", asdict(spec))
-    return run_dir
+    split = make_split(spec)
+    return create_run(out, "nas", asdict(spec), lambda run_dir: save_split(run_dir, **split))
+
+
+def spec_from_dict(data: dict[str, Any]) -> NasSpec:
+    return NasSpec(**{k: v for k, v in data.items() if k in NasSpec.__dataclass_fields__})
 
 
 def load_nas_spec(run_dir: str | Path) -> NasSpec | None:
     """The spec of a NAS run folder, or None when ``run_dir`` holds another kind of run."""
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        return None
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError:
+        kind, data = read_run(run_dir)
+    except UserError:
         return None
-    if data.get("kind") != "nas":
-        return None
-    return NasSpec(**{k: v for k, v in data.items() if k in NasSpec.__dataclass_fields__})
+    return spec_from_dict(data) if kind == "nas" else None
 
 
 def run_nas(spec: NasSpec, run_dir: str | Path, *, resume: bool = False, progress: str = "bar",
-            n_trials: int | None = None, time_budget: float | None = None) -> dict[str, Any]:
-    """Run (or, for evolution/random, continue) the search in ``run_dir``; returns ``result.json``."""
+            n_trials: int | None = None, time_budget: float | None = None,
+            deadline: Deadline | None = None) -> dict[str, Any]:
+    """Run (or, for evolution/random, continue) the search in ``run_dir``; returns the
+    ``result.json`` envelope. ``deadline`` (default ``time_budget`` or ``spec.time_budget`` from
+    now) is when the whole call, final training included, must end."""
     import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
     run_dir = Path(run_dir)
-    data = load_nas_data(spec)
+    if deadline is None:
+        deadline = Deadline.after(time_budget if time_budget is not None else spec.time_budget)
+    data = load_nas_data(spec, load_split(run_dir))
     if spec.method == "darts":
         if resume:
             raise UserError(f"{run_dir} is a DARTS run; DARTS searches cannot be resumed, start a new one")
-        return _run_darts(spec, data, run_dir, progress)
-    return _run_sampled(spec, data, run_dir, progress, resume, n_trials, time_budget)
+        return _run_darts(spec, data, run_dir, progress, deadline)
+    return _run_sampled(spec, data, run_dir, progress, resume, n_trials, deadline)
 
 
 def _emit(progress: str, text: str, record: dict[str, Any]) -> None:
@@ -233,7 +226,7 @@ def _emit(progress: str, text: str, record: dict[str, Any]) -> None:
         sys.stderr.flush()
 
 
-def _run_darts(spec: NasSpec, data: NasData, run_dir: Path, progress: str) -> dict[str, Any]:
+def _run_darts(spec: NasSpec, data, run_dir: Path, progress: str, deadline: Deadline) -> dict[str, Any]:
     from autodl.nas.darts import run_darts
 
     def on_epoch(epoch: int, info: dict[str, Any]) -> None:
@@ -241,28 +234,34 @@ def _run_darts(spec: NasSpec, data: NasData, run_dir: Path, progress: str) -> di
                         f"parameter-free share {info['parameter_free_share']:.2f}, {info['seconds']:.0f}s",
               {"epoch": epoch, **info})
 
+    splits = (data.X_train, data.y_train, data.X_val, data.y_val, data.X_test, data.y_test)
     X = np.concatenate([data.X_train, data.X_val, data.X_test])
     y = np.concatenate([data.y_train, data.y_val, data.y_test])
-    splits = (data.X_train, data.y_train, data.X_val, data.y_val, data.X_test, data.y_test)
     result = run_darts(X, y, image_shape=spec.image_shape, C=spec.C, layers=spec.layers, nodes=spec.nodes,
                        epochs=spec.epochs, order=spec.order, guard=None if spec.guard == "none" else spec.guard,
                        arch_lr=spec.arch_lr, train_epochs=spec.train_epochs, seed=spec.seed,
-                       time_budget=spec.time_budget, on_epoch=on_epoch, splits=splits, run_dir=run_dir)
+                       deadline=deadline.minus(_FINISH_SECONDS), on_epoch=on_epoch, splits=splits)
     curves = {"search": {"metric": "supernet validation accuracy", "x": "epoch",
                          "values": result.val_history},
               "final_training": {"metric": "training loss", "x": "epoch", "values": result.train_losses}}
+    write_json(run_dir / "alphas.json", result.alphas)
     return _finish(spec, run_dir, data, result.model, result.test_accuracy, result.genotype, curves, {
         "search_seconds": round(result.search_seconds, 3),
         "search_cpu_seconds": result.settings["search_cpu_seconds"],
         "train_seconds": round(result.train_seconds, 3), "search_epochs": result.settings["epochs_run"],
         "stopped_by": result.settings.get("stopped_by"),
         "parameter_free_share": result.parameter_free_share,
-        "best_val_accuracy": result.val_history[-1] if result.val_history else None,
-        "settings": result.settings})
+        "supernet_val_accuracy": result.val_history[-1] if result.val_history else None,
+        "settings": result.settings}, best_value=result.val_history[-1] if result.val_history else None,
+        best_config={"genotype": result.genotype})
 
 
-def _run_sampled(spec: NasSpec, data: NasData, run_dir: Path, progress: str, resume: bool,
-                 n_trials: int | None, time_budget: float | None) -> dict[str, Any]:
+#: seconds kept after the final training for scoring and writing the run folder
+_FINISH_SECONDS = 1.0
+
+
+def _run_sampled(spec: NasSpec, data, run_dir: Path, progress: str, resume: bool,
+                 n_trials: int | None, deadline: Deadline) -> dict[str, Any]:
     from autodl.nas.evolution import evolutionary_nas, make_study
     from autodl.nas.genotypes import parameter_free_share
     from autodl.study import Study, TrialState
@@ -290,9 +289,9 @@ def _run_sampled(spec: NasSpec, data: NasData, run_dir: Path, progress: str, res
                   {"trial": t.id, "state": t.state.value, "value": t.value, "budget": t.budget,
                    "best": best[0] if best else None})
         callbacks.append(show)
-    res = evolutionary_nas(factory, data, n_trials=remaining, timeout=time_budget or spec.time_budget,
-                           epochs=spec.candidate_epochs, train_epochs=spec.train_epochs,
-                           n_workers=spec.n_workers, seed=spec.seed, study=study, callbacks=callbacks)
+    res = evolutionary_nas(factory, data, n_trials=remaining, deadline=deadline.minus(_FINISH_SECONDS),
+                           epochs=spec.candidate_epochs, train_epochs=spec.train_epochs, seed=spec.seed,
+                           study=study, callbacks=callbacks, **spec.executor_kwargs())
     history, best_so_far = [], None
     for h in res.history:
         if h["state"] == TrialState.COMPLETE.value and h["val_accuracy"] is not None:
@@ -305,43 +304,42 @@ def _run_sampled(spec: NasSpec, data: NasData, run_dir: Path, progress: str, res
         from autodl.nas.cell_space import sample_to_genotype
 
         genotype = sample_to_genotype(res.best_config, spec.nodes)
-    trials = study.trials
+    best = study.best_trial
     return _finish(spec, run_dir, data, res.model, res.test_accuracy, genotype, curves, {
         "search_seconds": round(res.seconds, 3), "search_cpu_seconds": round(res.cpu_seconds, 3),
         "train_seconds": round(res.train_seconds, 3),
         "epochs_trained": int(sum(int(h["epochs"] or 0) for h in res.history)),
-        "n_trials": len(res.history), "n_failed": sum(t.state == TrialState.FAILED for t in trials),
-        "best_config": res.best_config, "best_val_accuracy": res.best_val_accuracy,
-        "parameter_free_share": None if genotype is None else parameter_free_share(genotype)})
+        "n_trials": len(res.history),
+        "parameter_free_share": None if genotype is None else parameter_free_share(genotype)},
+        best_value=res.best_val_accuracy, best_config=res.best_config, best_trial=best.id,
+        best_budget=best.budget, counts=study_counts(study))
 
 
-def _finish(spec: NasSpec, run_dir: Path, data: NasData, model, test_acc, genotype, curves,
-            extra: dict[str, Any]) -> dict[str, Any]:
-    import torch
-
-    from autodl.tabular.search import write_json
+def _finish(spec: NasSpec, run_dir: Path, data, model, test_acc, genotype, curves, extra: dict[str, Any], *,
+            best_value, best_config, best_trial=None, best_budget=None, counts=None) -> dict[str, Any]:
+    from autodl.nn.checkpoint import save_weights
 
     n_params = int(sum(p.numel() for p in model.parameters()))
     if genotype is not None:
         write_json(run_dir / "genotype.json", genotype)
     else:
-        write_json(run_dir / "architecture.json", extra.get("best_config"))
-    tmp = run_dir / "model.pt.tmp"
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, run_dir / "model.pt")
+        write_json(run_dir / "architecture.json", best_config)
     write_json(run_dir / "curves.json", curves)
     settings = dict(extra.pop("settings", {}) or {})
     settings.update({"train_C": spec.C, "layers": spec.layers, "nodes": spec.nodes,
                      "image_shape": list(spec.image_shape) if spec.image_shape else None,
                      "n_features": data.n_features, "space": spec.space, "seed": spec.seed,
-                     "train_epochs": spec.train_epochs})
-    summary = {"kind": "nas", "method": spec.method, "space": spec.space, "dataset": spec.dataset,
-               "metric": "accuracy", "direction": "maximize", "test_accuracy": test_acc,
-               "n_params": n_params, "genotype": genotype, "classes": data.classes,
-               "n_train": len(data.X_train), "n_val": len(data.X_val), "n_test": len(data.X_test),
-               **extra, "settings": settings, "model_file": "model.pt", "finished": time.time()}
-    write_json(run_dir / "result.json", summary)
-    return summary
+                     "train_epochs": spec.train_epochs, "train_epochs_run": len(curves["final_training"]["values"])})
+    save_weights(run_dir / "model.pt", model, {"method": spec.method, "space": spec.space, "settings": settings})
+    envelope = result_envelope(
+        "nas", metric="accuracy", direction="maximize", best_value=best_value, best_config=best_config,
+        best_trial=best_trial, best_budget=best_budget, test_score=test_acc, counts=counts or {"complete": 1},
+        extra={"method": spec.method, "space": spec.space, "dataset": spec.dataset, "n_params": n_params,
+               "genotype": genotype, "classes": data.classes, "n_train": len(data.X_train),
+               "n_val": len(data.X_val), "n_test": len(data.X_test), **extra, "settings": settings,
+               "model_file": "model.pt"})
+    write_result(run_dir, envelope)
+    return envelope
 
 
 def load_nas_model(run_dir: str | Path):
@@ -350,9 +348,11 @@ def load_nas_model(run_dir: str | Path):
 
     from autodl.nas.choices import freeze
 
+    from autodl.runs import read_result
+
     run_dir = Path(run_dir)
     spec = load_nas_spec(run_dir)
-    info = json.loads((run_dir / "result.json").read_text())
+    info = read_result(run_dir)["extra"]
     if spec is None or spec.space == "cell":
         from autodl.nas.darts import load_model
 
@@ -381,6 +381,7 @@ def search_architecture(X=None, y=None, *, dataset: str | None = "digits", metho
     if unknown:
         raise UserError(f"unknown NAS settings {sorted(unknown)}; see autodl.nas.search.NasSpec")
     spec = NasSpec(dataset=dataset, method=method, **settings)
+    deadline = Deadline.after(spec.time_budget)  # the whole call, final training included
     out = out or Path("runs") / f"nas-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = start_nas_run(spec, out)
-    return run_nas(spec, run_dir, progress=progress)
+    return run_nas(spec, run_dir, progress=progress, deadline=deadline)

@@ -11,7 +11,11 @@ Importing :mod:`autodl.nn` imports torch; ``import autodl`` never does.
 a promoted trial resumes from the checkpoint of its lower rung and trains only the extra ones.
 """
 
-from autodl.nn.data import ArrayData, load_dataset
-from autodl.nn.trainer import TrainOutcome, Trainer, build_model, train_config
+from autodl._deps import require
+
+require("torch", "torch", "PyTorch models (autodl.nn, --model)")
+
+from autodl.nn.data import ArrayData, load_dataset  # noqa: E402 - after the check
+from autodl.nn.trainer import TrainOutcome, Trainer, build_model, train_config  # noqa: E402
 
 __all__ = ["ArrayData", "load_dataset", "Trainer", "TrainOutcome", "build_model", "train_config"]

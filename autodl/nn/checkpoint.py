@@ -40,6 +40,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from autodl.runs.folder import atomic_write
 from autodl.searchers.brackets import config_hash
 
 STATE_FILE = "checkpoint.safetensors"
@@ -56,16 +57,6 @@ def checkpoint_dir(run_dir: str | Path, config: Mapping[str, Any]) -> Path:
     """``RUN/checkpoints/<config_key>`` (the key is :func:`~autodl.searchers.brackets.config_hash`,
     the same as ``trial.info["config_key"]`` of multi-fidelity searchers)."""
     return Path(run_dir) / "checkpoints" / config_hash(config)
-
-
-def _atomic_write_bytes(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------ the file format
@@ -270,7 +261,7 @@ def _write_file(folder: Path, copy: _Copy) -> None:
         st = os.stat(tmp)  # (a rename keeps these; taken before it, another writer cannot slip in)
         copy.file = st.st_ino, st.st_mtime_ns, st.st_size
 
-    _atomic_write_bytes(folder / STATE_FILE, write)
+    atomic_write(folder / STATE_FILE, write)
 
 
 def _forget(key: str) -> None:
@@ -409,9 +400,9 @@ def save_weights(path: str | Path, model: torch.nn.Module, meta: Mapping[str, An
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _atomic_write_bytes(path, lambda p: torch.save(weights, p))
+    atomic_write(path, lambda p: torch.save(weights, p))
     text = json.dumps(dict(meta), indent=1, sort_keys=True, default=str)
-    _atomic_write_bytes(path.with_suffix(".json"), lambda p: p.write_text(text))
+    atomic_write(path.with_suffix(".json"), lambda p: p.write_text(text))
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:

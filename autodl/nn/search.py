@@ -8,12 +8,18 @@ A run folder holds:
 
 * ``study.db``     every trial (SQLite; ``autodl resume RUN`` continues it),
 * ``run.json``     what was asked (``kind: "nn"``, data set, model, searcher, budgets, seed),
+* ``split.npz``    the row indices of the train / validation / test split,
 * ``checkpoints/`` one checkpoint per config (safe format, see :mod:`autodl.nn.checkpoint`),
 * ``model.pt``     the best model's weights (tensors only; ``torch.load(weights_only=True)``)
   and ``model.json`` (its config, architecture kind, shapes),
-* ``result.json``  best validation accuracy, test accuracy, epochs trained, and the epochs
-  checkpoints saved (``epochs_resumed``: what restarting each trial from scratch would have
-  trained on top of ``epochs_trained``).
+* ``result.json``  the envelope of every kind (:func:`autodl.runs.result_envelope`): best
+  validation accuracy (``best_value``), test accuracy (``test_score``); ``extra`` has the epochs
+  trained and the epochs checkpoints saved (``epochs_resumed``: what restarting each trial from
+  scratch would have trained on top of ``epochs_trained``).
+
+A time budget is a deadline for the whole call (see :mod:`autodl.runs.deadline`): trials run in
+a worker process and the one running at the deadline is stopped (PRUNED), leaving time to
+score and save the best model.
 
 The best trial is the most accurate one at the **largest budget** that has a complete trial
 (lower-budget accuracies are not comparable).
@@ -21,14 +27,13 @@ The best trial is the most accurate one at the **largest budget** that has a com
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from autodl.errors import UserError
+from autodl.runs import Deadline, create_run, load_split, read_run, result_envelope, save_split, study_counts, write_result
 from autodl.searchers import make_searcher
 from autodl.searchers.brackets import check_fidelity_flags
 from autodl.space import Space
@@ -55,7 +60,11 @@ class NNSearchSpec:
     test_size: float = 0.2
     n_workers: int = 1
     patience: int | None = None
-    kind: str = "nn"
+    executor: str | None = None  # None: in-process for one worker without a deadline, else "local"; or "dask"
+    dask_scheduler: str | None = None
+    trial_timeout: float | None = None
+    trial_memory: float | None = None  # bytes a trial's worker process may allocate (Linux)
+    max_retries: int = 1
 
     def validate(self) -> None:
         if self.model not in MODELS:
@@ -67,6 +76,24 @@ class NNSearchSpec:
             raise UserError(f"trials is {self.n_trials}, but must be a positive integer")
         if self.patience is not None and self.patience < 1:
             raise UserError(f"patience is {self.patience}, but must be >= 1")
+        if self.executor not in (None, "local", "dask"):
+            raise UserError(f"unknown executor '{self.executor}'; choose one of: local, dask")
+        if self.trial_timeout is not None and not self.trial_timeout > 0:
+            raise UserError(f"trial timeout is {self.trial_timeout}, but must be positive")
+        if self.dask_scheduler is not None:
+            from autodl.study.dask_executor import check_address
+
+            check_address(self.dask_scheduler)
+        from autodl.study.executors import make_executor
+
+        make_executor(self.executor, self.n_workers, self.trial_timeout, self.dask_scheduler,
+                      trial_memory=self.trial_memory)  # checks the settings; starts nothing
+
+    def executor_kwargs(self) -> dict[str, Any]:
+        """The ``Study.optimize`` arguments that choose where trials run."""
+        return {"n_workers": self.n_workers, "executor": self.executor, "dask_scheduler": self.dask_scheduler,
+                "trial_timeout": self.trial_timeout, "max_retries": self.max_retries,
+                "trial_memory": self.trial_memory}
 
     def searcher_params(self, space: Space) -> dict[str, Any]:
         """Budget arguments when the searcher is multi-fidelity, else none."""
@@ -108,11 +135,13 @@ class NNObjective:
         from autodl.errors import TrialPruned
         from autodl.nn.trainer import budget_to_epochs, train_config
 
+        if trial.should_stop():  # the deadline came while the trial waited
+            raise TrialPruned("stopped at the deadline before it began")
         epochs = budget_to_epochs(trial.budget, self.max_epochs)
         pruned = []
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            trial.report(epoch, metrics["val_accuracy"])
+            trial.report(metrics["val_accuracy"], epoch)
             if trial.should_prune():
                 pruned.append(epoch)
                 raise TrialPruned()
@@ -122,7 +151,8 @@ class NNObjective:
                            checkpoint_root=root, patience=self.patience,
                            on_epoch=on_epoch if self.report_every_epoch else None,
                            background_save=self.background_save,
-                           keep_checkpoint=trial.worth_keeping if self.skip_dead_checkpoints else None)
+                           keep_checkpoint=trial.worth_keeping if self.skip_dead_checkpoints else None,
+                           should_stop=trial.should_stop if getattr(trial, "stop_at", None) is not None else None)
         trial.set_user_attr("epochs", out.epochs)
         trial.set_user_attr("epochs_trained", out.epochs_trained)
         trial.set_user_attr("epochs_resumed", out.epochs_resumed)
@@ -145,33 +175,42 @@ def best_trial(study: Study):
 
 
 def start_nn_run(spec: NNSearchSpec, out: str | Path) -> Path:
-    """Validate ``spec`` and create the run folder with ``run.json``."""
-    from autodl.nn.data import load_dataset
-    from autodl.tabular.search import new_run_dir, write_json
+    """Validate ``spec`` and create the run folder with ``run.json`` and ``split.npz``."""
+    from autodl.nn.data import load_dataset, raw_dataset, split_indices
 
     spec.validate()
     space = _space_for(spec)
     make_searcher(spec.searcher, space, seed=spec.seed, **spec.searcher_params(space))
-    load_dataset(spec.dataset, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size)
-    run_dir = new_run_dir(out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "run.json", asdict(spec))
-    return run_dir
+    y = raw_dataset(spec.dataset)[1]
+    split = split_indices(y, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size)
+    load_dataset(spec.dataset, split=split)
+    return create_run(out, "nn", asdict(spec), lambda run_dir: save_split(run_dir, **split))
+
+
+#: seconds the finish (restore the best checkpoint, score, save) is given at least under a deadline
+FINISH_SECONDS = 1.5
 
 
 def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = False,
-                  show_progress: bool = False, progress_mode: str = "bar") -> dict[str, Any]:
-    """Run (or continue) the search in ``run_dir``; returns the ``result.json`` summary."""
+                  show_progress: bool = False, progress_mode: str = "bar",
+                  deadline: Deadline | None = None) -> dict[str, Any]:
+    """Run (or continue) the search in ``run_dir``; returns the ``result.json`` envelope.
+
+    ``deadline`` (default: ``spec.time_budget`` from now) is when the whole call must end.
+    """
     import torch
 
     from autodl.nn.data import load_dataset
+    from autodl.runs.deadline import EXIT_MARGIN
 
     # small models train fastest on one thread (and leave the other cores to other workers);
     # OMP_NUM_THREADS overrides
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
     run_dir = Path(run_dir)
+    deadline = Deadline.after(spec.time_budget) if deadline is None else deadline
     space = _space_for(spec)
-    data = load_dataset(spec.dataset, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size)
+    data = load_dataset(spec.dataset, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size,
+                        split=load_split(run_dir))
     if resume:
         study = Study.load(run_dir)
     else:
@@ -181,28 +220,44 @@ def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = Fal
     objective = NNObjective(data, spec.model, seed=spec.seed, max_epochs=int(round(spec.max_budget)),
                             patience=spec.patience, report_every_epoch=prune)
     remaining = None if spec.n_trials is None else spec.n_trials - study.n_finished
-    if remaining is None or remaining > 0:
+    search_end = deadline.minus(FINISH_SECONDS + EXIT_MARGIN)
+    left = search_end.remaining()
+    if (remaining is None or remaining > 0) and (left is None or left > 0):
         progress, callbacks = None, []
         if show_progress:
             from autodl.study.progress import StudyProgress
 
-            progress = StudyProgress(study, n_trials=remaining, timeout=spec.time_budget, mode=progress_mode)
+            progress = StudyProgress(study, n_trials=remaining, timeout=left, mode=progress_mode)
             callbacks.append(progress.update)
             progress.start()
+        # with a deadline a trial still running then is stopped; the finish is about as long as
+        # scoring one trial, so the reserve is a fraction of the best trial's time
+        stop = {"stop_at_timeout": True, "reserve_ratio": 0.1} if left is not None else {}
+        where = spec.executor_kwargs()
+        if left is not None:
+            where["executor"] = in_process_if_one(spec)
         try:
-            study.optimize(objective, n_trials=remaining, timeout=spec.time_budget, n_workers=spec.n_workers,
-                           callbacks=callbacks)
+            study.optimize(objective, n_trials=remaining, timeout=left, callbacks=callbacks,
+                           total_trials=spec.n_trials, **stop, **where)
         finally:
             if progress is not None:
                 progress.stop()
     return finalize_nn(study, spec, data, run_dir)
 
 
+def in_process_if_one(spec) -> str | None:
+    """The executor under a deadline: one worker trains in this process (the trainer checks the
+    deadline before every batch, so no worker process has to be started and killed), several
+    in worker processes; an executor the user chose is kept."""
+    if spec.executor is None and spec.n_workers == 1 and spec.trial_timeout is None and spec.trial_memory is None:
+        return "inline"
+    return spec.executor
+
+
 def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path) -> dict[str, Any]:
     """Score the best trial's model on the test split; write ``model.pt`` and ``result.json``."""
     from autodl.nn import checkpoint as ckpt
     from autodl.nn.trainer import Trainer, budget_to_epochs
-    from autodl.tabular.search import write_json
 
     ckpt.flush()
     max_epochs = int(round(spec.max_budget))
@@ -222,54 +277,51 @@ def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path) -> dict[s
     ckpt.save_weights(run_dir / "model.pt", trainer.model, {
         "config": best.config, "model": spec.model, "n_features": data.n_features,
         "n_classes": data.n_classes, "image_shape": data.image_shape, "epochs": trainer.epoch,
+        "classes": data.classes,
         "format": "torch state dict of tensors; load with torch.load(path, weights_only=True)"})
-    trials = study.trials
-    finished = [t for t in trials if t.state.finished]
+    finished = [t for t in study.trials if t.state.finished]
     trained = sum(int(t.user_attrs.get("epochs_trained", 0)) for t in finished)
     resumed = sum(int(t.user_attrs.get("epochs_resumed", 0)) for t in finished)
-    summary = {
-        "dataset": spec.dataset, "model": spec.model, "searcher": spec.searcher,
-        "metric": "accuracy", "direction": "maximize",
-        "best_val_accuracy": best.value, "test_accuracy": test_acc, "best_config": best.config,
-        "best_trial_id": best.id, "best_budget": best.budget, "best_epochs": trainer.epoch,
-        "epochs_trained": trained, "epochs_resumed": resumed, "epochs_from_scratch": trained + resumed,
-        "n_trials": len(finished),
-        "n_complete": sum(t.state == TrialState.COMPLETE for t in trials),
-        "n_pruned": sum(t.state == TrialState.PRUNED for t in trials),
-        "n_failed": sum(t.state == TrialState.FAILED for t in trials),
-        "model_file": "model.pt", "finished": time.time(),
-    }
-    write_json(run_dir / "result.json", summary)
-    return summary
+    envelope = result_envelope(
+        "nn", metric="accuracy", direction="maximize", best_value=best.value, best_config=best.config,
+        best_trial=best.id, best_budget=best.budget, test_score=test_acc, counts=study_counts(study),
+        extra={"dataset": spec.dataset, "model": spec.model, "searcher": spec.searcher, "best_epochs": trainer.epoch,
+               "epochs_trained": trained, "epochs_resumed": resumed, "epochs_from_scratch": trained + resumed,
+               "n_trials": len(finished), "model_file": "model.pt"})
+    write_result(run_dir, envelope)
+    return envelope
 
 
-def load_nn_spec(run_dir: str | Path) -> NNSearchSpec | None:
-    """The spec of an nn run folder, or None when ``run_dir`` holds another kind of run."""
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text())
-    if data.get("kind") != "nn":
-        return None
+def spec_from_dict(data: dict[str, Any]) -> NNSearchSpec:
     known = set(NNSearchSpec.__dataclass_fields__)
     return NNSearchSpec(**{k: v for k, v in data.items() if k in known})
 
 
+def load_nn_spec(run_dir: str | Path) -> NNSearchSpec | None:
+    """The spec of an nn run folder, or None when ``run_dir`` holds another kind of run."""
+    try:
+        kind, data = read_run(run_dir)
+    except UserError:
+        return None
+    return spec_from_dict(data) if kind == "nn" else None
+
+
 def resume_nn_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget: float | None = None,
                   n_workers: int | None = None, show_progress: bool = False,
-                  progress_mode: str = "bar") -> dict[str, Any]:
+                  progress_mode: str = "bar", deadline: Deadline | None = None) -> dict[str, Any]:
     """Continue an nn run folder: finished trials and checkpoints are kept."""
     spec = load_nn_spec(run_dir)
     if spec is None:
         raise UserError(f"{run_dir} is not an autodl --model run folder")
     if n_trials is not None:
         spec.n_trials = n_trials
-    if time_budget is not None:
-        spec.time_budget = time_budget
     if n_workers is not None:
         spec.n_workers = n_workers
-    return run_nn_search(spec, run_dir, resume=True, show_progress=show_progress, progress_mode=progress_mode)
+    deadline = Deadline.after(time_budget) if deadline is None else deadline
+    spec.time_budget = deadline.budget
+    return run_nn_search(spec, run_dir, resume=True, show_progress=show_progress, progress_mode=progress_mode,
+                         deadline=deadline)
 
 
 __all__ = ["NNSearchSpec", "NNObjective", "start_nn_run", "run_nn_search", "resume_nn_run", "finalize_nn",
-           "best_trial", "load_nn_spec", "MODELS"]
+           "best_trial", "load_nn_spec", "spec_from_dict", "MODELS"]

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autodl.errors import UserError
+from autodl.errors import TrialPruned, UserError
 from autodl.nn import checkpoint as ckpt
 from autodl.nn.data import ArrayData
 
@@ -321,10 +321,13 @@ class Trainer:
         self._loss = nn.CrossEntropyLoss()
 
     # ------------------------------------------------------------------ epochs
-    def train_epochs(self, n: int, on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> int:
+    def train_epochs(self, n: int, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> int:
         """Train up to ``n`` more epochs (fewer if early stopping triggers); returns how many ran.
 
         ``on_epoch(epoch, metrics)`` is called after each, ``epoch`` counting from 1.
+        ``should_stop()`` is asked before every batch (e.g. ``trial.should_stop``, the study's
+        deadline); when it says yes, :class:`~autodl.TrialPruned` is raised.
         """
         done = 0
         n_train = len(self._ytr)
@@ -347,6 +350,8 @@ class Trainer:
                 self.model.train()
                 losses = []  # batch losses kept as tensors: no sync (and no extra op) per batch
                 for start in starts:
+                    if should_stop is not None and should_stop():
+                        raise TrialPruned(f"stopped at the deadline in epoch {self.epoch + 1}")
                     xb, yb = X[start:start + bs], y[start:start + bs]
                     self.optimizer.zero_grad(set_to_none=True)
                     loss = self._loss(self.model(xb), yb)
@@ -477,7 +482,8 @@ def train_config(config: Mapping[str, Any], data: ArrayData, kind: str, epochs: 
                  max_epochs: int = 27, checkpoint_root: str | Path | None = None, patience: int | None = None,
                  on_epoch: Callable[[int, dict[str, float]], None] | None = None,
                  device: torch.device | str | None = None, background_save: bool = False,
-                 keep_checkpoint: Callable[[float], bool] | None = None) -> TrainOutcome:
+                 keep_checkpoint: Callable[[float], bool] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> TrainOutcome:
     """Train ``config`` to ``epochs`` epochs in total, resuming from its checkpoint if any.
 
     With ``checkpoint_root`` (a run folder), the checkpoint lives in
@@ -488,6 +494,7 @@ def train_config(config: Mapping[str, Any], data: ArrayData, kind: str, epochs: 
     checkpoint from a writer thread (call :func:`autodl.nn.checkpoint.flush` before exiting).
     ``keep_checkpoint(val_accuracy)`` returning False skips the save (the searcher will not
     continue this config, see :meth:`autodl.study.RunningTrial.worth_keeping`).
+    ``should_stop``: see :meth:`Trainer.train_epochs` (nothing is saved when it stops the training).
     """
     trainer = Trainer(config, data, kind, seed=seed, max_epochs=max_epochs, patience=patience, device=device)
     resumed = 0
@@ -508,7 +515,7 @@ def train_config(config: Mapping[str, Any], data: ArrayData, kind: str, epochs: 
             except ckpt.CheckpointError:  # half-loaded: start clean; the file is replaced below
                 trainer = Trainer(config, data, kind, seed=seed, max_epochs=max_epochs, patience=patience,
                                   device=device)
-    trained = trainer.train_epochs(epochs - trainer.epoch, on_epoch=on_epoch)
+    trained = trainer.train_epochs(epochs - trainer.epoch, on_epoch=on_epoch, should_stop=should_stop)
     last = trainer.history[-1] if trainer.history else {"val_accuracy": float("nan"), "val_loss": float("nan")}
     if folder is not None and trained > 0 and (keep_checkpoint is None or keep_checkpoint(float(last["val_accuracy"]))):
         trainer.save(folder, background=background_save)

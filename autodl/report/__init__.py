@@ -2,13 +2,18 @@
 
 Sections, each present when the run has what it needs:
 
-* summary and settings (searcher, direction, seed, space, trial counts, best trial);
+* summary: kind, data set, metric, best and test score, best configuration, trial counts, when
+  the run started and finished;
+* settings: what was asked (``run.json``) and what the run recorded (``result.json``), each
+  setting once (nested and repeated keys merged), unset ones listed in one line; the search space;
 * best-so-far history (every trial's value, failures marked, the best-so-far line);
-* parallel coordinates of the completed trials, coloured by value;
-* parameter importances — a random forest fitted on the unit-cube encoding of the configs
+* parameter importances -- a random forest fitted on the unit-cube encoding of the configs
   (inactive conditional parameters encoded as -1) predicting the value; the importance of a
   parameter is the mean drop in that forest's R² when the parameter's column is permuted
-  (permutation importance, averaged over repeats), normalised to sum to one;
+  (permutation importance, averaged over repeats), normalised to sum to one. The section says
+  how many complete trials they rest on, and warns below :data:`FEW_TRIALS`;
+* parallel coordinates of the completed trials over the :data:`PARALLEL_PARAMETERS` most
+  important parameters, coloured by value;
 * learning curves of trials that reported intermediate values;
 * a rung chart for multi-fidelity runs (value against budget, one line per configuration);
 * for NAS runs (``autodl search --nas``): the search curve and the final network's training
@@ -18,42 +23,45 @@ Sections, each present when the run has what it needs:
   epoch], "reduce": ...}}`` (softmax weights); ``genotype.json`` = ``{"normal": [[op, src,
   dst], ...], "reduce": [...], ...}`` where ``src`` 0 and 1 are the cell inputs c_{k-2},
   c_{k-1}, ``src`` k+2 is intermediate node k, and ``dst`` is an intermediate node index;
-* the leaderboard.
+* the leaderboard (columns no listed trial uses are left out).
 
-matplotlib is needed (``pip install 'autodl[report]'``).
+``result.json`` is read through :func:`autodl.report.result.result_fields`, which accepts the
+envelope every kind writes and the older per-kind shapes. matplotlib is needed
+(``pip install 'autodl[report]'``).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
+import math
 import time
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import Any, Mapping
 
 from autodl.errors import UserError
+from autodl.report import format as fmt
+from autodl.report.figures import (alphas_figure, genotype_figure, history_figure, importance_figure,
+                                   learning_curves_figure, nas_curves_figure, parallel_coordinates_figure,
+                                   parameter_importances, rung_figure)
+from autodl.report.result import RunResult, result_fields
 
+#: below this many complete trials the importances carry a warning
+FEW_TRIALS = 20
+#: the parallel-coordinates plot shows at most this many parameters (the most important)
+PARALLEL_PARAMETERS = 6
+#: rows of the leaderboard
+LEADERBOARD_ROWS = 20
 
-def _plt():
-    try:
-        import matplotlib
-    except ImportError:
-        raise UserError("autodl report needs matplotlib; `pip install 'autodl[report]'`") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+#: settings of ``run.json`` that a NAS method does not use (the spec holds every method's)
+_UNUSED_BY = {
+    ("nas", "darts"): {"n_trials", "candidate_epochs", "min_epochs", "population", "sample_size", "n_workers",
+                       "executor", "dask_scheduler", "trial_timeout", "max_retries"},
+    ("nas", "evolution"): {"epochs", "order", "guard", "arch_lr"},
+    ("nas", "random"): {"epochs", "order", "guard", "arch_lr", "population", "sample_size"},
+}
+#: mappings shown as one value, not merged into the settings key by key
+_VALUE_MAPPINGS = {"searcher_params", "best_config", "config", "genotype"}
 
 
 def _section(title: str, body: str, anchor: str) -> str:
@@ -64,286 +72,297 @@ def _img(data: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-# ---------------------------------------------------------------------- figures
-def history_figure(study) -> str | None:
-    plt = _plt()
-    trials = [t for t in study.trials if t.state.finished]
-    done = [t for t in trials if t.value is not None and t.state.value == "complete"]
-    if not done:
+def _p(text: str, css: str = "muted") -> str:
+    return f"<p class='{css}'>{text}</p>"
+
+
+def _codes(names) -> str:
+    return ", ".join(f"<code>{html.escape(str(n))}</code>" for n in names)
+
+
+# ------------------------------------------------------------------------------- summary
+def _searcher_text(meta: Mapping[str, Any], settings: Mapping[str, Any]) -> str | None:
+    name = meta.get("searcher") or settings.get("searcher")
+    if name is None:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
-    xs = [t.id for t in done]
-    ys = [t.value for t in done]
-    ax.scatter(xs, ys, s=14, color="#4c72b0", label="trial value")
-    best, line = None, []
-    for t in done:
-        if best is None or study._better(t.value, best):
-            best = t.value
-        line.append(best)
-    ax.step(xs, line, where="post", color="#dd8452", lw=2, label="best so far")
-    failed = [t.id for t in trials if t.state.value == "failed"]
-    if failed:
-        lo = min(ys)
-        ax.scatter(failed, [lo] * len(failed), marker="x", color="#c44e52", label="failed")
-    ax.set_xlabel("trial id")
-    ax.set_ylabel("value")
-    ax.legend(loc="best", fontsize=8)
-    ax.grid(alpha=0.3)
-    return _png(fig)
+    params = meta.get("searcher_params") or settings.get("searcher_params") or {}
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            params = {}
+    shown = fmt.value({k: v for k, v in params.items() if v is not None}) if isinstance(params, Mapping) else ""
+    return f"{name} ({shown})" if shown else str(name)
 
 
-def _encoded(study, trials) -> np.ndarray:
-    X = np.array([study.space.encode(t.config) for t in trials], dtype=float)
-    return np.where(np.isnan(X), -1.0, X)
+def _summary(result: RunResult, settings: Mapping[str, Any], study, run_dir: Path) -> str:
+    rows: list[dict[str, str]] = []
+
+    def row(label: str, text: str | None, raw: bool = False) -> None:
+        if text not in (None, ""):
+            rows.append({"": label, "value": text if raw else html.escape(text)})
+
+    kind = result.kind or settings.get("kind") or "tabular"
+    detail = [str(x) for x in (settings.get("task") or result.extra.get("task"),
+                               settings.get("method") or result.extra.get("method"),
+                               f"{settings['space']} space" if kind == "nas" and settings.get("space") else None,
+                               settings.get("model") if kind == "nn" else None) if x]
+    row("kind", kind + (f" ({', '.join(detail)})" if detail else ""))
+    row("data set", fmt.value(settings.get("dataset") or settings.get("data") or result.extra.get("dataset")))
+    direction = result.direction or (study.direction if study is not None else None)
+    metric = result.metric or settings.get("metric")
+    if metric:
+        better = {"maximize": "higher is better", "minimize": "lower is better"}.get(direction, direction)
+        row("metric", f"{fmt.value(metric)} ({better})" if better else fmt.value(metric))
+    best, where = result.best_value, []
+    if best is None and study is not None:
+        try:
+            best = study.best_trial.value
+        except ValueError:
+            pass
+    if result.best_trial is not None:
+        where.append(f"trial {result.best_trial}")
+    if result.best_budget is not None:
+        where.append(f"budget {fmt.value(result.best_budget)}")
+    method = settings.get("method") or result.extra.get("method")
+    if best is not None:
+        source = "cross-validation" if settings.get("cv") else "validation split"
+        if kind == "nas" and method == "darts":
+            epochs = result.extra.get("search_epochs") or settings.get("epochs")
+            source = "the supernet on the validation split" + (f" after {epochs} search epochs" if epochs else "")
+        elif kind == "nas" and settings.get("candidate_epochs"):
+            where.append(f"candidates trained {settings['candidate_epochs']} epochs")
+        row("best value (search)", f"{fmt.value(best)} — {source}" + (f", {', '.join(where)}" if where else ""))
+    if result.test_score is not None:
+        share = settings.get("test_size")
+        held = f"held-out test split ({fmt.value(100 * share)}% of rows)" if isinstance(share, float) else "held-out test split"
+        if kind == "nas" and settings.get("train_epochs"):
+            held = f"final network trained {settings['train_epochs']} epochs, {held}"
+        row("test score (final model)", f"{fmt.value(result.test_score)} — {held}")
+    config = result.best_config
+    if config is None and study is not None:
+        try:
+            config = study.best_trial.config
+        except ValueError:
+            config = None
+    if config:
+        if set(config) == {"genotype"}:
+            row("best configuration", "the derived cell (see <a href='#genotype'>Derived cell</a>)", raw=True)
+        else:
+            row("best configuration", fmt.config_html(config), raw=True)
+    if study is not None:
+        counts: dict[str, int] = {}
+        for t in study.trials:
+            counts[t.state.value] = counts.get(t.state.value, 0) + 1
+        row("trials", ", ".join(f"{n} {s}" for s, n in counts.items()) or "none")
+        meta = study.storage.get_meta()
+        row("searcher", _searcher_text(meta, settings))
+        row("seed", fmt.value(meta.get("seed", settings.get("seed"))))
+        started = [t.started for t in study.trials if t.started is not None]
+        finished = [t.finished for t in study.trials if t.finished is not None]
+        if started:
+            row("started", fmt.date_time(min(started)))
+        if finished:
+            row("finished", fmt.date_time(max(finished)))
+            if started:
+                row("wall time of the trials", fmt.duration(max(finished) - min(started)))
+    else:
+        row("searcher", _searcher_text({}, settings))
+        row("seed", fmt.value(settings.get("seed")))
+        seconds = {k: result.extra.get(k) for k in ("search_seconds", "train_seconds")}
+        if any(v is not None for v in seconds.values()):
+            row("time", ", ".join(f"{k.split('_')[0].replace('train', 'final training')} {fmt.duration(v)}"
+                                  for k, v in seconds.items() if v is not None))
+        when = result.extra.get("finished")
+        if not isinstance(when, (int, float)) and (run_dir / "result.json").is_file():
+            when = (run_dir / "result.json").stat().st_mtime
+        if isinstance(when, (int, float)):
+            row("finished", fmt.date_time(when))
+    return fmt.table(rows, cols=["", "value"], raw=["value"], css="summary", header=False)
 
 
-def parallel_coordinates_figure(study) -> str | None:
-    plt = _plt()
-    done = [t for t in study.trials if t.state.value == "complete"]
-    if len(done) < 2:
-        return None
-    names = study.space.names
-    X = np.array([study.space.encode(t.config) for t in done], dtype=float)
-    v = np.array([t.value for t in done])
-    order = np.argsort(v if study.direction == "maximize" else -v)  # best drawn last (on top)
-    norm = (v - v.min()) / (np.ptp(v) or 1.0)
-    if study.direction == "minimize":
-        norm = 1 - norm
-    cmap = plt.get_cmap("viridis")
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names)), 4))
-    xs = np.arange(len(names))
-    for i in order:
-        # NaN (an inactive conditional parameter) breaks the line instead of bridging the gap
-        ax.plot(xs, X[i], color=cmap(norm[i]), alpha=0.7, lw=1.2, marker="o", ms=2.5)
-    ax.set_xticks(xs)
-    ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
-    ax.set_ylabel("position in range (unit cube)")
-    ax.set_ylim(-0.05, 1.05)
-    sm = plt.cm.ScalarMappable(cmap=cmap)
-    fig.colorbar(sm, ax=ax, label="better →")
-    ax.grid(alpha=0.3)
-    return _png(fig)
+# ------------------------------------------------------------------------------- settings
+def _flatten(data: Mapping[str, Any]):
+    """``(key, value)`` of ``data`` with nested mappings merged in by their own keys."""
+    for k, v in data.items():
+        if isinstance(v, Mapping) and k not in _VALUE_MAPPINGS:
+            yield from _flatten(v)
+        else:
+            yield k, v
 
 
-def parameter_importances(study, seed: int = 0, repeats: int = 5) -> dict[str, float] | None:
-    """Permutation importance of each parameter for a random forest fitted on the trials."""
-    done = [t for t in study.trials if t.state.value == "complete"]
-    if len(done) < 5:
-        return None
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.inspection import permutation_importance
-
-    X = _encoded(study, done)
-    y = np.array([t.value for t in done])
-    if np.ptp(y) == 0:
-        return None
-    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=seed).fit(X, y)
-    imp = permutation_importance(forest, X, y, n_repeats=repeats, random_state=seed).importances_mean
-    imp = np.clip(imp, 0, None)
-    total = imp.sum() or 1.0
-    return dict(sorted(zip(study.space.names, (imp / total).tolist()), key=lambda kv: -kv[1]))
+def _empty(v: Any) -> bool:
+    return v is None or v == "" or v == [] or v == {} or (isinstance(v, float) and math.isnan(v))
 
 
-def importance_figure(importances: dict[str, float]) -> str:
-    plt = _plt()
-    names = list(importances)[::-1]
-    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(names) + 1))
-    ax.barh(names, [importances[n] for n in names], color="#55a868")
-    ax.set_xlabel("share of permutation importance")
-    ax.grid(alpha=0.3, axis="x")
-    return _png(fig)
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
-def learning_curves_figure(study, top: int = 30) -> str | None:
-    plt = _plt()
-    curves = [t for t in study.trials if t.intermediate]
-    if not curves:
-        return None
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    for t in curves[-top * 4:]:
-        steps = sorted(t.intermediate)
-        color = {"complete": "#4c72b0", "pruned": "#c44e52"}.get(t.state.value, "#999999")
-        ax.plot(steps, [t.intermediate[s] for s in steps], color=color, alpha=0.5, lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("reported value")
-    ax.plot([], [], color="#4c72b0", label="complete")
-    ax.plot([], [], color="#c44e52", label="pruned")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return _png(fig)
+#: keys the summary shows (or that say nothing to a reader)
+_IN_SUMMARY = {"kind", "format", "__format__", "dataset", "method", "task", "metric", "direction", "seed",
+               "searcher", "searcher_params", "best_config", "finished"}
 
 
-def rung_figure(study) -> str | None:
-    plt = _plt()
-    done = [t for t in study.trials if t.budget is not None and t.value is not None]
-    if not done or len({t.budget for t in done}) < 2:
-        return None
-    from autodl.space import config_key
-
-    by_config: dict[str, list] = {}
-    for t in done:
-        by_config.setdefault(config_key(t.config), []).append(t)
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    for ts in by_config.values():
-        ts.sort(key=lambda t: t.budget)
-        ax.plot([t.budget for t in ts], [t.value for t in ts], marker="o", ms=3, lw=0.8, alpha=0.6)
-    ax.set_xscale("log")
-    ax.set_xlabel("budget (rung)")
-    ax.set_ylabel("value")
-    ax.grid(alpha=0.3)
-    counts = {}
-    for t in done:
-        counts[t.budget] = counts.get(t.budget, 0) + 1
-    ax.set_title("trials per rung: " + ", ".join(f"{b:g}: {n}" for b, n in sorted(counts.items())), fontsize=9)
-    return _png(fig)
-
-
-def alphas_figure(alphas: dict[str, Any]) -> str | None:
-    """Architecture weights over epochs: one panel per cell type, one line per operation
-    (softmax weight averaged over the cell's edges)."""
-    plt = _plt()
-    cells = {k: v for k, v in alphas.get("history", {}).items() if v}
-    ops = alphas.get("ops")
-    if not cells or not ops:
-        return None
-    fig, axes = plt.subplots(1, len(cells), figsize=(6 * len(cells), 3.6), squeeze=False)
-    for ax, (cell, history) in zip(axes[0], cells.items()):
-        arr = np.asarray(history, dtype=float)  # epochs x edges x ops
-        mean = arr.mean(axis=1)
-        for j, op in enumerate(ops):
-            ax.plot(range(1, len(mean) + 1), mean[:, j], label=op)
-        ax.set_title(f"{cell} cell")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("mean softmax weight")
-        ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
-    return _png(fig)
-
-
-def genotype_figure(genotype: dict[str, Any]) -> str | None:
-    """The derived cell(s) as a graph: inputs c_{k-2}, c_{k-1}, intermediate nodes, edges labelled
-    with their operation."""
-    plt = _plt()
-    cells = {k: v for k, v in genotype.items() if isinstance(v, list) and v and isinstance(v[0], (list, tuple))}
-    if not cells:
-        return None
-    fig, axes = plt.subplots(1, len(cells), figsize=(6 * len(cells), 4.2), squeeze=False)
-    for ax, (cell, edges) in zip(axes[0], cells.items()):
-        n_nodes = max(int(e[2]) for e in edges) + 1 if len(edges[0]) > 2 else len(edges) // 2
-        pos = {0: (0, 1), 1: (0, -1)}
-        for k in range(n_nodes):
-            pos[k + 2] = (1 + k, 0.6 * (-1) ** k)
-        out = (n_nodes + 1.5, 0)
-        for node, p in pos.items():
-            label = ["c_{k-2}", "c_{k-1}"][node] if node < 2 else str(node - 2)
-            ax.annotate(label, p, ha="center", va="center", fontsize=9,
-                        bbox=dict(boxstyle="round", fc="#e8eef7" if node < 2 else "#f7f1e3"))
-        ax.annotate("c_k", out, ha="center", va="center", fontsize=9, bbox=dict(boxstyle="round", fc="#e3f7e6"))
-        for e in edges:
-            op, src = e[0], int(e[1])
-            dst = int(e[2]) + 2 if len(e) > 2 else None
-            if dst is None:
+def _settings(settings: Mapping[str, Any], result: RunResult, skip: set[str]) -> str:
+    """Two tables, what was asked and what was recorded, each key once across both."""
+    kind = result.kind or settings.get("kind") or "tabular"
+    unused = _UNUSED_BY.get((kind, settings.get("method") or result.extra.get("method")), set())
+    rows: dict[str, dict[str, Any]] = {}  # key -> {"value", "source", "others"}
+    for source, data in (("run.json", settings), ("result.json", result.extra)):
+        for key, v in _flatten(data):
+            if key in skip or key in _IN_SUMMARY:
                 continue
-            (x0, y0), (x1, y1) = pos[src], pos[dst]
-            ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->", color="#555", lw=1))
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2, op, fontsize=7, ha="center", color="#8a3b12")
-        for k in range(n_nodes):
-            ax.annotate("", out, pos[k + 2], arrowprops=dict(arrowstyle="->", color="#aaa", lw=0.8, ls="--"))
-        ax.set_xlim(-0.7, out[0] + 0.7)
-        ax.set_ylim(-1.6, 1.6)
-        ax.axis("off")
-        ax.set_title(f"{cell} cell")
-    return _png(fig)
+            r = rows.get(key)
+            if r is None:
+                rows[key] = {"value": v, "source": source, "others": []}
+            elif _empty(r["value"]) and not _empty(v):
+                r.update(value=v, source=source)
+            elif not _empty(v) and not _same(r["value"], v) and not any(_same(o, v) for _, o in r["others"]):
+                r["others"].append((source, v))
+    tables, unset, not_used = [], [], []
+    for source, title in (("run.json", "What was asked (run.json)"), ("result.json", "What the run recorded (result.json)")):
+        shown = []
+        for key, r in rows.items():
+            if r["source"] != source:
+                continue
+            if key in unused:
+                not_used.append(key)
+            elif _empty(r["value"]):
+                unset.append(key)
+            else:
+                text = fmt.value(r["value"], key)
+                text += "".join(f" (also {fmt.value(o, key)} in {s})" for s, o in r["others"])
+                shown.append({"setting": key, "value": text})
+        if shown:
+            tables.append(f"<h3>{html.escape(title)}</h3>" + fmt.table(shown, css="settings"))
+    notes = []
+    if unset:
+        notes.append(_p("Not set: " + _codes(unset) + "."))
+    if not_used:
+        method = settings.get("method") or result.extra.get("method")
+        notes.append(_p(f"Not used by {html.escape(str(method))}: " + _codes(not_used) + "."))
+    return "".join(tables) + "".join(notes)
 
 
-# ---------------------------------------------------------------------- page
+def _space_table(space) -> str:
+    rows = []
+    for name, p in space.params.items():
+        d = p.to_dict()
+        if d["type"] == "categorical":
+            what = ", ".join(fmt.value(c) if c is not None else "none" for c in d["choices"])
+        else:
+            what = f"{fmt.value(d['low'])} … {fmt.value(d['high'])}"
+            what += " (log scale)" if d.get("log") else ""
+            what += f", step {fmt.value(d['step'])}" if d.get("step") is not None else ""
+        when = " and ".join(f"{parent} is " + " or ".join(fmt.value(v) for v in values)
+                            for parent, values in d.get("condition", {}).items())
+        rows.append({"parameter": name, "type": d["type"], "range or choices": what, "used when": when or "always"})
+    return "<h3>Search space</h3>" + fmt.table(rows, css="space")
+
+
+# ------------------------------------------------------------------------------- study sections
+def _importance_section(study, importances: Mapping[str, float] | None, n_complete: int) -> str:
+    parts = []
+    budgets = sorted({t.budget for t in study.trials if t.state.value == "complete" and t.budget is not None})
+    if importances is None:
+        why = (f"only {n_complete} complete trial{'s' * (n_complete != 1)}; at least 5 are needed"
+               if n_complete < 5 else f"all {n_complete} complete trials have the same value")
+        return _p(f"<strong>Not computed:</strong> {why}.", "warning")
+    parts.append(_p(f"These importances rest on <strong>{n_complete} complete trials</strong>: a random forest "
+                    "fitted on them predicts the value, and a parameter's importance is how much worse it predicts "
+                    "when that parameter's column is shuffled (normalised to sum to one)."))
+    if n_complete < FEW_TRIALS:
+        parts.append(_p(f"<strong>Only {n_complete} complete trials</strong> (fewer than {FEW_TRIALS}): too few for "
+                        "the forest to separate the parameters' effects from chance. Treat the ranking as a rough "
+                        "hint; it can change completely with more trials.", "warning"))
+    if len(budgets) > 1:
+        parts.append(_p("The trials ran at different budgets (" + ", ".join(f"{b:g}" for b in budgets) + "); "
+                        "their values are mixed here, so part of what the forest explains is the budget."))
+    fig = importance_figure(importances)
+    if fig:
+        parts.append(_img(fig, "importances"))
+    zero = [n for n, s in importances.items() if s <= 0]
+    if zero:
+        parts.append(_p(f"No measurable importance ({len(zero)}): " + _codes(zero) + "."))
+    return "".join(parts)
+
+
+def parallel_parameters(space, importances: Mapping[str, float] | None, trials, k: int = PARALLEL_PARAMETERS
+                        ) -> tuple[list[str], str]:
+    """The parameters the parallel-coordinates plot shows (at most ``k``) and why those."""
+    names = list(space.names)
+    if importances:
+        ranked = [n for n, s in importances.items() if s > 0] or list(importances)
+        chosen = ranked[:k]
+        if len(names) <= k:
+            return chosen + [n for n in names if n not in chosen], f"all {len(names)} parameters, most important first"
+        return chosen, f"the {len(chosen)} most important of {len(names)} parameters (see the importances)"
+    if len(names) <= k:
+        return names, f"all {len(names)} parameters"
+    used = sorted(names, key=lambda n: -sum(n in t.config for t in trials))  # stable: space order on ties
+    return used[:k], (f"{k} of {len(names)} parameters, those set in the most trials "
+                      "(importances could not be computed)")
+
+
+def _parallel_section(study, importances, metric: str) -> str:
+    done = [t for t in study.trials if t.state.value == "complete" and t.value is not None]
+    budgets = sorted({t.budget for t in done if t.budget is not None})
+    note = ""
+    if len(budgets) > 1:
+        top = [t for t in done if t.budget == budgets[-1]]
+        if len(top) >= 3:
+            note = f" Trials at the largest budget ({budgets[-1]:g}) only: {len(top)} of {len(done)} complete trials."
+            done = top
+    names, why = parallel_parameters(study.space, importances, done)
+    fig = parallel_coordinates_figure(study, names, done, metric)
+    if not fig:
+        return ""
+    caption = (f"Showing {why}: {_codes(names)}.{note} Each axis is labelled in the parameter's own units; "
+               "a line that stops at an axis: that parameter is not used by the configuration.")
+    return f"<figure>{_img(fig, 'parallel coordinates')}<figcaption class='muted'>{caption}</figcaption></figure>"
+
+
+def _leaderboard(study, metric: str) -> str:
+    board = study.leaderboard(top=LEADERBOARD_ROWS)
+    if board.empty:
+        return _p("No trial completed.")
+    n_complete = sum(t.state.value == "complete" for t in study.trials)
+    dropped = [c for c in board.columns if board[c].isna().all()]
+    board = board.drop(columns=dropped)
+    params = [n for n in study.space.names if n in board.columns]  # the space's order, not pandas'
+    board = board[[c for c in board.columns if c not in params] + params]
+    rows = board.to_dict(orient="records")
+    renamed = {"id": "trial", "value": metric}
+    rows = [{renamed.get(k, k): fmt.duration(v) if k == "duration" and v is not None and v == v else v
+             for k, v in r.items()} for r in rows]
+    head = f"The {len(rows)} best of {n_complete} complete trials" if len(rows) < n_complete else \
+        f"All {n_complete} complete trials, best first"
+    if "budget" in board.columns:
+        head += ", largest budget first (values at different budgets do not compare)"
+    head += "." + (" A blank cell: the parameter is not used by that configuration." if study.space.is_conditional else "")
+    if dropped:
+        head += f" Left out, not used by any of these trials: {_codes(dropped)}."
+    return _p(head) + fmt.table(rows, css="leaderboard")
+
+
+# ------------------------------------------------------------------------------- the page
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;
+padding:0 1em}
 h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
-th{background:#f4f4f4} img{max-width:100%} code{background:#f4f4f4;padding:1px 4px}
-.muted{color:#777} nav a{margin-right:1em}
+h3{margin-bottom:.4em}
+table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;
+vertical-align:top} th{background:#f4f4f4} img{max-width:100%} code{background:#f4f4f4;padding:1px 4px}
+table.summary td:first-child{font-weight:600;white-space:nowrap;background:#fafafa}
+table.leaderboard td{white-space:nowrap} .scroll{overflow-x:auto;max-width:100%}
+.config div{line-height:1.6} .muted{color:#666} nav a{margin-right:1em} figure{margin:0} figcaption{margin-top:.3em}
+.warning{background:#fff4e0;border-left:4px solid #e69500;padding:.5em .8em}
 """
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "<p class='muted'>none</p>"
-    cols = list(dict.fromkeys(c for r in rows for c in r))  # every column any row has
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.5g}"
-    if isinstance(v, (dict, list)):
-        return json.dumps(v, default=str)
-    return "" if v is None else str(v)
-
-
-def nas_curves_figure(curves: dict[str, Any]) -> str | None:
-    """``curves.json`` of a NAS run: the search curve and the final network's training loss."""
-    plt = _plt()
-    panels = [(k, v) for k, v in curves.items() if isinstance(v, dict) and v.get("values")]
-    if not panels:
-        return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.4), squeeze=False)
-    for ax, (name, c) in zip(axes[0], panels):
-        ys = [np.nan if v is None else v for v in c["values"]]
-        ax.plot(range(len(ys)) if c.get("x") == "epoch" and name == "search" else range(1, len(ys) + 1),
-                ys, marker="o", ms=3, lw=1.2, color="#4c72b0")
-        ax.set_title(name.replace("_", " "), fontsize=10)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_xlabel(c.get("x", "step"))
-        ax.set_ylabel(c.get("metric", "value"))
-        ax.grid(alpha=0.3)
-    return _png(fig)
-
-
-def _study_sections(study) -> tuple[list, list, list]:
-    from autodl.study import TrialState
-
-    trials = study.trials
-    counts = {s.value: sum(t.state == s for t in trials) for s in TrialState}
-    sections: list[tuple[str, str, str]] = []
-    meta = study.storage.get_meta()
-    summary_rows = [
-        {"setting": "searcher", "value": f"{meta.get('searcher')} {meta.get('searcher_params') or ''}"},
-        {"setting": "direction", "value": study.direction},
-        {"setting": "seed", "value": meta.get("seed")},
-        {"setting": "trials", "value": ", ".join(f"{n} {s}" for s, n in counts.items() if n)},
-    ]
-    try:
-        best = study.best_trial
-        summary_rows += [{"setting": "best value", "value": best.value},
-                         {"setting": "best trial", "value": best.id},
-                         {"setting": "best config", "value": best.config}]
-    except ValueError:
-        pass
-    space_rows = [{"parameter": n, **p.to_dict()} for n, p in study.space.params.items()]
-
-    fig = history_figure(study)
-    if fig:
-        sections.append(("Best-so-far history", _img(fig, "best so far"), "history"))
-    fig = parallel_coordinates_figure(study)
-    if fig:
-        sections.append(("Parallel coordinates", _img(fig, "parallel coordinates"), "parallel"))
-    imp = parameter_importances(study)
-    if imp:
-        note = ("<p class='muted'>Permutation importance of a random forest fitted on the trials "
-                "(unit-cube encoding, inactive parameters as -1), normalised to sum to one.</p>")
-        sections.append(("Parameter importances", note + _img(importance_figure(imp), "importances")
-                         + _table([{"parameter": k, "importance": v} for k, v in imp.items()]), "importance"))
-    fig = learning_curves_figure(study)
-    if fig:
-        sections.append(("Learning curves", _img(fig, "learning curves"), "curves"))
-    fig = rung_figure(study)
-    if fig:
-        sections.append(("Rungs (multi-fidelity)", _img(fig, "rungs"), "rungs"))
-    return summary_rows, sections, space_rows
 
 
 def build_report(run: str | Path, out: str | Path | None = None) -> Path:
@@ -361,23 +380,39 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
     settings: dict[str, Any] = {}
     if (run_dir / "run.json").is_file():
         settings = json.loads((run_dir / "run.json").read_text())
+    raw_result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").is_file() else None
+    result = result_fields(raw_result)
+    metric = fmt.value(result.metric or settings.get("metric")) or "value"
 
     study = None
-    summary_rows: list[dict[str, Any]] = []
     sections: list[tuple[str, str, str]] = []
-    space_rows: list[dict[str, Any]] = []
     if has_study:
         from autodl.study import Study
 
         study = Study.load(run, searcher="random")  # a read-only view needs no searcher state
-        summary_rows, sections, space_rows = _study_sections(study)
-    summary_rows += [{"setting": k, "value": v} for k, v in settings.items()]
-    if (run_dir / "result.json").is_file():
-        result = json.loads((run_dir / "result.json").read_text())
-        summary_rows += [{"setting": f"result: {k}", "value": v} for k, v in result.items()
-                         if k not in ("best_config",)]
-    summary = _table(summary_rows) + ("<h3>Search space</h3>" + _table(space_rows) if space_rows else "")
-    sections.insert(0, ("Summary and settings", summary, "summary"))
+    sections.append(("Summary", _summary(result, settings, study, run_dir), "summary"))
+    skip = {"genotype"} if (run_dir / "genotype.json").is_file() else set()
+    body = _settings(settings, result, skip) + (_space_table(study.space) if study is not None else "")
+    sections.append(("Settings", body, "settings"))
+
+    if study is not None:
+        fig = history_figure(study, metric)
+        if fig:
+            sections.append(("Best-so-far history", _img(fig, "best so far"), "history"))
+        n_complete = sum(t.state.value == "complete" for t in study.trials)
+        importances = parameter_importances(study)
+        body = _importance_section(study, importances, n_complete)
+        if body:
+            sections.append(("Parameter importances", body, "importance"))
+        body = _parallel_section(study, importances, metric)
+        if body:
+            sections.append(("Parallel coordinates", body, "parallel"))
+        fig = learning_curves_figure(study)
+        if fig:
+            sections.append(("Learning curves", _img(fig, "learning curves"), "curves"))
+        fig = rung_figure(study, metric)
+        if fig:
+            sections.append(("Rungs (multi-fidelity)", _img(fig, "rungs"), "rungs"))
 
     for name, builder, title in (("curves.json", nas_curves_figure, "NAS curves"),
                                  ("alphas.json", alphas_figure, "Architecture weights over epochs"),
@@ -389,20 +424,20 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
                 sections.append((title, _img(fig, title), name.split(".")[0]))
 
     if study is not None:
-        board = study.leaderboard(top=20)
-        rows = board.to_dict(orient="records") if not board.empty else []
-        sections.append(("Leaderboard", _table(rows), "leaderboard"))
+        sections.append(("Leaderboard", _leaderboard(study, metric), "leaderboard"))
 
     nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for t, _, a in sections)
     body = "".join(_section(t, b, a) for t, b, a in sections)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>autodl report: {html.escape(run_dir.name)}"
-            f"</title><style>{_CSS}</style></head><body><h1>autodl report: {html.escape(run_dir.name)}</h1>"
-            f"<p class='muted'>generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p><nav>{nav}</nav>{body}"
-            "</body></html>")
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    name = html.escape(run_dir.name)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>autodl report: {name}</title>"
+            f"<style>{_CSS}</style></head><body><h1>autodl report: {name}</h1>"
+            f"<p class='muted'>generated {fmt.date_time(time.time())}</p><nav>{nav}</nav>{body}</body></html>")
+    from autodl.runs import atomic_write
+
+    return atomic_write(out, lambda p: p.write_text(page, encoding="utf-8"))
 
 
-__all__ = ["build_report", "nas_curves_figure", "parameter_importances"]
+__all__ = ["FEW_TRIALS", "LEADERBOARD_ROWS", "PARALLEL_PARAMETERS", "RunResult", "alphas_figure", "build_report",
+           "genotype_figure", "history_figure", "importance_figure", "learning_curves_figure", "nas_curves_figure",
+           "parallel_coordinates_figure", "parallel_parameters", "parameter_importances", "result_fields",
+           "rung_figure"]

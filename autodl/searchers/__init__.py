@@ -32,7 +32,7 @@ for _cls in (RandomSearch, GridSearch, TPE, GaussianProcess, RegularizedEvolutio
     register(_cls)
 
 # Optuna samplers as autodl searchers; the module imports optuna only when one is built.
-from autodl.integrations.optuna import OptunaSearcher  # noqa: E402
+from autodl.searchers.optuna import OptunaSearcher  # noqa: E402
 
 register(OptunaSearcher)
 
@@ -53,7 +53,7 @@ def make_searcher(name: str, space: Space, seed: int | None = None, **params: An
 
 
 __all__ = [
-    "Searcher", "Trial", "Observation", "RandomSearch", "GridSearch", "OptunaSearcher",
-    "SuccessiveHalving", "Hyperband", "ASHA", "BOHB",
+    "Searcher", "Trial", "Observation", "RandomSearch", "GridSearch", "TPE", "GaussianProcess",
+    "RegularizedEvolution", "OptunaSearcher", "SuccessiveHalving", "Hyperband", "ASHA", "BOHB",
     "SEARCHERS", "register", "make_searcher", "searcher_names",
 ]

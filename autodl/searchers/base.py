@@ -20,6 +20,13 @@ Rules every searcher keeps (checked by :mod:`autodl.testing`):
 * a failure (``None``, NaN or inf) is tolerated and never proposed as the best;
 * ``tell`` accepts trials the searcher did not ask itself (results restored from storage or
   produced by another process): they are treated as observations.
+
+What a :class:`~autodl.Study` (or any driver) may do besides ask and tell, through methods
+rather than the searcher's attributes::
+
+    searcher.reseed([seed, n])        # a new random stream (resume, an extra worker process)
+    trial = searcher.adopt(config)    # take over a config it did not propose (a retry) ...
+    searcher.discard(trial)           # ... or forget a pending trial that gets no result
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -71,11 +78,50 @@ def _clean_value(value: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def check_step(step: Any) -> int:
+    """``step`` of ``report(value, step)`` as an int; a clear error for anything else.
+
+    A float, a bool or a string is refused (not rounded): ``report(5, 0.93)``, the order of older
+    autodl versions, would otherwise record a value silently at the wrong step.
+
+    Raises:
+        TypeError: ``step`` is not an integer.
+        ValueError: ``step`` is negative.
+    """
+    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)):
+        raise TypeError(f"step is {step!r} ({type(step).__name__}), but must be an int; the order "
+                        "is report(value, step), as in Optuna")
+    if step < 0:
+        raise ValueError(f"step is {int(step)}, but must be >= 0")
+    return int(step)
+
+
+def _as_entropy(entropy: int | Sequence[int]) -> list[int]:
+    """``entropy`` as a list of non-negative ints (what ``numpy.random.SeedSequence`` takes)."""
+    bad = TypeError(f"entropy is {entropy!r}, but must be an int or a sequence of ints")
+    if isinstance(entropy, (int, np.integer)):
+        values = [entropy]
+    elif isinstance(entropy, (str, bytes)) or not isinstance(entropy, Iterable):
+        raise bad
+    else:
+        values = list(entropy)
+    out = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise bad
+        out.append(abs(int(v)))
+    if not out:
+        raise ValueError("entropy is empty, but must hold at least one int")
+    return out
+
+
 class Searcher(abc.ABC):
     """Base class: keeps the seeded generator, trial ids, pending trials and observations.
 
     Subclasses implement :meth:`ask` (using :meth:`_new_trial`) and may override
-    :meth:`_observe` to update their model when a result arrives.
+    :meth:`_observe` to update their model when a result arrives. A searcher holding other
+    random parts (an inner searcher, an Optuna sampler) extends :meth:`reseed`, and one that
+    keeps a schedule slot per pending trial extends :meth:`discard` to free it.
     """
 
     #: name used by ``--searcher`` and ``searcher="..."``
@@ -91,6 +137,10 @@ class Searcher(abc.ABC):
         self.space = space
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        #: what the random stream comes from: ``[seed]``, or the last :meth:`reseed` entropy
+        #: (None: unseeded); parts made later (a BOHB model) derive their seed from it
+        self.entropy: list[int] | None = (
+            _as_entropy(seed) if isinstance(seed, (int, np.integer)) else None)
         self._next_id = 0
         self.pending: dict[int, Trial] = {}
         self.observations: list[Observation] = []
@@ -113,11 +163,48 @@ class Searcher(abc.ABC):
         self.observations.append(obs)
         self._observe(obs)
 
-    def report(self, trial: Trial, step: int, value: float) -> None:
-        """Record an intermediate value (to minimize) of a running trial at ``step``."""
+    def report(self, trial: Trial, value: float, step: int) -> None:
+        """Record an intermediate value (to minimize) of a running trial at ``step`` (an int
+        >= 0; the order is Optuna's ``report(value, step)``)."""
+        step = check_step(step)
         v = _clean_value(value)
         if v is not None:
-            self.intermediate.setdefault(trial.id, {})[int(step)] = v
+            self.intermediate.setdefault(trial.id, {})[step] = v
+
+    def reseed(self, entropy: int | Sequence[int]) -> None:
+        """Draw proposals from a new random stream made from ``entropy`` (an int or ints >= 0).
+
+        The same entropy gives the same stream, so a reseeded search stays reproducible. The
+        study reseeds on resume (from its seed and the number of stored trials) and in each
+        extra worker process (adding a salt), so those do not repeat the proposals of the first
+        run. Searchers with random parts of their own (an inner searcher, BOHB's models, an
+        Optuna sampler) reseed those too, each from ``entropy`` plus an index. Only randomness
+        changes: what the searcher learnt from results is kept.
+        """
+        self.entropy = _as_entropy(entropy)
+        self.rng = np.random.default_rng(self.entropy)
+
+    def adopt(self, config: Config, budget: float | None = None,
+              info: Mapping[str, Any] | None = None) -> Trial:
+        """Take over a trial this searcher did not propose, as if it had asked it.
+
+        The returned trial (a new id, the given ``config``, ``budget`` and ``info``) is pending
+        like an asked one: the searcher does not propose that config (or, for multi-fidelity
+        searchers, that slot of its schedule) again while it runs, and learns from it when it is
+        told. The study adopts the retry of an abandoned trial, and the finished trials of other
+        processes just before telling them.
+        """
+        return self._new_trial(dict(config), budget, **dict(info or {}))
+
+    def discard(self, trial: Trial) -> None:
+        """Forget a pending ``trial`` that will get no result (it was never run, or it was
+        abandoned): it leaves :attr:`pending` and the searcher may propose its config (its
+        schedule slot) again. If it runs again later, the study hands it back with
+        :meth:`adopt`. A trial that is not pending is ignored.
+        """
+        if self.pending.pop(trial.id, None) is not None:
+            self.intermediate.pop(trial.id, None)
+            self._discard(trial)
 
     def worth_keeping(self, trial: Trial, value: float | None) -> bool:
         """Whether a running trial that ends with ``value`` (to minimize; None: failed) may be
@@ -138,15 +225,18 @@ class Searcher(abc.ABC):
     def restore(self, history: Iterable[tuple[Trial, float | None]]) -> None:
         """Rebuild state from finished trials (e.g. read back from storage on resume).
 
-        The generator is re-seeded from ``(seed, number of restored trials)`` so that a resumed
-        search continues with new proposals instead of repeating the first ones.
+        The searcher is then reseeded (:meth:`reseed`) from ``(seed, number of restored
+        trials)`` so that a resumed search continues with new proposals instead of repeating the
+        first ones; without a seed, from fresh entropy (parts seeded by the user, such as an
+        Optuna sampler instance, would otherwise repeat theirs).
         """
         n = 0
         for trial, value in history:
             self.tell(trial, value)
             n += 1
-        if n and self.seed is not None:
-            self.rng = np.random.default_rng([self.seed, n])
+        if n:
+            self.reseed([self.seed, n] if self.seed is not None
+                        else [np.random.SeedSequence().entropy])
 
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments besides ``space`` and ``seed`` (stored to rebuild on resume)."""
@@ -161,6 +251,9 @@ class Searcher(abc.ABC):
 
     def _observe(self, obs: Observation) -> None:
         """Hook for subclasses: learn from one finished trial."""
+
+    def _discard(self, trial: Trial) -> None:
+        """Hook for subclasses: free what a discarded pending trial held."""
 
     @property
     def successes(self) -> list[Observation]:

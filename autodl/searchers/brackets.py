@@ -207,6 +207,11 @@ class SyncBracket:
     def is_running(self, rung: int, slot: int) -> bool:
         return self.states[rung].get(slot) == RUNNING
 
+    def release(self, rung: int, slot: int) -> None:
+        """A running job that will get no result: :meth:`next_job` hands it out again."""
+        if self.is_running(rung, slot):
+            self.states[rung][slot] = TODO
+
     def record(self, rung: int, slot: int, value: float | None) -> None:
         """A result for ``slot`` at ``rung`` (value None: failed); may promote."""
         self.results[rung][slot] = value
@@ -280,6 +285,11 @@ class AshaRungs:
         """``slot`` was sent to ``rung`` (so it left ``rung - 1``)."""
         for k in range(rung):
             self.promoted[k].add(slot)
+
+    def unpromote(self, rung: int, slot: int) -> None:
+        """The run of ``slot`` at ``rung`` will get no result: it may be promoted again."""
+        if rung > 0 and slot not in self.results[rung]:
+            self.promoted[rung - 1].discard(slot)
 
     def record(self, rung: int, slot: int, value: float | None) -> None:
         self.results[rung][slot] = value

@@ -24,7 +24,7 @@ They never exhaust: after the last bracket the cycle starts again with new confi
 bottom rung. No worker ever idles.
 
 **Define-by-run** (``mode="prune"``, SH and ASHA): every ask is a new config with
-``budget = max_budget``; the objective reports ``trial.report(step, value)`` with ``step`` the
+``budget = max_budget``; the objective reports ``trial.report(value, step)`` with ``step`` the
 resource used so far (epochs done, 1-based) and asks ``trial.should_prune()``, which applies
 the successive-halving/ASHA rule at steps ``min_budget * eta ** k`` (see
 :class:`~autodl.searchers.brackets.RungPruner`). In the default ``mode="promote"``
@@ -37,7 +37,7 @@ the successive-halving/ASHA rule at steps ``min_budget * eta ** k`` (see
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -84,6 +84,12 @@ class _MultiFidelity(Searcher):
             return inner
         raise ValueError(f"`searcher` is {searcher!r}, but must be None, 'random', a name or a Searcher")
 
+    def reseed(self, entropy: int | Sequence[int]) -> None:
+        """A new stream for this searcher and its inner searcher (from ``entropy + [1]``)."""
+        super().reseed(entropy)
+        if self._inner is not None:
+            self._inner.reseed([*self.entropy, 1])
+
     def _fidelity_params(self) -> dict[str, Any]:
         inner = None if self._inner is None else self._inner.name
         return {"min_budget": self.min_budget, "max_budget": self.max_budget, "eta": self.eta,
@@ -103,7 +109,13 @@ class _MultiFidelity(Searcher):
         if self._inner is None:
             return
         t = self._inner_trials.pop(key, None)
-        self._inner.tell(t if t is not None else Trial(-1, dict(config)), value)
+        self._inner.tell(t if t is not None else self._inner.adopt(config), value)
+
+    def _discard_inner(self, key: tuple[int, int]) -> None:
+        """The inner searcher forgets the config it proposed for ``key`` (it will not run)."""
+        t = self._inner_trials.pop(key, None)
+        if t is not None and self._inner is not None:
+            self._inner.discard(t)
 
     def _info(self, bracket: int, s: int, rung: int, slot: int, config: Config) -> dict[str, Any]:
         return {"bracket": bracket, "s": s, "rung": rung, "slot": slot, "config_key": config_hash(config)}
@@ -130,6 +142,10 @@ class _MultiFidelity(Searcher):
         if self._inner is not None:
             self._tell_inner((-1, obs.trial.id), obs.trial.config, obs.value)
         self._pruner.passed.pop(obs.trial.id, None)
+
+    def _discard_prune_mode(self, trial: Trial) -> None:
+        self._discard_inner((-1, trial.id))
+        self._pruner.passed.pop(trial.id, None)
 
     # ------------------------------------------------------------------ define-by-run
     def should_prune(self, trial: Trial) -> bool:
@@ -289,6 +305,13 @@ class Hyperband(_MultiFidelity):
             self._tell_inner((br.index, j), obs.trial.config, obs.value)
         br.record(k, j, obs.value)
 
+    def _discard(self, trial: Trial) -> None:
+        """The slot is run again by a later ask (rung 0: with the same config)."""
+        found = self._known_slot(trial)
+        if found is not None:
+            br, k, j = found
+            br.release(k, j)
+
 
 class SuccessiveHalving(Hyperband):
     """Successive halving (Jamieson & Talwalkar 2016) as Hyperband's most aggressive bracket.
@@ -328,6 +351,12 @@ class SuccessiveHalving(Hyperband):
             self._observe_prune_mode(obs)
         else:
             super()._observe(obs)
+
+    def _discard(self, trial: Trial) -> None:
+        if self.mode == "prune":
+            self._discard_prune_mode(trial)
+        else:
+            super()._discard(trial)
 
 
 class ASHA(_MultiFidelity):
@@ -403,6 +432,21 @@ class ASHA(_MultiFidelity):
             self._tell_inner((0, j), obs.trial.config, obs.value)
         self.rungs.record(k, j, obs.value)
 
+    def _discard(self, trial: Trial) -> None:
+        """A promotion is undone (the config may be promoted again); a new config's slot stays
+        reserved for a retry of it, and the inner searcher forgets it."""
+        if self.mode == "prune":
+            self._discard_prune_mode(trial)
+            return
+        found = self._known_slot(trial)
+        if found is None:
+            return
+        k, j = found
+        if k == 0:
+            self._discard_inner((0, j))
+        else:
+            self.rungs.unpromote(k, j)
+
 
 class BOHB(Hyperband):
     """BOHB (Falkner et al. 2018): Hyperband whose new configs come from TPE models.
@@ -444,7 +488,7 @@ class BOHB(Hyperband):
         self.n_candidates = n_candidates
         self._models: dict[float, Any] = {}
         self._n_ok: dict[float, int] = {}
-        self._in_flight: dict[tuple[int, int], tuple[float, int]] = {}
+        self._in_flight: dict[tuple[int, int], tuple[float, Trial]] = {}
 
     def get_params(self) -> dict[str, Any]:
         p = self._fidelity_params()
@@ -459,11 +503,19 @@ class BOHB(Hyperband):
             if same_budget(b, budget):
                 return b, m
         idx = len(self._models)
-        seed = None if self.seed is None else int(np.random.SeedSequence([self.seed, 2, idx]).generate_state(1)[0])
+        # from the current entropy: a model made after a reseed does not repeat the first run's
+        seed = None if self.entropy is None else int(
+            np.random.SeedSequence([*self.entropy, 2, idx]).generate_state(1)[0])
         model = TPE(self.space, seed=seed, n_startup=1, gamma=self.gamma, n_candidates=self.n_candidates)
         self._models[budget] = model
         self._n_ok[budget] = 0
         return budget, model
+
+    def reseed(self, entropy: int | Sequence[int]) -> None:
+        """A new stream for this searcher and each budget's model (from ``entropy + [2, i]``)."""
+        super().reseed(entropy)
+        for idx, model in enumerate(self._models.values()):
+            model.reseed([*self.entropy, 2, idx])
 
     def model_budget(self) -> float | None:
         """The largest budget whose model has enough results, or None."""
@@ -477,7 +529,7 @@ class BOHB(Hyperband):
             return self.space.sample(self.rng)
         _, model = self._model(b)
         t = model.ask()  # stays pending in the model (constant liar) until the slot's result
-        self._in_flight[key] = (b, t.id)
+        self._in_flight[key] = (b, t)
         return dict(t.config)
 
     def _observe(self, obs: Observation) -> None:
@@ -485,11 +537,11 @@ class BOHB(Hyperband):
         if found is not None:
             br, k, j = found
             flight = self._in_flight.pop((br.index, j), None) if k == 0 else None
-            if flight is not None:
-                self._model(flight[0])[1].pending.pop(flight[1], None)
+            if flight is not None:  # its proposal is told below as the budget's result
+                self._model(flight[0])[1].discard(flight[1])
         if obs.trial.budget is not None and math.isfinite(obs.trial.budget):
             b, model = self._model(float(obs.trial.budget))
-            model.tell(Trial(-1, dict(obs.trial.config), b), obs.value)
+            model.tell(model.adopt(obs.trial.config, b), obs.value)
             if obs.ok:
                 self._n_ok[b] += 1
         super()._observe(obs)

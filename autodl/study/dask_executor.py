@@ -59,6 +59,7 @@ import time
 import uuid
 from typing import Any, Callable
 
+from autodl._deps import require
 from autodl.errors import UserError
 from autodl.study.executors import (Hooks, TrialOutcome, TrialTask, dump_objective, execute, lost,
                                     timed_out)
@@ -109,7 +110,7 @@ def _run_trial(token: str, task: TrialTask, payload: bytes | None = None) -> Tri
     """Run one trial on a Dask worker; the objective comes from this worker's cache (filled by
     the plugin) or, as a fallback, from ``payload``."""
     objective = _objective(token, payload)
-    handle = RunningTrial(task.trial_id, task.config, task.budget, run_dir=task.run_dir)
+    handle = RunningTrial(task.trial_id, task.config, task.budget, run_dir=task.run_dir, stop_at=task.stop_at)
     try:
         return execute(objective, handle)
     except (SystemExit, KeyboardInterrupt) as exc:
@@ -207,11 +208,10 @@ class DaskExecutor:
 
     # ------------------------------------------------------------------ life cycle
     def start(self, objective: Callable, hooks: Hooks) -> None:
-        try:
-            import dask
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise UserError("executor='dask' needs dask.distributed: pip install 'autodl[dask]'") from None
+        require(("dask", "distributed"), "dask", "executor='dask'")
+        import dask
+        from distributed import Client, LocalCluster
+
         self._payload = dump_objective(objective, "Dask workers")
         # unique per start: two studies (or two optimize calls) on one cluster never share or
         # remove each other's objective

@@ -9,6 +9,8 @@
   segfault) is reported with its exit code so the study can retry the trial; ``cancel(trial
   id)`` kills one trial's worker (the study's ``stop_at_timeout`` deadline). Reports and
   ``should_prune()`` travel over the pipe, so they reach the searcher while the trial runs.
+  ``trial_memory`` caps each worker's memory (see :func:`cap_memory`): a trial that exceeds it
+  is FAILED ("exceeded the memory cap of 2.0 GB (--trial-memory): ...") and its worker replaced.
 * :class:`~autodl.study.dask_executor.DaskExecutor` - a Dask cluster (``executor="dask"``).
 
 The study drives every executor the same way: :meth:`Executor.start` once, then
@@ -23,8 +25,10 @@ afterwards only ``(trial id, config, budget)`` crosses the process boundary, and
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
+import sys
 from pickle import PicklingError
 import threading
 import time
@@ -34,6 +38,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as mp_wait
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from autodl._deps import require
 from autodl.errors import TrialPruned, UserError
 from autodl.study.trial import RunningTrial, TrialState, check_value
 
@@ -43,7 +48,8 @@ class TrialOutcome:
     """What running an objective produced, before it is stored.
 
     ``lost`` marks a trial whose worker died (or whose result was lost with its worker): the
-    study may run it again, up to ``max_retries`` times.
+    study may run it again, up to ``max_retries`` times. ``out_of_memory`` marks a trial that
+    failed an allocation under the memory cap (its worker is replaced afterwards).
     """
 
     state: TrialState
@@ -53,6 +59,7 @@ class TrialOutcome:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     duration: float = 0.0
     lost: bool = False
+    out_of_memory: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class TrialTask:
     config: dict[str, Any]
     budget: float | None = None
     run_dir: str | None = None
+    #: ``time.time()`` at which the study's deadline stops this trial (``trial.should_stop()``)
+    stop_at: float | None = None
 
 
 @dataclass
@@ -115,12 +124,86 @@ class Executor(Protocol):
         """Stop every worker now; trials still running are dropped (the study abandons them)."""
 
 
+# ---------------------------------------------------------------------- memory cap
+def describe_memory(nbytes: float) -> str:
+    """``2147483648`` -> ``"2.0 GB"``, ``536870912`` -> ``"512 MB"`` (powers of 1024, as parsed
+    by ``--trial-memory``)."""
+    gb = nbytes / 2**30
+    if gb >= 1:
+        text = f"{gb:.2f}".rstrip("0")
+        return f"{text}0 GB" if text.endswith(".") else f"{text} GB"
+    return f"{nbytes / 2**20:.0f} MB"
+
+
+def memory_cap_message(cap: float) -> str:
+    return f"exceeded the memory cap of {describe_memory(cap)} (--trial-memory)"
+
+
+def check_memory_cap(trial_memory: float | None) -> None:
+    """Raise :class:`UserError` unless ``trial_memory`` is None or a positive byte count this
+    platform can enforce."""
+    if trial_memory is None:
+        return
+    if isinstance(trial_memory, bool) or not isinstance(trial_memory, (int, float)) or not trial_memory > 0:
+        raise UserError(f"trial_memory is {trial_memory!r}, but must be a positive number of bytes")
+    if not sys.platform.startswith("linux"):
+        raise UserError(f"trial_memory needs Linux (it sets RLIMIT_DATA, which {sys.platform} does not "
+                        "enforce on memory maps); leave it out here")
+
+
+def cap_memory(nbytes: float) -> None:
+    """Limit this process's private writable memory to ``nbytes`` (``RLIMIT_DATA``).
+
+    Why DATA and not AS: since Linux 4.7 ``RLIMIT_DATA`` counts every private writable mapping
+    (the heap, ``mmap``-ed arrays, thread stacks), which is what numpy, torch and Python
+    allocate; a failed allocation raises ``MemoryError`` (numpy, Python) or torch's
+    "DefaultCPUAllocator: can't allocate memory" instead of the kernel killing the machine's
+    biggest process. ``RLIMIT_AS`` also counts shared libraries and address space only reserved
+    (glibc's 64 MB malloc arenas, one per thread): measured here, importing torch leaves 1.05 GB
+    of address space for 0.40 GB of data, and 16 torch threads 2.2 GB for 0.65 GB, so an
+    address-space cap would refuse threads long before the memory is used. The worker's own
+    imports count toward the cap (about 0.2-0.3 GB with numpy and scikit-learn, 0.4 GB with
+    torch). Processes the trial starts (joblib workers) inherit the same cap each.
+    """
+    import resource
+
+    cap = int(nbytes)
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (cap, hard))
+
+
+_ENOMEM_TEXT = ("cannot allocate memory", "can't allocate memory")  # strerror(ENOMEM); torch's allocator
+
+
+def is_memory_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a failed allocation: MemoryError,
+    an OSError with ENOMEM, or a message quoting ENOMEM (torch's CPU allocator raises
+    RuntimeError "... can't allocate memory ... Error code 12 (Cannot allocate memory)")."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, MemoryError):
+            return True
+        if isinstance(e, OSError) and e.errno == errno.ENOMEM:
+            return True
+        if isinstance(e, RuntimeError) and any(t in str(e).lower() for t in _ENOMEM_TEXT):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
 # ---------------------------------------------------------------------- running one trial
-def execute(objective: Callable[[RunningTrial], Any], handle: RunningTrial) -> TrialOutcome:
+def execute(objective: Callable[[RunningTrial], Any], handle: RunningTrial,
+            memory_cap: float | None = None) -> TrialOutcome:
     """Call ``objective(handle)`` and turn whatever happens into a :class:`TrialOutcome`.
 
     Exceptions, NaN/inf and non-numbers become FAILED with a message; ``TrialPruned`` becomes
     PRUNED with the last reported value. ``KeyboardInterrupt`` and ``SystemExit`` propagate.
+    With ``memory_cap`` (bytes; the process runs under :func:`cap_memory`), a failed allocation
+    becomes FAILED "exceeded the memory cap of ... (--trial-memory): <the error>".
     """
     start = time.perf_counter()
     try:
@@ -130,9 +213,18 @@ def execute(objective: Callable[[RunningTrial], Any], handle: RunningTrial) -> T
         return TrialOutcome(TrialState.PRUNED, last, "pruned", dict(handle.intermediate),
                             dict(handle.user_attrs), time.perf_counter() - start)
     except Exception as exc:  # the objective's own error: record it, keep the study going
+        oom = memory_cap is not None and is_memory_error(exc)
+        if oom:  # what the trial allocated hangs off the traceback's frames: free it first
+            traceback.clear_frames(exc.__traceback__)
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" ({tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
         message = f"{type(exc).__name__}: {exc}{where}"
+        if memory_cap is not None and oom:
+            detail = " ".join(message.split())  # torch's message spans lines
+            detail = detail if len(detail) <= 200 else detail[:197] + "..."
+            message = f"{memory_cap_message(memory_cap)}: {detail}"
+            return TrialOutcome(TrialState.FAILED, None, message, dict(handle.intermediate),
+                                dict(handle.user_attrs), time.perf_counter() - start, out_of_memory=True)
         return TrialOutcome(TrialState.FAILED, None, message, dict(handle.intermediate),
                             dict(handle.user_attrs), time.perf_counter() - start)
     value, why = check_value(raw)
@@ -155,16 +247,22 @@ def dump_objective(objective: Callable, where: str = "worker processes") -> byte
         ) from None
 
 
-def describe_exit(code: int | None) -> str:
-    """``"worker process died (exit code -9, SIGKILL)"`` for a worker's exit code."""
+def describe_exit(code: int | None, memory_cap: float | None = None) -> str:
+    """``"worker process died (exit code -9, SIGKILL)"`` for a worker's exit code; with a
+    ``memory_cap``, a worker killed by a signal gets the note that the cap may be the cause (the
+    kernel's OOM killer sends SIGKILL; native code that cannot allocate often aborts or
+    segfaults)."""
+    text = f"worker process died (exit code {code})"
     if code is not None and code < 0:
         import signal
 
         try:
-            return f"worker process died (exit code {code}, {signal.Signals(-code).name})"
+            text = f"worker process died (exit code {code}, {signal.Signals(-code).name})"
         except ValueError:
             pass
-    return f"worker process died (exit code {code})"
+    if memory_cap is not None and code is not None and code < 0:  # killed, not a plain exit
+        text += f", possibly by exceeding the memory cap of {describe_memory(memory_cap)} (--trial-memory)"
+    return text
 
 
 # ---------------------------------------------------------------------- in this process
@@ -200,7 +298,7 @@ class InlineExecutor:
         task = self._queue.pop(0)
         hooks = self._hooks
         tid = task.trial_id
-        handle = RunningTrial(tid, task.config, task.budget, run_dir=task.run_dir,
+        handle = RunningTrial(tid, task.config, task.budget, run_dir=task.run_dir, stop_at=task.stop_at,
                               on_report=lambda step, value: hooks.on_report(tid, step, value),
                               pruner=lambda: hooks.should_prune(tid),
                               keeper=lambda value: hooks.worth_keeping(tid, value))
@@ -257,6 +355,18 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(0)
 
 
+def _data_in_use() -> int | None:
+    """Bytes of this process's memory that ``RLIMIT_DATA`` counts (``VmData``), if known."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def _send(conn: Connection, msg: Any) -> None:
     """Send to the driver; if it is gone (killed), this worker has nothing left to do."""
     try:
@@ -265,7 +375,8 @@ def _send(conn: Connection, msg: Any) -> None:
         os._exit(0)
 
 
-def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int) -> None:
+def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int,
+                 memory_cap: float | None = None) -> None:
     """Body of a worker process: run the trials the driver sends until told to stop."""
     import signal
 
@@ -276,11 +387,23 @@ def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int) 
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     import cloudpickle
 
+    if memory_cap is not None:  # before the objective's imports, which count toward it
+        used = _data_in_use()
+        if used is not None and used >= memory_cap:
+            _send(conn, ("broken", f"the memory cap of {describe_memory(memory_cap)} (trial_memory, "
+                                   f"--trial-memory) is below the {describe_memory(used)} a worker "
+                                   "process uses before loading it; raise the cap"))
+            return
+        cap_memory(memory_cap)
     try:
         with open(payload, "rb") as f:  # the file ProcessExecutor.start wrote
             objective = cloudpickle.loads(f.read())
     except Exception as exc:  # noqa: BLE001 - any failure to rebuild the objective is fatal here
-        _send(conn, ("broken", f"{type(exc).__name__}: {exc}"))
+        why = f"{type(exc).__name__}: {exc}"
+        if memory_cap is not None and is_memory_error(exc):
+            why = (f"{why} (under the memory cap of {describe_memory(memory_cap)} set by trial_memory, "
+                   "--trial-memory, which the objective's imports count toward; raise the cap)")
+        _send(conn, ("broken", why))
         return
     asking = threading.Lock()
     while True:
@@ -311,10 +434,10 @@ def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int) 
         def keep(value: float, tid: int = task.trial_id) -> bool:
             return ask(("keep?", tid, value))
 
-        handle = RunningTrial(task.trial_id, task.config, task.budget, run_dir=task.run_dir,
+        handle = RunningTrial(task.trial_id, task.config, task.budget, run_dir=task.run_dir, stop_at=task.stop_at,
                               on_report=report, pruner=prune, keeper=keep)
         try:
-            out = execute(objective, handle)
+            out = execute(objective, handle, memory_cap)
         except KeyboardInterrupt:
             _send(conn, ("interrupt", task.trial_id))
             continue
@@ -328,14 +451,17 @@ def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int) 
                                f"the trial's result cannot be sent back ({type(exc).__name__}: {exc})",
                                dict(handle.intermediate), duration=out.duration)
             _send(conn, ("done", task.trial_id, out))
+        if out.out_of_memory:  # the driver replaces this worker (see ProcessExecutor._drain)
+            return
 
 
 class _Slot:
     """One worker process, its pipe, and the trial it runs (if any)."""
 
-    def __init__(self, ctx, payload: str, threads: int):
+    def __init__(self, ctx, payload: str, threads: int, memory_cap: float | None = None):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, payload, threads, os.getpid()),
+        self.proc = ctx.Process(target=_worker_main,
+                                args=(child, payload, threads, os.getpid(), memory_cap),
                                 daemon=True, name="autodl-worker")
         self.proc.start()
         child.close()
@@ -361,15 +487,20 @@ class ProcessExecutor:
         trial_timeout: seconds after which a trial's worker is killed and the trial FAILED.
         threads: native threads per worker (default ``OMP_NUM_THREADS`` when it is set, else
             ``cpu_count // n_workers``, at least 1).
+        trial_memory: bytes of memory each worker may use (Linux, see :func:`cap_memory`); a
+            trial that exceeds it is FAILED, "exceeded the memory cap of 2.0 GB
+            (--trial-memory): <the allocation error>", and its worker is replaced.
     """
 
     name = "local"
     live_reports = True
 
     def __init__(self, n_workers: int = 1, trial_timeout: float | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, trial_memory: float | None = None):
+        check_memory_cap(trial_memory)
         self.n_workers = int(n_workers)
         self.trial_timeout = trial_timeout
+        self.trial_memory = trial_memory
         self.threads = threads or _env_threads() or max(1, (os.cpu_count() or 1) // self.n_workers)
         self._ctx = multiprocessing.get_context("spawn")
         self._slots: list[_Slot] = []
@@ -401,19 +532,22 @@ class ProcessExecutor:
         self._payload_finalizer = weakref.finalize(self, _unlink, self._payload)
         self._hooks = hooks
         # all workers start now, so their imports overlap with each other
-        self._slots = [_Slot(self._ctx, self._payload, self.threads) for _ in range(self.n_workers)]
+        self._slots = [self._new_slot() for _ in range(self.n_workers)]
+
+    def _new_slot(self) -> _Slot:
+        return _Slot(self._ctx, self._payload, self.threads, self.trial_memory)
 
     def submit(self, task: TrialTask) -> None:
         for i, slot in enumerate(self._slots):
             if slot.task is None:
                 if not slot.proc.is_alive():  # died while idle: replace it silently
                     slot.kill()
-                    slot = self._slots[i] = _Slot(self._ctx, self._payload, self.threads)
+                    slot = self._slots[i] = self._new_slot()
                 try:
                     slot.conn.send(task)
                 except (BrokenPipeError, OSError):
                     slot.kill()
-                    slot = self._slots[i] = _Slot(self._ctx, self._payload, self.threads)
+                    slot = self._slots[i] = self._new_slot()
                     slot.conn.send(task)
                 slot.task, slot.started = task, None
                 return
@@ -464,6 +598,9 @@ class ProcessExecutor:
                     slot.conn.send(bool(self._hooks.worth_keeping(msg[1], msg[2])))
                 elif kind == "done":
                     slot.task = None
+                    if msg[2].out_of_memory:  # the worker exits: start its successor now
+                        slot.kill(grace=5.0)
+                        self._slots[i] = self._new_slot()
                     return msg[1], msg[2]
                 elif kind == "interrupt":
                     raise KeyboardInterrupt
@@ -475,8 +612,8 @@ class ProcessExecutor:
             return None
         code = slot.kill(grace=2.0)
         slot.task = None
-        self._slots[i] = _Slot(self._ctx, self._payload, self.threads)
-        return tid, lost(describe_exit(code))
+        self._slots[i] = self._new_slot()
+        return tid, lost(describe_exit(code, self.trial_memory))
 
     # the study's deadline (stop_at_timeout) uses these two when an executor has them
     def cancel(self, trial_id: int) -> bool:
@@ -507,7 +644,7 @@ class ProcessExecutor:
                     and now - slot.started >= self.trial_timeout):
                 tid = slot.task.trial_id
                 slot.kill()
-                self._slots[i] = _Slot(self._ctx, self._payload, self.threads)
+                self._slots[i] = self._new_slot()
                 out.append((tid, timed_out(self.trial_timeout, now - slot.started)))
         return out
 
@@ -538,16 +675,22 @@ EXECUTORS = ("inline", "local", "dask")
 
 def make_executor(executor: "str | Executor | None", n_workers: int = 1,
                   trial_timeout: float | None = None,
-                  dask_scheduler: str | None = None) -> Executor:
+                  dask_scheduler: str | None = None, *,
+                  trial_memory: float | None = None) -> Executor:
     """Build the executor a study asked for.
 
-    ``None``/``"auto"``: in-process for one worker without a timeout, else local processes;
-    ``"dask"`` with ``dask_scheduler`` joins that cluster, without it starts a local one.
+    ``None``/``"auto"``: in-process for one worker without a timeout or memory cap, else local
+    processes; ``"dask"`` with ``dask_scheduler`` joins that cluster, without it starts a local
+    one. ``trial_memory`` (bytes) needs local processes.
     """
+    check_memory_cap(trial_memory)
     if executor is not None and not isinstance(executor, str):
         if not isinstance(executor, Executor):
             raise UserError(f"executor must be one of {', '.join(EXECUTORS)} or an Executor, "
                             f"got {type(executor).__name__}")
+        if trial_memory is not None:
+            raise UserError("trial_memory applies to the executors autodl builds; for your own "
+                            "executor, give it to ProcessExecutor(trial_memory=...) directly")
         return executor
     name = (executor or "auto").lower()
     if dask_scheduler is not None:
@@ -556,14 +699,21 @@ def make_executor(executor: "str | Executor | None", n_workers: int = 1,
         elif name != "dask":
             raise UserError(f"dask_scheduler only applies with executor='dask', not '{name}'")
     if name == "auto":
-        name = "inline" if n_workers == 1 and trial_timeout is None else "local"
+        name = "inline" if n_workers == 1 and trial_timeout is None and trial_memory is None else "local"
+    if trial_memory is not None and name == "inline":
+        raise UserError("a per-trial memory cap needs worker processes to hold it; use "
+                        "executor='local' (n_workers=1 is fine)")
+    if trial_memory is not None and name == "dask":
+        raise UserError("trial_memory applies to executor='local'; on Dask, cap the workers "
+                        "instead (dask-worker --memory-limit 2GB)")
     if name == "inline":
         if n_workers != 1:
             raise UserError(f"executor='inline' runs one trial at a time; got n_workers={n_workers}")
         return InlineExecutor(trial_timeout)
     if name == "local":
-        return ProcessExecutor(n_workers, trial_timeout)
+        return ProcessExecutor(n_workers, trial_timeout, trial_memory=trial_memory)
     if name == "dask":
+        require(("dask", "distributed"), "dask", "executor='dask'")  # before the run starts
         from autodl.study.dask_executor import DaskExecutor, check_address
 
         if dask_scheduler is not None:

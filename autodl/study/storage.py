@@ -13,6 +13,11 @@ Sharing a study between processes (``autodl worker RUN`` next to ``autodl search
   at once (its pid is gone); for other hosts each driver refreshes a heartbeat on its running
   trials (:class:`Heartbeat`, every 30 s) and an owner silent for ``STALE_AFTER`` seconds
   (10 minutes) is taken for dead: its trials become ABANDONED and are re-run.
+
+Schema versions: the file's ``PRAGMA user_version`` is the version of its tables. Opening a
+file brings an older one up to :data:`SCHEMA_VERSION` with the steps in :data:`_MIGRATIONS`
+(a file from before versions existed has ``user_version`` 0); a file written by a newer autodl
+is refused with a :class:`~autodl.errors.StorageError` rather than misread.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from typing import Any, Iterable
 
 from autodl.errors import StorageError
 from autodl.study.trial import FrozenTrial, TrialState
+
+#: version of the tables below (``PRAGMA user_version``); a change of them adds a migration
+SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -58,6 +66,26 @@ CREATE TABLE IF NOT EXISTS intermediate (
     PRIMARY KEY (trial_id, step)
 );
 """
+
+
+def _to_v1(con: sqlite3.Connection) -> None:
+    """Version 1: the tables above. A file from before versions (0) may lack ``heartbeat``."""
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            con.execute(statement)
+    columns = {row[1] for row in con.execute("PRAGMA table_info(trials)")}
+    if "heartbeat" not in columns:
+        con.execute("ALTER TABLE trials ADD COLUMN heartbeat REAL")
+
+
+#: ``_MIGRATIONS[v]`` brings a file from version ``v - 1`` to ``v`` (in one transaction)
+_MIGRATIONS = {1: _to_v1}
+
+
+def _newer_schema(path: Path, version: int) -> StorageError:
+    return StorageError(
+        f"{path} was written by a newer autodl (study schema version {version}; this autodl "
+        f"reads up to {SCHEMA_VERSION}); upgrade autodl (`pip install -U autodl`) to open it")
 
 
 def owner_id() -> str:
@@ -272,17 +300,33 @@ class SQLiteStorage(Storage):
         self.timeout = timeout
         self._local = threading.local()
         try:
-            con = self._con()
-            con.executescript(_SCHEMA)
-            columns = {row[1] for row in con.execute("PRAGMA table_info(trials)")}
-            if "heartbeat" not in columns:  # a study written by an older autodl
-                try:
-                    con.execute("ALTER TABLE trials ADD COLUMN heartbeat REAL")
-                except sqlite3.OperationalError as exc:  # another process added it first
-                    if "duplicate column" not in str(exc):
-                        raise
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path} is not an autodl study database ({exc})") from None
+
+    @property
+    def schema_version(self) -> int:
+        """The file's ``PRAGMA user_version`` (:data:`SCHEMA_VERSION` once opened)."""
+        return int(self._con().execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        """Create the tables of a new file, or bring an older file to :data:`SCHEMA_VERSION`.
+
+        The version is read again inside the write transaction, so processes opening one file
+        at once migrate it once.
+        """
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise _newer_schema(self.path, version)
+        if version == SCHEMA_VERSION:
+            return
+        with self._write() as con:
+            version = int(con.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise _newer_schema(self.path, version)
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                _MIGRATIONS[step](con)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ connections
     def _con(self) -> sqlite3.Connection:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 from autodl.errors import SearchExhausted, StorageError, UserError
 from autodl.searchers import Searcher, Trial, make_searcher
 from autodl.space import Space
-from autodl.study.executors import Hooks, InlineExecutor, TrialOutcome, TrialTask
+from autodl.study.executors import Hooks, TrialOutcome, TrialTask
 from autodl.study.storage import Heartbeat, SQLiteStorage, Storage, open_storage
 from autodl.study.trial import FrozenTrial, RunningTrial, TrialState
 
@@ -174,14 +174,13 @@ class Study:
             self._known.add(t.id)
         self._n_known_finished = len(history)
         if history:
-            self.searcher.restore(history)
+            self.searcher.restore(history)  # reseeds from (seed, finished trials)
         n_rows = self.storage.count(list(TrialState))
-        if n_rows > len(history) and self.seed is not None:
-            # trials were started but not finished (a crash): a generator seeded only from the
+        seed = self.seed if self.seed is not None else self.searcher.seed
+        if n_rows > len(history) and seed is not None:
+            # trials were started but not finished (a crash): a stream seeded only from the
             # finished count would propose those configs again besides retrying them
-            import numpy as np
-
-            self.searcher.rng = np.random.default_rng([abs(int(self.seed)), len(history), n_rows])
+            self.searcher.reseed([abs(int(seed)), len(history), n_rows])
 
     # ------------------------------------------------------------------ sign handling
     def _to_min(self, value: float | None) -> float | None:
@@ -254,18 +253,52 @@ class Study:
     def to_optuna(self, storage: str | None = None, study_name: str | None = None):
         """An Optuna study with every finished trial, for Optuna's plots and optuna-dashboard.
 
-        See :func:`autodl.integrations.optuna.to_optuna`.
-        """
-        from autodl.integrations.optuna import to_optuna
+        Complete, pruned and failed trials map to Optuna's COMPLETE, PRUNED and FAIL; abandoned
+        trials become FAIL with the user attribute ``autodl_state="abandoned"``; running trials
+        are skipped. The autodl trial id, budget and message are kept as user attributes.
 
-        return to_optuna(self, storage=storage, study_name=study_name)
+        Args:
+            storage: an Optuna storage URL (e.g. ``sqlite:///optuna.db`` for
+                optuna-dashboard); in memory by default.
+            study_name: the Optuna study name.
+        """
+        from autodl.searchers.optuna import distributions, import_optuna
+
+        optuna = import_optuna()
+        states = {
+            TrialState.COMPLETE: optuna.trial.TrialState.COMPLETE,
+            TrialState.PRUNED: optuna.trial.TrialState.PRUNED,
+            TrialState.FAILED: optuna.trial.TrialState.FAIL,
+            TrialState.ABANDONED: optuna.trial.TrialState.FAIL,
+        }
+        target = optuna.create_study(direction=self.direction, storage=storage,
+                                     study_name=study_name, load_if_exists=False)
+        frozen = []
+        for t in self.trials:
+            if t.state not in states:
+                continue
+            attrs = {**dict(t.user_attrs), "autodl_id": t.id, "autodl_state": t.state.value}
+            if t.budget is not None:
+                attrs["budget"] = t.budget
+            if t.message:
+                attrs["message"] = t.message
+            frozen.append(optuna.trial.create_trial(
+                state=states[t.state],
+                value=t.value if t.state == TrialState.COMPLETE else None,
+                params=dict(t.config),
+                distributions=distributions(self.space, t.config),
+                intermediate_values={int(k): float(v) for k, v in t.intermediate.items()},
+                user_attrs=attrs,
+            ))
+        target.add_trials(frozen)
+        return target
 
     # ------------------------------------------------------------------ ask / tell
     def _sync_foreign(self) -> None:
         """Tell the searcher the trials other processes finished in a shared SQLite study.
 
-        They are told with negative ids (``-storage id``) so they never collide with the ids
-        of this searcher's own pending trials.
+        Each is adopted first (the searcher gives it an id of its own, so it never collides
+        with this searcher's pending trials) and told right after.
         """
         if not isinstance(self.storage, SQLiteStorage):
             return
@@ -274,7 +307,7 @@ class Study:
         for tid in sorted(self.storage.finished_ids() - self._known):
             t = self.storage.get_trial(tid)
             value = None if t.state == TrialState.FAILED else self._to_min(t.value)
-            self.searcher.tell(Trial(-tid, dict(t.config), t.budget, dict(t.info)), value)
+            self.searcher.tell(self.searcher.adopt(dict(t.config), t.budget, dict(t.info)), value)
             self._known.add(tid)
             self._n_known_finished += 1
 
@@ -289,7 +322,7 @@ class Study:
             if new_id is not None:
                 # the retry becomes one of the searcher's pending trials (with an id of its own),
                 # so it is not proposed again while it runs (e.g. the same grid point)
-                trial = self.searcher._new_trial(dict(old.config), old.budget, **dict(old.info))
+                trial = self.searcher.adopt(dict(old.config), old.budget, dict(old.info))
                 self._known.add(new_id)
                 return _Job(new_id, trial)
         if total is not None and self.storage.count(_ACTIVE) >= total:
@@ -301,7 +334,7 @@ class Study:
             return None
         tid = self.storage.create_trial(trial.config, trial.budget, dict(trial.info), limit=total)
         if tid is None:  # another process took the last slot meanwhile
-            self.searcher.pending.pop(trial.id, None)
+            self.searcher.discard(trial)
             self._limit_hit = True
             return None
         self._known.add(tid)
@@ -336,7 +369,7 @@ class Study:
     def _handle(self, job: _Job) -> RunningTrial:
         def on_report(step: int, value: float) -> None:
             self.storage.report(job.id, step, value)
-            self.searcher.report(job.trial, step, self._to_min(value))
+            self.searcher.report(job.trial, value=self._to_min(value), step=step)
 
         return RunningTrial(job.id, job.trial.config, job.trial.budget, on_report=on_report,
                             pruner=lambda: self.searcher.should_prune(job.trial), run_dir=self.run_dir,
@@ -346,7 +379,7 @@ class Study:
         if not reported and out.intermediate:
             self.storage.report_many(job.id, out.intermediate)
             for step, v in out.intermediate.items():
-                self.searcher.report(job.trial, step, self._to_min(v))
+                self.searcher.report(job.trial, value=self._to_min(v), step=step)
         self.storage.finish_trial(job.id, out.state, out.value, out.message, out.user_attrs)
         self._n_known_finished += 1
         if out.state == TrialState.FAILED:
@@ -357,7 +390,7 @@ class Study:
 
     def _abandon(self, job: _Job, message: str) -> None:
         self.storage.finish_trial(job.id, TrialState.ABANDONED, None, message)
-        self.searcher.pending.pop(job.trial.id, None)
+        self.searcher.discard(job.trial)  # its retry is adopted again by whoever runs it
 
     # ------------------------------------------------------------------ the loop
     def optimize(
@@ -372,6 +405,7 @@ class Study:
         executor: "str | Executor | None" = None,
         dask_scheduler: str | None = None,
         trial_timeout: float | None = None,
+        trial_memory: float | None = None,
         max_retries: int = 1,
         total_trials: int | None = None,
         stop_at_timeout: bool = False,
@@ -381,7 +415,7 @@ class Study:
         ``timeout`` (seconds) has passed, the study holds ``total_trials``, or the searcher is
         exhausted.
 
-        ``objective`` returns a float; it may call ``trial.report(step, value)`` and
+        ``objective`` returns a float; it may call ``trial.report(value, step)`` and
         ``trial.should_prune()``. An exception, NaN/inf or a non-number marks the trial FAILED
         (with the message) and the study goes on. No new trial starts after the timeout; running
         ones finish (with ``stop_at_timeout`` they are stopped). On Ctrl-C the running trials are
@@ -403,6 +437,11 @@ class Study:
             trial_timeout: seconds after which a trial is stopped (its worker process is
                 killed) and recorded FAILED, "timed out after Xs". Needs a process executor;
                 with one worker ``"local"`` is chosen for you.
+            trial_memory: bytes of memory each worker process may use (Linux; ``RLIMIT_DATA``,
+                its imports included). A trial that exceeds it is recorded FAILED, "exceeded the
+                memory cap of 2.0 GB (--trial-memory): <the allocation error>", its worker is
+                replaced and the study goes on. Needs ``"local"`` (chosen for you with one
+                worker); ``"inline"`` and ``"dask"`` are refused.
             max_retries: times a trial whose worker died (``os._exit``, SIGKILL, a segfault) is
                 run again before it is recorded FAILED with the cause. The lost attempt stays
                 in the study as ABANDONED (``retry_of`` links the retry to it).
@@ -413,8 +452,10 @@ class Study:
                 and recorded PRUNED ("stopped at the deadline ..."; their last reported value,
                 if any, is kept), and the call returns right after. Stopping a trial needs a
                 process to kill, so with one worker the default executor becomes ``"local"``
-                (the objective then runs in a worker process) and ``"inline"`` is refused; on
-                Dask the stopped trial's task is cancelled and a local cluster is closed.
+                (the objective then runs in a worker process); with ``"inline"`` a running trial
+                stops only if the objective checks ``trial.should_stop()`` (set to the same
+                deadline for every executor) and raises ``TrialPruned``; on Dask the stopped
+                trial's task is cancelled and a local cluster is closed.
             reserve_ratio: with ``stop_at_timeout``, keep ``reserve_ratio`` x (the best trial's
                 duration, scaled to the max budget if it ran a lower one) seconds before the
                 timeout free for work after the search (such as
@@ -448,12 +489,9 @@ class Study:
         stop = bool(stop_at_timeout and timeout is not None)
         if stop:
             name = executor.lower() if isinstance(executor, str) else executor
-            if name == "inline" or isinstance(executor, InlineExecutor):
-                raise UserError("stop_at_timeout needs worker processes to stop a running trial; "
-                                "use executor='local' (n_workers=1 is fine) or 'dask'")
             if name in (None, "auto") and dask_scheduler is None:
-                executor = "local"
-        ex = make_executor(executor, n_workers, trial_timeout, dask_scheduler)
+                executor = "local"  # "inline" only stops objectives that check trial.should_stop()
+        ex = make_executor(executor, n_workers, trial_timeout, dask_scheduler, trial_memory=trial_memory)
         deadline = None if timeout is None else time.monotonic() + float(timeout)
         limit = _Deadline(deadline, float(reserve_ratio)) if stop and deadline is not None else None
 
@@ -494,12 +532,11 @@ class Study:
         """Give this process's searcher a random stream of its own.
 
         Processes that open one study with the same seed would otherwise propose the same
-        configurations; ``autodl worker`` calls this with its pid.
+        configurations; ``autodl worker`` calls this with its pid. Every searcher is reseeded
+        (see :meth:`~autodl.searchers.Searcher.reseed`), Optuna samplers included.
         """
-        import numpy as np
-
-        self.searcher.rng = np.random.default_rng([abs(int(self.seed or 0)), len(self._known),
-                                                   abs(int(salt))])
+        seed = self.seed if self.seed is not None else self.searcher.seed
+        self.searcher.reseed([abs(int(seed or 0)), len(self._known), abs(int(salt))])
 
     @staticmethod
     def _time_left(deadline: float | None) -> bool:
@@ -510,7 +547,7 @@ class Study:
             self.storage.report(tid, step, value)
             job = running.get(tid)
             if job is not None:
-                self.searcher.report(job.trial, step, self._to_min(value))
+                self.searcher.report(job.trial, value=self._to_min(value), step=step)
 
         def should_prune(tid: int) -> bool:
             job = running.get(tid)
@@ -559,7 +596,8 @@ class Study:
                     if job is None:
                         exhausted = True
                         break
-                    ex.submit(TrialTask(job.id, dict(job.trial.config), job.trial.budget, self.run_dir))
+                    stop_at = None if limit is None else time.time() + limit.cutoff(time.monotonic()) - time.monotonic()
+                    ex.submit(TrialTask(job.id, dict(job.trial.config), job.trial.budget, self.run_dir, stop_at))
                     running[job.id] = job
                     started += 1
                 if progress is not None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import enum
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from autodl.errors import TrialPruned
+from autodl.searchers.base import check_step
 
 if TYPE_CHECKING:
     from autodl.space import Config
@@ -95,13 +98,15 @@ class RunningTrial:
         id: the trial's id in the study (unique, stable across resumes).
         config: parameter values (inactive conditional parameters are absent).
         budget: resource to spend (epochs, iterations), or None for full-budget searchers.
+        stop_at: the ``time.time()`` at which the study's deadline stops the trial (None: no
+            deadline); see :meth:`should_stop`.
 
     Example:
         >>> def objective(trial):
         ...     model = build(trial.config)
         ...     for epoch in range(int(trial.budget or 20)):
         ...         acc = train_one_epoch(model)
-        ...         trial.report(epoch, acc)
+        ...         trial.report(acc, epoch)
         ...         if trial.should_prune():
         ...             raise autodl.TrialPruned()
         ...     return acc
@@ -113,12 +118,14 @@ class RunningTrial:
         config: "Config",
         budget: float | None = None,
         *,
-        on_report: Callable[[int, float], None] | None = None,
+        on_report: Callable[[int, float], None] | None = None,  # (step, value)
         pruner: Callable[[], bool] | None = None,
         run_dir: str | None = None,
         keeper: Callable[[float], bool] | None = None,
+        stop_at: float | None = None,
     ):
         self.id = id
+        self.stop_at = stop_at
         self.config = dict(config)
         self.budget = budget
         self.run_dir = run_dir
@@ -133,18 +140,35 @@ class RunningTrial:
         """Alias of :attr:`config`."""
         return self.config
 
-    def report(self, step: int, value: float) -> None:
-        """Record an intermediate value (in the study's direction) at ``step``."""
+    def report(self, value: float, step: int) -> None:
+        """Record an intermediate ``value`` (in the study's direction) at ``step``.
+
+        The order is Optuna's, ``trial.report(value, step)``; ``step`` (epochs done, say) is an
+        int >= 0. Reporting a step again replaces its value.
+
+        Raises:
+            TypeError: ``step`` is not an int (a float, a bool, a string; e.g. the arguments of
+                ``report(step, value)``, the order of older autodl versions).
+            ValueError: ``step`` is negative, or ``value`` is not a finite number.
+        """
+        step = check_step(step)
         v, why = check_value(value)
         if v is None:
-            raise ValueError(f"trial.report(step={step}): {why}")
-        self.intermediate[int(step)] = v
+            raise ValueError(f"trial.report(value, step={step}): {why}")
+        self.intermediate[step] = v
         if self._on_report is not None:
-            self._on_report(int(step), v)
+            self._on_report(step, v)
 
     def should_prune(self) -> bool:
         """Whether the searcher's rule says to stop this trial now (then raise TrialPruned)."""
         return bool(self._pruner()) if self._pruner is not None else False
+
+    def should_stop(self) -> bool:
+        """Whether the study's deadline (``optimize(timeout=..., stop_at_timeout=True)``) has come
+        for this trial: an objective that checks it (between epochs or batches) and raises
+        :class:`~autodl.TrialPruned` stops in time even where the study cannot kill it (the
+        inline executor); the trial is recorded PRUNED."""
+        return self.stop_at is not None and time.time() >= self.stop_at
 
     def worth_keeping(self, value: float) -> bool:
         """Whether this trial, ending with ``value`` (in the study's direction), may still be

@@ -38,7 +38,8 @@ class _AutoDLBase(BaseEstimator):
 
     def __init__(self, time_budget: float | None = None, n_trials: int | None = None,
                  searcher: str = "tpe", metric: str | None = None, cv: int = 5, seed: int = 0,
-                 features: Any = None, space: Any = "tabular", n_workers: int = 1):
+                 features: Any = None, space: Any = "tabular", n_workers: int = 1,
+                 random_state: int | np.random.RandomState | None = None):
         self.time_budget = time_budget
         self.n_trials = n_trials
         self.searcher = searcher
@@ -48,6 +49,21 @@ class _AutoDLBase(BaseEstimator):
         self.features = features
         self.space = space
         self.n_workers = n_workers
+        self.random_state = random_state
+
+    def _seed(self) -> int:
+        """The seed of the search: ``random_state`` when given (scikit-learn's name), else
+        ``seed``. A ``numpy.random.RandomState`` gives one int drawn from it (so a shared
+        generator gives each estimator its own seed, as in scikit-learn)."""
+        rs = self.random_state
+        if rs is None:
+            return self.seed
+        if isinstance(rs, (int, np.integer)) and not isinstance(rs, (bool, np.bool_)):
+            return int(rs)
+        if isinstance(rs, np.random.RandomState):
+            return int(rs.randint(np.iinfo(np.int32).max))
+        raise ValueError(f"random_state is {rs!r}, but must be None, an int or a "
+                         "numpy.random.RandomState")
 
     def _input(self, X, reset: bool):
         import pandas as pd
@@ -74,6 +90,7 @@ class _AutoDLBase(BaseEstimator):
         """
         from autodl.tabular.search import search
 
+        seed = self._seed()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         frame = self._input(X, reset=True)
@@ -94,7 +111,7 @@ class _AutoDLBase(BaseEstimator):
             raise ValueError(f"n_samples = {len(frame)}: too few samples to cross-validate")
         kwargs = dict(time_budget=self.time_budget, n_trials=self.n_trials)
         result = search(frame, y, task=self._task, space=self.space, searcher=self.searcher,
-                        seed=self.seed, metric=self.metric, cv=int(self.cv), test_size=0,
+                        seed=seed, metric=self.metric, cv=int(self.cv), test_size=0,
                         n_workers=self.n_workers, features=self.features, **kwargs)
         self.best_estimator_ = result.best_model
         self.best_config_ = dict(result.best_config)
@@ -127,6 +144,9 @@ class AutoDLClassifier(ClassifierMixin, _AutoDLBase):
         metric: accuracy (default), balanced_accuracy, f1, roc_auc or log_loss.
         cv: folds (stratified).
         seed: seeds the searcher, the folds and the models.
+        random_state: scikit-learn's name for the seed: when not None it is used instead of
+            ``seed`` (an int, or a ``numpy.random.RandomState`` from which one int is drawn at
+            ``fit``); None (the default) keeps ``seed``.
         features: a feature-engineering step (see :func:`autodl.search`).
         space: the search space (a built-in name, a YAML path or an :class:`autodl.Space`).
         n_workers: trials run in parallel processes.

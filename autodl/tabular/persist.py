@@ -10,7 +10,6 @@ tabular run is pickled.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.",
@@ -21,11 +20,9 @@ def save_model(model, path: str | Path) -> Path:
     """Write ``model`` to ``path`` (skops format) atomically."""
     import skops.io as sio
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    sio.dump(model, tmp)
-    os.replace(tmp, path)
-    return path
+    from autodl.runs import atomic_write
+
+    return atomic_write(path, lambda tmp: sio.dump(model, tmp))
 
 
 def load_model(path: str | Path):

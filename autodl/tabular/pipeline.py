@@ -119,6 +119,81 @@ def build_model(config: dict[str, Any], task: str, seed: int = 0, n_rows: int | 
     raise ValueError(f"unknown model '{model}' in config; known: {', '.join(MODELS)}")
 
 
+_FOREST_PARAMS = ("n_estimators", "max_depth", "min_samples_leaf", "max_features")
+#: the hyperparameters :func:`build_model` reads, per model: a space names them "<model>.<name>"
+HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
+    "linear": ("alpha",),
+    "knn": ("n_neighbors", "p", "weights"),
+    "svm": ("C", "gamma", "epsilon"),
+    "random_forest": _FOREST_PARAMS,
+    "extra_trees": _FOREST_PARAMS,
+    "hist_gb": ("learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "l2_regularization"),
+    "mlp": ("hidden_size", "n_layers", "activation", "alpha", "learning_rate", "batch_size", "max_epochs"),
+}
+#: the preprocessing parameters :func:`build_pipeline` reads, and their possible values
+PREPROCESSING: dict[str, tuple[str, ...]] = {
+    "impute": ("mean", "median", "most_frequent", "constant"),
+    "scaler": ("standard", "minmax", "robust", "none"),
+    "encoder": ("onehot", "ordinal"),
+}
+
+
+def check_space(space) -> None:
+    """Raise :class:`~autodl.errors.SpaceError` unless every configuration of ``space`` builds
+    a pipeline: a categorical ``model`` over :data:`MODELS`, the model's hyperparameters named
+    ``"<model>.<name>"`` from :data:`HYPERPARAMETERS`, and ``impute`` / ``scaler`` / ``encoder``
+    choices from :data:`PREPROCESSING`. Nothing else is read from a config, so any other
+    parameter is a typo. Meant for before the search starts: a bad name would otherwise fail
+    (or, for a hyperparameter, be silently ignored) in every trial.
+
+    Example:
+        >>> from autodl import Categorical, Space
+        >>> check_space(Space({"model": Categorical(["linear", "xgboost"])}))
+        Traceback (most recent call last):
+        ...
+        autodl.errors.SpaceError: search space: unknown model 'xgboost' among the choices of 'model'; known models: linear, knn, svm, random_forest, extra_trees, hist_gb, mlp
+    """
+    from autodl.errors import SpaceError
+    from autodl.space import Categorical
+
+    known = ", ".join(MODELS)
+    if "model" not in space:
+        raise SpaceError("the tabular search space needs a 'model' parameter (a categorical over "
+                         f"{known}; see search_spaces/tabular.yaml)")
+    model = space["model"]
+    if not isinstance(model, Categorical):
+        raise SpaceError(f"search space: 'model' must be a categorical over the models ({known}); "
+                         f"got {type(model).__name__}")
+    unknown = [c for c in model.choices if c not in MODELS]
+    if unknown:
+        names = ", ".join(repr(c) for c in unknown)
+        raise SpaceError(f"search space: unknown model{'s' if len(unknown) > 1 else ''} {names} among the "
+                         f"choices of 'model'; known models: {known}")
+    for name in space:
+        if name == "model":
+            continue
+        if name in PREPROCESSING:
+            param, allowed = space[name], PREPROCESSING[name]
+            if not isinstance(param, Categorical):
+                raise SpaceError(f"search space: '{name}' must be a categorical over {', '.join(allowed)}; "
+                                 f"got {type(param).__name__}")
+            bad = [c for c in param.choices if c not in allowed]
+            if bad:
+                raise SpaceError(f"search space: unknown {name} {bad[0]!r}; choose from {', '.join(allowed)}")
+            continue
+        prefix, dot, hyper = name.partition(".")
+        if not dot:
+            raise SpaceError(f"search space: unknown parameter '{name}'; a tabular space has 'model', "
+                             f"{', '.join(repr(p) for p in PREPROCESSING)} and '<model>.<hyperparameter>' "
+                             "parameters")
+        if prefix not in HYPERPARAMETERS:
+            raise SpaceError(f"search space: parameter '{name}' is for an unknown model '{prefix}'; known "
+                             f"models: {known}")
+        if hyper not in HYPERPARAMETERS[prefix]:
+            raise SpaceError(f"search space: parameter '{name}': {prefix} has no hyperparameter '{hyper}'; "
+                             f"its hyperparameters: {', '.join(HYPERPARAMETERS[prefix])}")
+
+
 #: SVM solver iterations at most (keeps a badly conditioned config from stalling a search)
 SVM_MAX_ITER = 20000
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,14 +33,16 @@ from typing import Any
 import numpy as np
 
 from autodl.errors import DataError, UserError
+from autodl.runs import Deadline, atomic_write, create_run, load_split, read_run, result_envelope, save_split, study_counts, write_result
+from autodl.runs.folder import new_run_dir  # noqa: F401  (re-exported for older callers)
 from autodl.searchers import make_searcher
 from autodl.space import Space
 from autodl.study import Study, TrialState
 from autodl.tabular import data as data_mod
 from autodl.tabular.metrics import Metric, get_metric
 from autodl.tabular.persist import load_model, save_model
-from autodl.tabular.pipeline import (BUDGET_RESOURCES, ITERATION_PARAMS, CVObjective, build_pipeline, make_cv,
-                                     quiet_fit, score_model)
+from autodl.tabular.pipeline import (BUDGET_RESOURCES, ITERATION_PARAMS, CVObjective, build_pipeline, check_space,
+                                     make_cv, quiet_fit, score_model)
 
 #: budgets of a multi-fidelity searcher on tables unless given: fractions 1/9, 1/3 and 1 of the
 #: full fit (see :class:`~autodl.tabular.pipeline.CVObjective`)
@@ -77,6 +78,7 @@ class SearchSpec:
     executor: str | None = None  # None: in-process for one worker, else "local"; or "dask"
     dask_scheduler: str | None = None  # tcp://host:8786 of a running Dask scheduler
     trial_timeout: float | None = None  # seconds; a longer trial is stopped and FAILED
+    trial_memory: float | None = None  # bytes a trial's worker process may allocate (Linux)
     max_retries: int = 1  # re-runs of a trial whose worker process died
     features: Any = None  # None, "featuretools", "tsfresh" or {"kind": ..., **transformer args}
     timeseries: dict[str, Any] | None = None  # long-form series: id_column, sort_column, labels
@@ -115,6 +117,12 @@ class SearchSpec:
                             "use --executor local (the default)")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise UserError(f"max retries is {self.max_retries}, but must be an integer >= 0")
+        from autodl.study.executors import make_executor
+
+        # checks the executor settings (and that its extra is installed) before anything is written;
+        # building an executor starts nothing
+        make_executor(self.executor if self.executor != "auto" else None, self.n_workers, self.trial_timeout,
+                      self.dask_scheduler, trial_memory=self.trial_memory)
         self._validate_budgets()
 
     def _validate_budgets(self) -> None:
@@ -151,7 +159,7 @@ class SearchSpec:
         """The ``Study.optimize`` arguments that choose where trials run."""
         return {"n_workers": self.n_workers, "executor": self.executor,
                 "dask_scheduler": self.dask_scheduler, "trial_timeout": self.trial_timeout,
-                "max_retries": self.max_retries}
+                "max_retries": self.max_retries, "trial_memory": self.trial_memory}
 
 
 @dataclass
@@ -169,16 +177,20 @@ class Prepared:
     X_all: Any
     y_all: Any
     features: Any = None  # an unfitted feature transformer, or None
+    split: dict[str, np.ndarray] | None = None  # row indices of X_all: train, test
 
 
-def prepare(spec: SearchSpec, X=None, y=None, features=None) -> Prepared:
+def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None = None) -> Prepared:
     """Validate ``spec`` and load/split the data. Raises UserError before anything is written.
 
     ``features`` is a feature transformer object given to :func:`search` (``spec.features``
     then only describes it); otherwise the transformer is made from ``spec.features``.
+    ``split``: the row indices saved in a run folder (``train``, ``test``); made from the seed
+    when None.
     """
     spec.validate()
     space = Space.load(spec.space if not isinstance(spec.space, dict) else Space.from_dict(spec.space))
+    check_space(space)  # an unknown model or parameter is an error before any trial runs
     if X is None:
         X, y, features = _feature_data(spec, features)
     elif features is None and spec.features is not None:
@@ -205,21 +217,36 @@ def prepare(spec: SearchSpec, X=None, y=None, features=None) -> Prepared:
     task = data_mod.check_task(spec.task, y)
     metric = get_metric(spec.metric, task)
     spec.task, spec.metric = task, metric.name
-    if "model" not in space:
-        raise UserError("the tabular search space needs a 'model' parameter (see search_spaces/tabular.yaml)")
     spec.check_budget_space(space)
-    if spec.test_size > 0:
-        from sklearn.model_selection import train_test_split
+    if split is None:
+        split = make_split(len(y), y if task == "classification" else None, spec.test_size, spec.seed)
+    train, test = split["train"], split.get("test", np.arange(0))
+    if len(train) + len(test) != len(y) or (len(test) and max(train.max(), test.max()) >= len(y)):
+        raise DataError(f"the run's saved split ({len(train)} + {len(test)} rows) does not fit the data "
+                        f"({len(y)} rows); the data file changed since the run started")
+    X_tr, y_tr = _rows(X, train), _rows(y, train)
+    X_te, y_te = (_rows(X, test), _rows(y, test)) if len(test) else (None, None)
+    return Prepared(spec, space, task, metric, X_tr, y_tr, X_te, y_te, X, y, features,
+                    {"train": np.asarray(train), "test": np.asarray(test)})
 
-        stratify = y if task == "classification" else None
-        try:
-            X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=spec.test_size,
-                                                      random_state=spec.seed, stratify=stratify)
-        except ValueError as exc:
-            raise DataError(f"cannot hold out a test split of {spec.test_size}: {exc}") from None
-    else:
-        X_tr, y_tr, X_te, y_te = X, y, None, None
-    return Prepared(spec, space, task, metric, X_tr, y_tr, X_te, y_te, X, y, features)
+
+def make_split(n_rows: int, stratify, test_size: float, seed: int) -> dict[str, np.ndarray]:
+    """Row indices ``train`` / ``test`` (``test_size`` of the rows, stratified by ``stratify``
+    when given, seeded); ``test`` is empty for ``test_size`` 0."""
+    idx = np.arange(n_rows)
+    if test_size <= 0:
+        return {"train": idx, "test": idx[:0]}
+    from sklearn.model_selection import train_test_split
+
+    try:
+        train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
+    except ValueError as exc:
+        raise DataError(f"cannot hold out a test split of {test_size}: {exc}") from None
+    return {"train": train, "test": test}
+
+
+def _rows(a, idx):
+    return a.iloc[idx] if hasattr(a, "iloc") else np.asarray(a)[idx]
 
 
 class SearchResult:
@@ -277,20 +304,14 @@ class SearchResult:
         return export_onnx(self.best_model, path, sample=sample, metadata=meta)
 
     def summary(self) -> dict[str, Any]:
-        trials = self.study.trials
-        return {
-            "task": self.task,
-            "metric": self.metric,
-            "direction": self.study.direction,
-            "best_score": self.best_score,
-            "best_config": self.best_config,
-            "best_trial_id": self.best_trial_id,
-            "best_budget": self.study.best_trial.budget,  # None without a multi-fidelity searcher
-            "test_score": self.test_score,
-            "n_trials": sum(t.state.finished for t in trials),
-            "n_complete": sum(t.state == TrialState.COMPLETE for t in trials),
-            "n_failed": sum(t.state == TrialState.FAILED for t in trials),
-        }
+        """The ``result.json`` envelope (see :func:`autodl.runs.result_envelope`)."""
+        return result_envelope(
+            "tabular", metric=self.metric, direction=self.study.direction, best_value=self.best_score,
+            best_config=self.best_config, best_trial=self.best_trial_id,
+            best_budget=self.study.best_trial.budget,  # None without a multi-fidelity searcher
+            test_score=self.test_score, counts=study_counts(self.study),
+            extra={"task": self.task, "model_file": "model.skops",
+                   "model_format": "skops (no pickle; see autodl.tabular.persist)"})
 
     def __repr__(self) -> str:
         test = f", test_score={self.test_score:.4g}" if self.test_score is not None else ""
@@ -321,12 +342,14 @@ def refit_ratio(prep: Prepared) -> float:
 
 def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = False,
                progress_mode: str = "bar", resume: bool = False,
-               started: float | None = None) -> SearchResult:
+               deadline: Deadline | None = None) -> SearchResult:
     """Run (or continue) the search described by ``prep``; write the run folder if given.
 
-    ``started``: the ``time.monotonic()`` at which the time budget began (default now).
+    ``deadline``: when the whole call must end (default: ``spec.time_budget`` from now).
     """
     spec = prep.spec
+    if deadline is None:
+        deadline = Deadline.after(spec.time_budget)
     storage = None if run_dir is None else run_dir / "study.db"
     if resume:
         study = Study.load(run_dir)
@@ -334,9 +357,8 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
         study = Study(prep.space, searcher=spec.searcher, direction=prep.metric.direction,
                       storage=storage, seed=spec.seed, searcher_params=spec.searcher_params)
     objective = _objective(prep, run_dir, study)
-    start = time.monotonic() if started is None else started
-    end = None if spec.time_budget is None else start + spec.time_budget - FINISH_MARGIN
-    deadline = {} if end is None else {"stop_at_timeout": True, "reserve_ratio": refit_ratio(prep)}
+    end = None if not deadline.is_set else time.monotonic() + deadline.remaining() - FINISH_MARGIN
+    stop = {} if end is None else {"stop_at_timeout": True, "reserve_ratio": refit_ratio(prep)}
     preload = []
     if end is not None:  # what runs after the search must not pay for imports there
         preload.append(_preload_torch_for_mlp)
@@ -351,7 +373,7 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
         progress = None
         callbacks = list(preload)
         if show_progress:
-            progress = StudyProgress(study, n_trials=remaining, timeout=spec.time_budget,
+            progress = StudyProgress(study, n_trials=remaining, timeout=deadline.remaining(),
                                      mode=progress_mode)
             callbacks.append(progress.update)
             progress.start()
@@ -360,7 +382,7 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
             break
         try:
             study.optimize(objective, n_trials=remaining, timeout=left, callbacks=callbacks,
-                           total_trials=spec.n_trials, **deadline, **spec.executor_kwargs())
+                           total_trials=spec.n_trials, **stop, **spec.executor_kwargs())
         finally:
             if progress is not None:
                 progress.stop()
@@ -407,9 +429,9 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult
         why = f"; first failure: {failed[0].message}" if failed else ""
         stopped = [t for t in study.get_trials([TrialState.PRUNED])
                    if (t.message or "").startswith("stopped after")]
-        if stopped and prep.spec.time_budget is not None:
-            why += (f"; {len(stopped)} stopped at the deadline of the {prep.spec.time_budget:g}s "
-                    "time budget: give more time (--time)")
+        if stopped:
+            budget = f" of the {prep.spec.time_budget:g}s time budget" if prep.spec.time_budget else ""
+            why += f"; {len(stopped)} stopped at the deadline{budget}: give more time (--time)"
         raise UserError(f"no trial completed, so there is no best model{why}") from None
     seed = prep.spec.seed
     test_score = None
@@ -424,86 +446,66 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult
     result.export_sample = (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512]
     if run_dir is not None:
         save_model(final, run_dir / "model.skops")
-        summary = result.summary()
-        summary["model_file"] = "model.skops"
-        summary["model_format"] = "skops (no pickle; see autodl.tabular.persist)"
-        write_json(run_dir / "result.json", summary)
+        write_result(run_dir, result.summary())
     return result
 
 
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default))
-    os.replace(tmp, path)
-
-
-def _json_default(o: Any):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    return str(o)
-
-
-def new_run_dir(out: str | Path) -> Path:
-    """Check that ``out`` can hold a new run (absent or empty); does not create it."""
-    out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise UserError(f"--out {out} is a file; give a folder for the run")
-        if (out / "study.db").exists():
-            raise UserError(f"{out} already holds a run; continue it with `autodl resume {out}` "
-                            "or choose another --out")
-        if any(out.iterdir()):
-            raise UserError(f"{out} is not empty; choose a new or empty folder for --out")
-    return out
-
-
 def start_run(spec: SearchSpec, out: str | Path, X=None, y=None, features=None) -> tuple[Prepared, Path]:
-    """Validate everything, then create the run folder with ``run.json`` (and the data when it
-    was given in memory, so the run can be resumed)."""
-    run_dir = new_run_dir(out)
+    """Validate everything, then create the run folder with ``run.json``, ``split.npz`` (the
+    held-out rows) and, when the data was given in memory, ``data.parquet`` (so the run can be
+    resumed and exported)."""
+    new_run_dir(out)
     prep = prepare(spec, X, y, features)
-    existed = run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        spec_dict = asdict(spec)
-        if isinstance(spec.space, Space):
-            spec_dict["space"] = spec.space.to_dict()
+    spec_dict = asdict(spec)
+    if isinstance(spec.space, Space):
+        spec_dict["space"] = spec.space.to_dict()
+
+    if X is not None:  # the data lives in the run folder
+        spec_dict.update(data=str((Path(out) / "data.parquet").resolve()), target="__target__", dataset=None)
+
+    def fill(run_dir: Path) -> None:
         if X is not None:
             frame = prep.X_all.copy()
             frame["__target__"] = np.asarray(prep.y_all)
             frame.columns = [str(c) for c in frame.columns]
-            frame.to_parquet(run_dir / "data.parquet")
-            spec_dict.update(data=str((run_dir / "data.parquet").resolve()), target="__target__",
-                             dataset=None)
-        write_json(run_dir / "run.json", spec_dict)
-    except BaseException:
-        if existed:
-            for p in run_dir.iterdir():
-                p.unlink()
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+            atomic_write(run_dir / "data.parquet", lambda p: frame.to_parquet(p))
+        save_split(run_dir, **prep.split)
+
+    run_dir = create_run(out, "tabular", spec_dict, fill)
     return prep, run_dir
 
 
-def load_spec(run_dir: str | Path) -> SearchSpec:
-    run_dir = Path(run_dir)
-    path = run_dir / "run.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not an autodl run folder (no run.json)")
-    data = json.loads(path.read_text())
+def spec_from_dict(data: dict[str, Any]) -> SearchSpec:
     known = set(SearchSpec.__dataclass_fields__)
     return SearchSpec(**{k: v for k, v in data.items() if k in known})
 
 
+def load_spec(run_dir: str | Path) -> SearchSpec:
+    kind, data = read_run(run_dir)
+    if kind != "tabular":
+        raise UserError(f"{run_dir} is a '{kind}' run, not a tabular one")
+    return spec_from_dict(data)
+
+
+def prepare_run(run_dir: Path, spec: SearchSpec) -> Prepared:
+    """The data of an existing run folder, split by its saved ``split.npz`` (format-1 folders:
+    the split rebuilt from the seed, then saved)."""
+    if spec.data and not Path(spec.data).is_file():
+        raise DataError(f"the run's data file {spec.data} is gone; restore it to continue")
+    split = load_split(run_dir)
+    prep = prepare(spec, split=split)
+    if split is None:
+        save_split(run_dir, **prep.split)
+    return prep
+
+
 def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget: float | None = None,
                n_workers: int | None = None, show_progress: bool = False,
-               progress_mode: str = "bar", **executor: Any) -> SearchResult:
+               progress_mode: str = "bar", deadline: Deadline | None = None, **executor: Any) -> SearchResult:
     """Continue a run folder: completed trials are kept, abandoned ones re-run, the rest asked.
 
-    ``executor`` may override the run's ``executor``, ``dask_scheduler`` or ``trial_timeout``.
+    ``executor`` may override the run's ``executor``, ``dask_scheduler`` or ``trial_timeout``;
+    ``time_budget`` (or ``deadline``) is a new deadline for this call.
     """
     run_dir = Path(run_dir)
     spec = load_spec(run_dir)
@@ -511,23 +513,22 @@ def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget:
         setattr(spec, key, value)
     if n_trials is not None:
         spec.n_trials = n_trials
-    if time_budget is not None:
-        spec.time_budget = time_budget
     if n_workers is not None:
         spec.n_workers = n_workers
-    if spec.data and not Path(spec.data).is_file():
-        raise DataError(f"the run's data file {spec.data} is gone; restore it to resume")
-    prep = prepare(spec)
+    if deadline is None:
+        deadline = Deadline.after(time_budget)
+    spec.time_budget = deadline.budget
+    prep = prepare_run(run_dir, spec)
     return run_search(prep, run_dir, show_progress=show_progress, progress_mode=progress_mode,
-                      resume=True)
+                      resume=True, deadline=deadline)
 
 
 def join_run(run_dir: str | Path, *, n_workers: int | None = None, show_progress: bool = False,
-             **executor: Any) -> tuple[int, int, int | None]:
+             deadline: Deadline | None = None, **executor: Any) -> tuple[int, int, int | None]:
     """Run trials of a run folder's study next to the process that started it (``autodl worker``).
 
-    Trials run until the run's total (``n_trials``) is finished or running, or for the run's
-    time budget. Returns ``(trials run here, trials finished in the study, the total)``.
+    Trials run until the run's total (``n_trials``) is finished or running, or until the
+    ``deadline`` (default: none). Returns ``(trials run here, trials finished in the study, the total)``.
     """
     run_dir = Path(run_dir)
     spec = load_spec(run_dir)
@@ -535,27 +536,28 @@ def join_run(run_dir: str | Path, *, n_workers: int | None = None, show_progress
         spec.n_workers = n_workers
     for key, value in executor.items():
         setattr(spec, key, value)
-    if spec.data and not Path(spec.data).is_file():
-        raise DataError(f"the run's data file {spec.data} is gone; restore it to join the run")
-    prep = prepare(spec)
+    deadline = deadline or Deadline(None)
+    prep = prepare_run(run_dir, spec)
     study = Study.load(run_dir)
     study.diversify(os.getpid())  # do not propose the same configs as the other processes
     if spec.n_trials is not None and study.n_finished >= spec.n_trials:
         return 0, study.n_finished, spec.n_trials
+    if spec.n_trials is None and not deadline.is_set:
+        raise UserError(f"{run_dir} has no trial total; give the worker a deadline with --time")
     objective = _objective(prep, run_dir, study)
     ran = []
     progress = None
     if show_progress:
         from autodl.study.progress import StudyProgress
 
-        progress = StudyProgress(study, n_trials=spec.n_trials, timeout=spec.time_budget, mode="bar")
+        progress = StudyProgress(study, n_trials=spec.n_trials, timeout=deadline.remaining(), mode="bar")
         progress.start()
+    stop = {"stop_at_timeout": True} if deadline.is_set else {}
     try:
-        study.optimize(objective, timeout=spec.time_budget, total_trials=spec.n_trials,
-                       stop_at_timeout=True,
+        study.optimize(objective, timeout=deadline.remaining(), total_trials=spec.n_trials,
                        callbacks=[lambda s, t: ran.append(t.id),
                                   *([progress.update] if progress is not None else [])],
-                       **spec.executor_kwargs())
+                       **stop, **spec.executor_kwargs())
     finally:
         if progress is not None:
             progress.stop()
@@ -563,10 +565,9 @@ def join_run(run_dir: str | Path, *, n_workers: int | None = None, show_progress
 
 
 def open_result(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "result.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir} has no result.json yet; run `autodl resume {run_dir}` to finish it")
-    return json.loads(path.read_text())
+    from autodl.runs import read_result
+
+    return read_result(run_dir)
 
 
 def load_best_model(run_dir: str | Path):
@@ -632,6 +633,7 @@ def search(
         >>> result = autodl.search(X, y, n_trials=20, seed=0)
         >>> result.best_score, result.best_config["model"]
     """
+    deadline = Deadline.after(time_budget if time_budget is not None or n_trials is not None else 60.0)
     t0 = time.monotonic()
     if time_budget is None and n_trials is None:
         time_budget = 60.0
@@ -644,7 +646,7 @@ def search(
         prep, run_dir = start_run(spec, out, X, y, features=obj)
     else:
         prep, run_dir = prepare(spec, X, y, features=obj), None
-    result = run_search(prep, run_dir, show_progress=show_progress, started=t0)
+    result = run_search(prep, run_dir, show_progress=show_progress, deadline=deadline)
     result.search_seconds = time.monotonic() - t0
     return result
 

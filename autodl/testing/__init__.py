@@ -183,6 +183,68 @@ def check_budgets(factory: SearcherFactory, n: int = 30) -> None:
             assert t.budget is None, f"full-budget searcher gave budget {t.budget!r}"
 
 
+def _proposal(t: Trial) -> str:
+    return json.dumps([t.config, t.budget], sort_keys=True)
+
+
+def check_restore_does_not_repeat(factory: SearcherFactory, n: int = 8) -> None:
+    """A searcher restored from a run's results (a resumed study) does not propose that run's
+    trials again: its random stream is reseeded, Optuna samplers and inner searchers included."""
+    space = mixed_space()
+    first = _run(factory(space, 11), n)
+    history = [(t, _objective(t.config)) for t in first]
+    resumed = factory(space, 11)
+    resumed.restore(history)
+    again = [t for t in (_ask(resumed) for _ in range(n)) if t is not None]
+    repeated = {_proposal(t) for t in again} & {_proposal(t) for t in first}
+    assert not repeated, f"the resumed searcher proposed {len(repeated)} of the first run's trials again"
+
+
+def check_reseed(factory: SearcherFactory, n: int = 12) -> None:
+    """``reseed(entropy)``: the same entropy gives the same continuation, and what was learnt
+    (observations, pending trials) is kept."""
+    space = mixed_space()
+    runs = []
+    for _ in range(2):
+        s = factory(space, 13)
+        _run(s, n)
+        held = _ask(s)
+        s.reseed([13, 1, 2])
+        assert len(s.observations) == n, "reseed() changed the observations"
+        if held is not None:
+            assert held.id in s.pending, "reseed() dropped a pending trial"
+        runs.append([t.config for t in _run(s, n)])
+    assert runs[0] == runs[1], "the same reseed entropy gave different sequences"
+
+
+def check_adopt_and_discard(factory: SearcherFactory, n: int = 10) -> None:
+    """``discard(trial)`` forgets a pending trial; ``adopt(config, budget, info)`` makes a given
+    trial pending (a retry): not proposed again while it runs, learnt from when told."""
+    space = mixed_space()
+    s = factory(space, 12)
+    _run(s, n)
+    t = _ask(s)
+    if t is None:
+        return
+    s.discard(t)
+    assert t.id not in s.pending, "a discarded trial is still pending"
+    s.discard(t)  # not pending any more: ignored
+    a = s.adopt(t.config, t.budget, t.info)
+    assert (a.config, a.budget, dict(a.info)) == (t.config, t.budget, dict(t.info)), (
+        f"adopt() changed the trial: {a} instead of {t}")
+    others = [x for x in (_ask(s) for _ in range(5)) if x is not None]
+    ids = [a.id] + [x.id for x in others]
+    assert len(set(ids)) == len(ids), f"adopted trial id collides with asked ones: {ids}"
+    assert a.id in s.pending, "an adopted trial is not pending"
+    assert _proposal(a) not in {_proposal(x) for x in others}, (
+        "the adopted trial was proposed again while it was pending")
+    for x in [a, *others]:
+        space.validate_config(x.config)
+        s.tell(x, _objective(x.config))
+    assert not s.pending, f"trials still pending after all were told: {list(s.pending)}"
+    assert any(o.trial.id == a.id for o in s.observations), "the adopted trial's result was lost"
+
+
 CHECKS = [
     check_configs_in_space,
     check_conditionals,
@@ -192,6 +254,9 @@ CHECKS = [
     check_many_asks_before_tells,
     check_foreign_tells,
     check_budgets,
+    check_restore_does_not_repeat,
+    check_reseed,
+    check_adopt_and_discard,
 ]
 
 

@@ -12,6 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+
+def _finished(result: dict) -> int:
+    """Trials the run finished, from the result.json envelope's counts."""
+    return result["n_complete"] + result["n_failed"] + result["n_pruned"]
+
+
 SMALL = ["--trials", "4", "--cv", "3"]
 RUN_FILES = {"study.db", "run.json", "result.json", "model.skops"}
 
@@ -53,9 +59,9 @@ def test_search_dataset_writes_the_run_and_prints_the_leaderboard(iris_run):
     shown = [float(r[2]) for r in table]
     assert shown == sorted(shown, reverse=True)
     result = json.loads((run / "result.json").read_text())
-    assert result["n_trials"] == 4 and result["task"] == "classification"
+    assert _finished(result) == 4 and result["extra"]["task"] == "classification"
     best = max(r[2] for r in rows)
-    assert result["best_score"] == pytest.approx(best)
+    assert result["best_value"] == pytest.approx(best)
     assert f"{best:.4f}" in proc.stdout
     spec = json.loads((run / "run.json").read_text())
     assert spec["dataset"] == "iris" and spec["cv"] == 3 and spec["n_trials"] == 4
@@ -78,8 +84,10 @@ def test_show_json_lists_every_trial(iris_run, autodl_cli):
     run, _ = iris_run
     proc = autodl_cli("show", run, "--json", cwd=run.parent)
     assert_ok(proc)
-    trials = json.loads(proc.stdout)
+    shown = json.loads(proc.stdout)
+    trials = shown["trials"]
     assert isinstance(trials, list) and len(trials) == 4
+    assert shown["result"] == json.loads((run / "result.json").read_text())
     rows = db_trials(run)
     for t, (tid, state, value, config) in zip(trials, rows):
         assert {"id", "state", "value", "config", "budget"} <= set(t)
@@ -105,7 +113,7 @@ def test_resume_adds_trials_up_to_the_new_total(iris_run, autodl_cli, tmp_path):
     assert len(after) == 6
     assert after[:4] == before
     assert [r[0] for r in after] == [1, 2, 3, 4, 5, 6]
-    assert json.loads((copy / "result.json").read_text())["n_trials"] == 6
+    assert _finished(json.loads((copy / "result.json").read_text())) == 6
     # resuming a finished run does nothing more
     proc = autodl_cli("resume", copy, "--quiet", cwd=tmp_path)
     assert_ok(proc)
@@ -125,8 +133,8 @@ def test_jsonl_prints_one_object_per_trial(autodl_cli, tmp_path):
         assert rec["state"] == "complete"
     assert [r["id"] for r in trials] == [1, 2, 3]
     assert trials[-1]["best"] == max(r["value"] for r in trials)
-    assert final["result"]["n_trials"] == 3
-    assert final["result"]["best_score"] == pytest.approx(trials[-1]["best"])
+    assert _finished(final["result"]) == 3
+    assert final["result"]["best_value"] == pytest.approx(trials[-1]["best"])
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and runs[0].name.startswith("wine-")
     assert RUN_FILES <= {p.name for p in runs[0].iterdir()}
@@ -164,7 +172,7 @@ def test_search_on_a_data_file(autodl_cli, tmp_path, suffix):
     rows = db_trials(run)
     assert len(rows) == 3 and all(r[1] == "complete" for r in rows), rows
     result = json.loads((run / "result.json").read_text())
-    assert result["task"] == "classification"
+    assert result["extra"]["task"] == "classification"
     spec = json.loads((run / "run.json").read_text())
     assert spec["target"] == "label" and Path(spec["data"]) == data.resolve()
 

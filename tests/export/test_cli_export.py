@@ -53,7 +53,7 @@ def test_export_cli_from_run(iris_run, autodl_cli):
     assert proc.returncode == 0, proc.stderr
     meta = read_metadata(onnx.load(d / "again.onnx"))
     result = json.loads((d / "RUN" / "result.json").read_text())
-    assert meta["config"] == result["best_config"] and meta["score"] == result["best_score"]
+    assert meta["config"] == result["best_config"] and meta["score"] == result["best_value"]
     assert meta["class_labels"] == [0, 1, 2]
 
 

@@ -1,5 +1,6 @@
-"""`autodl export RUN` for PyTorch run folders (`--model mlp|cnn`, DARTS) and `autodl predict` on
-their files; the tolerance for torch outputs."""
+"""`autodl export RUN` for PyTorch run folders (`--model mlp|cnn`, `--nas darts|random`) and
+`autodl predict` on their files; a bare `run_darts` folder is exported in Python; the tolerance
+for torch outputs."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ pytest.importorskip("onnxruntime")
 
 from autodl.errors import ExportError  # noqa: E402
 from autodl.export import core, read_metadata  # noqa: E402
-from autodl.export.runs import load_run_model, run_kind  # noqa: E402
+from autodl.runs import open_run  # noqa: E402
+
+
+def run_kind(run_dir) -> str:
+    return open_run(run_dir).kind.name
+
+
+def load_run_model(run_dir):
+    """The run's network taking raw rows, with its held-out rows (:class:`autodl.export.runs.RunModel`)."""
+    return open_run(run_dir).kind.load_model(run_dir)
 
 
 def _digits_csv(path, rows=40):
@@ -63,52 +73,92 @@ def test_export_nn_run_and_predict(tmp_path, autodl_cli, model):
     assert proc.returncode == 0, proc.stderr
     meta, run = _export_and_predict(autodl_cli, tmp_path, "RUN", "nn")
     result = json.loads((tmp_path / "RUN" / "result.json").read_text())
-    assert meta["config"] == result["best_config"] and meta["score"] == result["best_val_accuracy"]
-    assert meta["test_score"] == result["test_accuracy"] and meta["architecture"] == model
+    assert meta["config"] == result["best_config"] and meta["score"] == result["best_value"]
+    assert meta["test_score"] == result["test_score"] and meta["architecture"] == model
     # the file takes raw pixels: the held-out rows are the run's test split, unscaled
     assert run.sample.shape == (360, 64) and run.sample.max() == 16.0
 
 
 @pytest.fixture(scope="module")
 def darts_run(tmp_path_factory):
-    from sklearn.datasets import load_digits
-
-    from autodl.nas.darts import run_darts
+    """A DARTS run folder as `autodl search --nas darts` writes it (run.json, split.npz, the result
+    envelope), made with the Python API on a seeded subset of digits to keep it quick."""
+    from autodl.nas.search import search_architecture
 
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("darts")
-    X, y = load_digits(return_X_y=True)
-    run_darts(X / 16.0, y, C=4, layers=2, nodes=2, epochs=1, train_epochs=1, batch_size=32, seed=0,
-              run_dir=d / "DARTS")  # as in the README: a Python run, no data set recorded
+    search_architecture(dataset="digits", method="darts", out=d / "DARTS", epochs=1, train_epochs=1, C=4,
+                        layers=2, nodes=2, max_rows=600, seed=0)
     return d
 
 
 @pytest.mark.slow
 def test_export_darts_run_and_predict(darts_run, autodl_cli):
-    meta, _ = _export_and_predict(autodl_cli, darts_run, "DARTS", "darts")
+    meta, run = _export_and_predict(autodl_cli, darts_run, "DARTS", "nas")
     result = json.loads((darts_run / "DARTS" / "result.json").read_text())
-    assert meta["config"]["genotype"] == result["genotype"] and meta["dataset"] == "digits"
-    assert meta["test_score"] == result["test_accuracy"]
+    assert meta["config"]["genotype"] == result["extra"]["genotype"] and meta["dataset"] == "digits"
+    assert meta["config"] == result["best_config"] and meta["method"] == "darts"
+    assert meta["test_score"] == result["test_score"]
+    # the held-out rows are the run's own test rows (split.npz), raw pixels
+    from autodl.runs import load_split
+
+    assert run.sample.shape == (len(load_split(darts_run / "DARTS")["test"]), 64) == (result["extra"]["n_test"], 64)
+    assert run.sample.max() == 16.0
 
 
 @pytest.mark.slow
-def test_darts_run_whose_rows_cannot_be_rebuilt_is_refused(darts_run, autodl_cli, tmp_path):
+def test_run_whose_model_or_split_changed_is_refused(darts_run, autodl_cli, tmp_path):
     import shutil
 
     run = tmp_path / "R"
     shutil.copytree(darts_run / "DARTS", run)
     info = json.loads((run / "result.json").read_text())
-    info["test_accuracy"] = 1.0 - info["test_accuracy"]  # not what the model scores on the rebuilt rows
+    info["test_score"] = 1.0 - info["test_score"]  # not what the model scores on the run's test rows
     (run / "result.json").write_text(json.dumps(info))
     proc = autodl_cli("export", "R", "--onnx", "m.onnx", cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "not the run's held-out rows" in lines[0] and "autodl.export_onnx" in lines[0]
-    info["settings"]["n_test"] = 10  # no longer recognisable as digits
+    assert len(lines) == 1 and "result.json records" in lines[0] and "autodl.export_onnx" in lines[0]
+    assert "Traceback" not in proc.stderr
+    info["test_score"] = 1.0 - info["test_score"]
     (run / "result.json").write_text(json.dumps(info))
+    (run / "split.npz").write_bytes(b"not a split")  # the held-out rows can no longer be read
     proc = autodl_cli("export", "R", "--onnx", "m.onnx", cwd=tmp_path)
-    assert proc.returncode == 2 and "does not say which image data" in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "split.npz" in lines[0] and "damaged" in lines[0]
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.slow
+def test_python_darts_folder_is_exported_in_python(tmp_path, autodl_cli):
+    """A folder written by `run_darts(run_dir=...)` does not record its data or split: `autodl export`
+    refuses it in one line, and it is exported in Python with its own held-out rows."""
+    import onnx
+    import onnxruntime as ort
+    from sklearn.datasets import load_digits
+
+    from autodl.export import export_onnx
+    from autodl.nas import load_model
+    from autodl.nas.darts import run_darts
+
+    torch.set_num_threads(1)
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    run_darts(X, y, C=4, layers=2, nodes=2, epochs=1, train_epochs=1, batch_size=32, seed=0, max_rows=300,
+              run_dir=tmp_path / "DARTS")
+    proc = autodl_cli("export", "DARTS", "--onnx", "m.onnx", cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "not an autodl run folder (no run.json)" in lines[0]
+    assert not (tmp_path / "m.onnx").exists()
+
+    model = load_model(tmp_path / "DARTS")
+    path = export_onnx(model, tmp_path / "m.onnx", sample=X[-64:], class_labels=list(range(10)))
+    assert read_metadata(onnx.load(path))["kind"] == "torch"
+    out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": X[-64:]})[0]
+    with torch.no_grad():
+        expected = model(torch.as_tensor(X[-64:])).numpy()
+    assert (out.argmax(1) == expected.argmax(1)).all()
 
 
 def test_not_a_run_folder(tmp_path, autodl_cli):
@@ -150,7 +200,7 @@ def test_torch_probabilities_are_checked_too():
 @pytest.mark.slow
 def test_export_nas_mlp_run_with_standardized_inputs(tmp_path, autodl_cli):
     """`autodl search --nas random --nas-space mlp` on iris: the file standardizes raw columns itself."""
-    pytest.importorskip("autodl.nas.search")
+    import autodl.nas.search  # noqa: F401  (first party: an import error must fail, not skip)
     proc = autodl_cli("search", "--dataset", "iris", "--nas", "random", "--nas-space", "mlp", "--trials", "2",
                       "--train-epochs", "3", "--out", "NAS", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

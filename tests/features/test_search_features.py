@@ -102,7 +102,7 @@ def test_cli_timeseries(tmp_path, monkeypatch, capsys):
                 "--out", "run")
     assert code == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert result["task"] == "classification" and result["best_score"] > 0.8
+    assert result["extra"]["task"] == "classification" and result["best_value"] > 0.8
     spec = json.loads((tmp_path / "run" / "run.json").read_text())
     assert spec["timeseries"]["id_column"] == "series"
     assert spec["features"] == {"kind": "tsfresh", "feature_set": "minimal"}
@@ -178,7 +178,7 @@ def test_cli_entityset(tmp_path, capsys, monkeypatch):
                 "--cv", "2", "--test-size", "0", "--quiet", "--out", "run")
     assert code == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert result["task"] == "classification"
+    assert result["extra"]["task"] == "classification"
     from autodl.tabular import load_best_model
 
     model = load_best_model(tmp_path / "run")

@@ -7,9 +7,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from autodl.nas import darts  # noqa: E402
 from autodl.nas.darts import run_darts  # noqa: E402
 from autodl.nas.genotypes import cap_parameter_free, derive_genotype, parameter_free_share  # noqa: E402
 from autodl.nas.model_search import SearchNetwork  # noqa: E402
+from autodl.nas.operations import PRIMITIVES  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -48,29 +50,101 @@ def test_cap_replaces_the_weakest_parameter_free_edges_with_their_best_parametri
     assert cap_parameter_free(net, 1.0) == plain
 
 
-@pytest.mark.slow
-def test_pf_stop_stops_at_the_first_epoch_over_the_limit_and_keeps_a_cell_within_it():
+# ---------------------------------------------------------------------- the guard in run_darts
+# The tests steer the architecture weights: ``arch_lr=0`` keeps them exactly where the test puts
+# them (before the first epoch, and after each epoch for the next), so the normal cell derived
+# at every epoch, and its parameter-free share, are known in advance.
+OPS = list(PRIMITIVES)
+
+
+def _alphas(kind: str) -> np.ndarray:
+    """Normal-cell weights (nodes=2: edges 0-1 into node 0, 2-4 into node 1) whose derived cell is
+    all ``sep_conv_3x3`` ("parametric", share 0), all ``skip_connect`` with ``sep_conv_3x3`` second
+    on every edge ("collapsed", share 1), or skips into node 0 and convolutions into node 1
+    ("half", share 0.5)."""
+    w = np.zeros((5, len(OPS)))
+    skip, conv = OPS.index("skip_connect"), OPS.index("sep_conv_3x3")
+    if kind == "parametric":
+        w[:, conv] = 5.0
+    elif kind == "collapsed":
+        w[:, skip], w[:, conv] = 5.0, 4.0
+    elif kind == "half":
+        w[:2, skip], w[2:, conv] = 5.0, 5.0
+    return w
+
+
+SHARE = {"parametric": 0.0, "collapsed": 1.0, "half": 0.5}
+
+
+def _steered_darts(monkeypatch, schedule, **kwargs):
+    """``run_darts`` on 200 digits rows whose epoch ``e`` derives its cell from ``_alphas(schedule(e))``;
+    returns the result and the parameter-free share reported after each epoch."""
     from sklearn.datasets import load_digits
 
-    X, y = load_digits(return_X_y=True)
+    nets = []
+    real = darts.SearchNetwork
+
+    def make(*args, **kw):
+        net = real(*args, **kw)
+        _set(net, _alphas(schedule(1)))
+        nets.append(net)
+        return net
+
+    monkeypatch.setattr(darts, "SearchNetwork", make)
     shares = []
-    res = run_darts(X / 16.0, y, C=4, layers=2, nodes=2, epochs=5, guard="pf-stop", max_param_free=0.25,
-                    guard_warmup=1, batch_size=32, train_epochs=1, max_rows=300, seed=0,
-                    on_epoch=lambda e, info: shares.append(info["parameter_free_share"]))
+
+    def on_epoch(epoch, info):
+        shares.append(info["parameter_free_share"])
+        _set(nets[0], _alphas(schedule(epoch + 1)))
+
+    X, y = load_digits(return_X_y=True)
+    res = darts.run_darts(X / 16.0, y, C=2, layers=2, nodes=2, arch_lr=0.0, batch_size=64, train_epochs=1,
+                          max_rows=200, seed=0, on_epoch=on_epoch, **kwargs)
+    assert len(nets) == 1
+    return res, shares
+
+
+@pytest.mark.slow
+def test_pf_stop_stops_at_the_first_epoch_over_the_limit_and_keeps_the_last_cell_within_it(monkeypatch):
+    schedule = lambda e: "parametric" if e <= 3 else "collapsed"  # noqa: E731
+    res, shares = _steered_darts(monkeypatch, schedule, epochs=6, guard="pf-stop", max_param_free=0.5,
+                                 guard_warmup=1)
+    assert shares == [0.0, 0.0, 0.0, 1.0]  # stopped after epoch 4, the first over the limit
     s = res.settings
-    assert res.parameter_free_share <= 0.25
-    over = [e for e, share in enumerate(shares, start=1) if e > 1 and share > 0.25]
-    if over:
-        assert s["stopped_by"].startswith(f"pf-stop at epoch {over[0]}")
-        assert s["epochs_run"] == over[0] == len(shares)
-        kept = [e for e in range(2, over[0]) if shares[e - 1] <= 0.25]
-        assert s["genotype_epoch"] == (kept[-1] if kept else over[0])
-    else:
-        assert s["stopped_by"] is None and s["epochs_run"] == 5
-    # plain DARTS on the same run is unchanged by the limit
-    plain = run_darts(X / 16.0, y, C=4, layers=2, nodes=2, epochs=2, guard=None, batch_size=32, train_epochs=1,
-                      max_rows=300, seed=0)
-    assert plain.settings["stopped_by"] is None and plain.settings["epochs_run"] == 2
+    assert s["epochs_run"] == 4 and s["stopped_by"].startswith("pf-stop at epoch 4")
+    assert s["genotype_epoch"] == 3
+    assert [op for op, _, _ in res.genotype["normal"]] == ["sep_conv_3x3"] * 4  # epoch 3's cell
+    assert res.parameter_free_share == 0.0
+
+
+@pytest.mark.slow
+def test_pf_stop_does_not_fire_while_the_cell_stays_within_the_limit(monkeypatch):
+    res, shares = _steered_darts(monkeypatch, lambda e: "half", epochs=4, guard="pf-stop", max_param_free=0.5,
+                                 guard_warmup=0)
+    assert shares == [0.5] * 4  # at the limit, never over it
+    assert res.settings["epochs_run"] == 4 and res.settings["stopped_by"] is None
+    assert res.settings["genotype_epoch"] == 4
+    assert [op for op, _, _ in res.genotype["normal"]] == ["skip_connect"] * 2 + ["sep_conv_3x3"] * 2
+
+
+@pytest.mark.slow
+def test_pf_stop_waits_for_the_warmup_then_caps_a_cell_that_was_never_within_the_limit(monkeypatch):
+    res, shares = _steered_darts(monkeypatch, lambda e: "collapsed", epochs=5, guard="pf-stop",
+                                 max_param_free=0.5, guard_warmup=2)
+    assert shares == [1.0, 1.0, 1.0]  # epochs 1 and 2 are the warm-up; epoch 3 is over the limit
+    assert res.settings["epochs_run"] == 3 and res.settings["stopped_by"].startswith("pf-stop at epoch 3")
+    # no epoch after the warm-up to fall back to: half of the 4 edges get their best parametric op
+    ops = sorted(op for op, _, _ in res.genotype["normal"])
+    assert ops == ["sep_conv_3x3", "sep_conv_3x3", "skip_connect", "skip_connect"]
+    assert res.parameter_free_share == 0.5
+
+
+@pytest.mark.slow
+def test_plain_darts_ignores_the_limit(monkeypatch):
+    res, shares = _steered_darts(monkeypatch, lambda e: "collapsed", epochs=3, guard=None, max_param_free=0.5)
+    assert shares == [1.0] * 3
+    assert res.settings["epochs_run"] == 3 and res.settings["stopped_by"] is None
+    assert res.parameter_free_share == 1.0
 
 
 def test_time_budget_stops_the_search_after_the_epoch_that_crosses_it():

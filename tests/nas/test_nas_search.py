@@ -37,9 +37,14 @@ def test_cli_darts_run_folder_show_and_report(tmp_path, autodl_cli):
     assert {"run.json", "genotype.json", "alphas.json", "curves.json", "result.json", "model.pt"} <= {
         p.name for p in run.iterdir()}
     result = json.loads((run / "result.json").read_text())
-    assert result["method"] == "darts" and 0.5 < result["test_accuracy"] <= 1.0  # 10 classes: chance 0.1
-    assert result["n_params"] == sum(p.numel() for p in load_nas_model(run).parameters())
-    assert result["search_seconds"] > 0 and result["settings"]["epochs_run"] == 1
+    x = result["extra"]
+    assert result["kind"] == "nas" and json.loads((run / "run.json").read_text())["kind"] == "nas"
+    assert x["method"] == "darts" and 0.5 < result["test_score"] <= 1.0  # 10 classes: chance 0.1
+    # DARTS has no trials: the best value is the supernet's last validation accuracy, the config its genotype
+    assert result["best_value"] == x["supernet_val_accuracy"] and 0 < result["best_value"] <= 1
+    assert result["best_config"] == {"genotype": json.loads((run / "genotype.json").read_text())}
+    assert x["n_params"] == sum(p.numel() for p in load_nas_model(run).parameters())
+    assert x["search_seconds"] > 0 and x["settings"]["epochs_run"] == 1
     assert len(json.loads((run / "curves.json").read_text())["final_training"]["values"]) == 2
     assert "test accuracy" in proc.stdout and "epoch 1/1" in proc.stderr
     model = load_nas_model(run)
@@ -51,8 +56,8 @@ def test_cli_darts_run_folder_show_and_report(tmp_path, autodl_cli):
     rep = autodl_cli("report", str(run), cwd=tmp_path)
     _ok(rep)
     page = (run / "report.html").read_text()
-    for section in ("NAS curves", "Architecture weights over epochs", "Derived cell", "Summary and settings"):
-        assert section in page
+    for section in ("NAS curves", "Architecture weights over epochs", "Derived cell", "Summary", "Settings"):
+        assert f"<h2>{section}</h2>" in page, section
     assert page.count("data:image/png;base64,") >= 3
     again = autodl_cli("resume", str(run), cwd=tmp_path)
     assert again.returncode == 2 and "cannot be resumed" in again.stderr
@@ -81,7 +86,10 @@ def test_cli_evolution_runs_in_parallel_and_resumes_without_losing_trials(tmp_pa
     after = dict(con.execute("SELECT id, value FROM trials").fetchall())
     con.close()
     assert {k: after[k] for k in values} == values  # earlier trials unchanged
-    assert json.loads((run / "result.json").read_text())["n_trials"] == 9 > before["n_trials"]
+    after_result = json.loads((run / "result.json").read_text())
+    assert after_result["n_complete"] + after_result["n_failed"] + after_result["n_pruned"] == 9
+    assert before["n_complete"] + before["n_failed"] + before["n_pruned"] == 6
+    assert after_result["extra"]["n_trials"] == 9 > before["extra"]["n_trials"]
     rep = autodl_cli("report", str(run), cwd=tmp_path)
     _ok(rep)
     assert "Best-so-far history" in (run / "report.html").read_text()
@@ -89,10 +97,11 @@ def test_cli_evolution_runs_in_parallel_and_resumes_without_losing_trials(tmp_pa
 
 @pytest.mark.parametrize("argv, message", [
     (["--nas", "darts", "--nas-space", "mlp"], "searches the cell space"),
-    (["--nas", "evolution"], "needs --trials"),
+    (["--nas", "evolution"], "give --trials N, --time 10m, or both"),
     (["--nas", "darts", "--model", "mlp"], "--nas and --model are alternatives"),
-    (["--epochs", "3", "--trials", "2"], "only apply with --nas"),
-    (["--nas", "random", "--trials", "2", "--epochs", "3"], "--epochs applies to --nas darts only"),
+    (["--epochs", "3", "--trials", "2"], "--epochs does not apply to tabular searches; it applies to: --nas darts"),
+    (["--nas", "random", "--trials", "2", "--epochs", "3"],
+     "--epochs does not apply to --nas evolution|random; it applies to: --nas darts"),
     (["--nas", "evolution", "--trials", "2", "--min-budget", "5", "--max-budget", "3"], "must be below"),
     (["--nas", "darts", "--searcher", "tpe"], "--searcher does not apply"),
     (["--nas", "darts", "--guard", "maybe"], "invalid choice"),
@@ -115,12 +124,15 @@ def test_tabular_data_with_the_cell_space_is_refused(tmp_path, autodl_cli):
 def test_api_random_search_of_cells_with_successive_halving(tmp_path):
     res = search_architecture(dataset="digits", method="random", out=tmp_path / "run", n_trials=5,
                               candidate_epochs=3, min_epochs=1, train_epochs=2, max_rows=400, C=4, layers=2)
-    assert res["n_trials"] == 5 and res["genotype"] is not None
-    assert res["best_val_accuracy"] is not None and res["test_accuracy"] is not None
-    epochs = res["epochs_trained"]
+    x = res["extra"]
+    assert res["kind"] == "nas" and x["n_trials"] == 5 and x["genotype"] is not None
+    assert res["n_complete"] + res["n_failed"] + res["n_pruned"] == 5
+    assert res["best_value"] is not None and res["test_score"] is not None
+    epochs = x["epochs_trained"]
     assert 5 <= epochs < 5 * 3  # successive halving trained some candidates for fewer epochs
     g = json.loads((tmp_path / "run" / "genotype.json").read_text())
-    assert g == res["genotype"] and 0 <= res["parameter_free_share"] <= 1
+    assert g == x["genotype"] and 0 <= x["parameter_free_share"] <= 1
+    assert json.loads((tmp_path / "run" / "result.json").read_text()) == res
 
 
 def test_evolution_beats_random_on_a_synthetic_cell_fitness():

@@ -24,10 +24,12 @@ def test_promoted_trials_train_only_the_extra_epochs(tmp_path):
     for t in trials:
         assert t.user_attrs["epochs_resumed"] == prev[t.info["rung"]]
         assert t.user_attrs["epochs_trained"] == t.budget - prev[t.info["rung"]]
-    assert summary["epochs_trained"] == 9 * 1 + 3 * 2 + 1 * 6
-    assert summary["epochs_resumed"] == 3 * 1 + 1 * 3
-    assert summary["best_budget"] == 9 and summary["best_epochs"] == 9
-    assert 0.5 < summary["best_val_accuracy"] <= 1 and 0.5 < summary["test_accuracy"] <= 1
+    assert summary["kind"] == "nn" and summary["metric"] == "accuracy"
+    assert summary["extra"]["epochs_trained"] == 9 * 1 + 3 * 2 + 1 * 6
+    assert summary["extra"]["epochs_resumed"] == 3 * 1 + 1 * 3
+    assert summary["best_budget"] == 9 and summary["extra"]["best_epochs"] == 9
+    assert 0.5 < summary["best_value"] <= 1 and 0.5 < summary["test_score"] <= 1
+    assert json.loads((run / "result.json").read_text()) == summary
     weights = torch.load(run / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in weights.values())
     assert json.loads((run / "model.json").read_text())["epochs"] == 9
@@ -41,14 +43,16 @@ def test_cli_search_end_to_end(autodl_cli, tmp_path):
     assert "best val accuracy" in r.stdout
     run = tmp_path / "run"
     result = json.loads((run / "result.json").read_text())
-    assert result["searcher"] == "hyperband" and result["n_trials"] == 10
-    assert result["epochs_resumed"] > 0 and result["test_accuracy"] > 0.5
-    assert {"study.db", "run.json", "result.json", "model.pt", "model.json", "checkpoints"} <= {
+    assert result["kind"] == "nn" and result["extra"]["searcher"] == "hyperband"
+    assert result["n_complete"] + result["n_failed"] + result["n_pruned"] == 10
+    assert result["extra"]["epochs_resumed"] > 0 and result["test_score"] > 0.5
+    assert {"study.db", "run.json", "result.json", "split.npz", "model.pt", "model.json", "checkpoints"} <= {
         p.name for p in run.iterdir()}
     # resume with more trials continues the same run
     r = autodl_cli("resume", "run", "--trials", "12", "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert json.loads((run / "result.json").read_text())["n_trials"] == 12
+    result = json.loads((run / "result.json").read_text())
+    assert result["n_complete"] + result["n_failed"] + result["n_pruned"] == 12
 
 
 @pytest.mark.parametrize("args, message", [
@@ -71,8 +75,12 @@ def test_cli_bad_budget_flags(tmp_path, capsys, args, message):
     assert not (tmp_path / "r").exists()
 
 
-def test_cli_budget_flags_need_model(tmp_path, capsys):
+def test_cli_budget_flags_need_a_multi_fidelity_searcher(tmp_path, capsys):
+    """--eta applies to --model and to tabular searches, but a tabular search only uses it with a
+    multi-fidelity searcher (the default there is tpe): one line, nothing created."""
     from autodl.cli.main import main
 
     assert main(["search", "--dataset", "iris", "--eta", "2", "--trials", "2", "--out", str(tmp_path / "r")]) == 2
-    assert "--eta only apply with --model" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert "--eta only apply with a multi-fidelity --searcher" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()

@@ -37,7 +37,7 @@ EXPECTED = {
 
 def faulty(trial):
     fault = trial.config["fault"]
-    trial.report(0, 0.5)
+    trial.report(0.5, 0)
     if fault == "ok":
         return 1.0
     if fault == "raise":

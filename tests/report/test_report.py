@@ -37,7 +37,7 @@ def _objective(trial):
     if c["noise"] > 0.95:
         raise RuntimeError("unlucky")
     for step in range(4):
-        trial.report(step, (c["x"] - 1) ** 2 + 1.0 / (step + 1))
+        trial.report((c["x"] - 1) ** 2 + 1.0 / (step + 1), step)
     return (c["x"] - 1) ** 2 + 0.01 * c["noise"]
 
 
@@ -47,8 +47,8 @@ def test_report_of_a_study_has_every_section_with_images(tmp_path):
     path = build_report(tmp_path / "run")
     assert path == tmp_path / "run" / "report.html"
     page = path.read_text()
-    assert _sections(page) == ["Summary and settings", "Best-so-far history", "Parallel coordinates",
-                               "Parameter importances", "Learning curves", "Leaderboard"]
+    assert _sections(page) == ["Summary", "Settings", "Best-so-far history", "Parameter importances",
+                               "Parallel coordinates", "Learning curves", "Leaderboard"]
     images = _images(page)
     assert set(images) == {"best so far", "parallel coordinates", "importances", "learning curves"}
     for data in images.values():
@@ -110,6 +110,8 @@ def test_report_cli_on_a_tabular_run(tmp_path, autodl_cli):
     proc = autodl_cli("report", str(run), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     page = (run / "report.html").read_text()
-    assert "best_score" in page and "Leaderboard" in _sections(page)
+    result = json.loads((run / "result.json").read_text())
+    test = result.get("test_score")
+    assert test is not None and f"{test:.5g}" in page and "Leaderboard" in _sections(page)
     bad = autodl_cli("report", str(tmp_path / "nothing"), cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -147,26 +147,128 @@ def test_asha_promotes_from_the_highest_rung_first():
     assert asha.ask().info["rung"] == 1
 
 
+# ---------------------------------------------------------------------- discard / adopt / reseed
+def test_a_discarded_hyperband_job_runs_again_and_the_bracket_completes():
+    hb = Hyperband(_space(), min_budget=1, max_budget=27, eta=3, seed=0)
+    lost = hb.ask()
+    hb.discard(lost)  # it will get no result (never stored, or abandoned)
+    seen = []
+    for _ in range(27 + 9 + 3 + 1):
+        t = hb.ask()
+        seen.append(t)
+        hb.tell(t, _loss(t.config, t.budget))
+    again = seen[0]
+    assert (again.config, again.budget, dict(again.info)) == (lost.config, lost.budget, dict(lost.info))
+    assert again.id != lost.id
+    # the first bracket still runs its whole schedule, in order, without a stalled slot
+    assert [(t.info["bracket"], t.budget) for t in seen] == (
+        [(0, 1.0)] * 27 + [(0, 3.0)] * 9 + [(0, 9.0)] * 3 + [(0, 27.0)])
+
+
+def test_a_retried_hyperband_job_is_not_handed_out_twice():
+    hb = Hyperband(_space(), min_budget=1, max_budget=9, eta=3, seed=0)
+    lost = hb.ask()
+    hb.discard(lost)
+    retry = hb.adopt(lost.config, lost.budget, lost.info)  # the study runs the retry
+    others = [hb.ask() for _ in range(8)]
+    slots = [(t.info["bracket"], t.info["rung"], t.info["slot"]) for t in [retry, *others]]
+    assert len(set(slots)) == 9 and {b for b, _, _ in slots} == {0}
+    for t in [retry, *others]:
+        hb.tell(t, _loss(t.config, t.budget))
+    assert hb.ask().info["rung"] == 1  # rung 0 complete: promotions start
+
+
+def test_a_discarded_asha_promotion_is_promoted_again():
+    asha = ASHA(_space(), min_budget=1, max_budget=9, eta=3, seed=0)
+    ts = [asha.ask() for _ in range(3)]
+    for t in ts:
+        asha.tell(t, _loss(t.config, 1))
+    promoted = asha.ask()
+    assert promoted.info["rung"] == 1
+    asha.discard(promoted)
+    again = asha.ask()
+    assert (again.config, again.budget, again.info["slot"]) == (
+        promoted.config, promoted.budget, promoted.info["slot"])
+
+
+def test_reseed_reaches_the_inner_searcher():
+    a, b = (Hyperband(_space(), searcher="tpe", seed=0) for _ in range(2))
+    assert a.ask().config == b.ask().config
+    a2, b2 = (Hyperband(_space(), searcher="tpe", seed=0) for _ in range(2))
+    b2.reseed([0, 1])  # new configs come from the inner TPE: it must get the new stream too
+    assert a2.ask().config != b2.ask().config
+
+
+class AshaLedger:
+    """ASHA's promotion rule (Li et al. 2020, Algorithm 2), kept by the test from the results it
+    tells: at each ask, from the highest rung down, the best config among the top
+    ``floor(n_k / eta)`` results of rung ``k`` not yet sent to rung ``k + 1`` goes there at budget
+    ``min_budget * eta ** (k + 1)``; if there is none, a new config starts at rung 0."""
+
+    def __init__(self, min_budget: float, eta: int, n_rungs: int):
+        self.min_budget, self.eta, self.n_rungs = min_budget, eta, n_rungs
+        self.results: list[dict[int, float]] = [{} for _ in range(n_rungs)]  # per rung: slot -> value
+        self.promoted: list[set[int]] = [set() for _ in range(n_rungs)]  # per rung: slots sent up
+
+    def budget(self, rung: int) -> float:
+        return self.min_budget * self.eta ** rung
+
+    def expected(self) -> tuple[int, int] | None:
+        """(rung, slot) of the next promotion, or None for a new config."""
+        for k in reversed(range(self.n_rungs - 1)):
+            ranked = sorted(self.results[k], key=self.results[k].get)
+            for slot in ranked[: len(ranked) // self.eta]:
+                if slot not in self.promoted[k]:
+                    return k + 1, slot
+        return None
+
+    def asked(self, rung: int, slot: int) -> None:
+        if rung > 0:
+            self.promoted[rung - 1].add(slot)
+
+    def told(self, rung: int, slot: int, value: float) -> None:
+        self.results[rung][slot] = value
+
+
 def test_asha_keeps_four_workers_busy_in_random_completion_order():
     rng = np.random.default_rng(0)
     asha = ASHA(_space(), min_budget=1, max_budget=27, eta=3, seed=3)
-    running = [asha.ask() for _ in range(4)]
-    promotions = 0
-    for _ in range(300):
-        done = running.pop(int(rng.integers(len(running))))
-        asha.tell(done, _loss(done.config, done.budget) + 0.01 * rng.standard_normal())
-        promotable = asha.rungs.promotable()
-        t = asha.ask()  # never blocks or raises
-        assert t.budget > 0
-        if promotable is not None:
-            assert (t.info["rung"], t.info["slot"]) == promotable
-            promotions += 1
-        else:
-            assert t.info["rung"] == 0
+    ledger = AshaLedger(min_budget=1, eta=3, n_rungs=4)  # budgets 1, 3, 9, 27
+    running = []
+    for _ in range(4):
+        t = asha.ask()
+        assert (t.info["rung"], t.budget) == (0, 1)
         running.append(t)
+    asked = [4, 0, 0, 0]  # trials asked per rung
+    n_told = 0
+    while n_told < 300:
+        # one to three workers finish (so several rungs may have a promotable config at once)
+        finished = [running.pop(int(rng.integers(len(running)))) for _ in range(int(rng.integers(1, 4)))]
+        for done in finished:
+            value = _loss(done.config, done.budget) + 0.01 * rng.standard_normal()
+            asha.tell(done, value)
+            ledger.told(done.info["rung"], done.info["slot"], value)
+        n_told += len(finished)
+        for _ in finished:
+            want = ledger.expected()
+            t = asha.ask()  # never blocks or raises
+            rung, slot = t.info["rung"], t.info["slot"]
+            if want is None:  # a new config, in a slot never used before
+                assert rung == 0 and all(slot not in r for r in ledger.results) and slot not in {
+                    x.info["slot"] for x in running}
+            else:
+                assert (rung, slot) == want
+            assert t.budget == ledger.budget(rung)
+            ledger.asked(rung, slot)
+            asked[rung] += 1
+            running.append(t)
         assert len(running) == 4
-    assert promotions > 30
-    assert max(t.info["rung"] for t in asha.pending.values()) >= 0
+    # the rungs fill from the bottom: every promotion is a distinct config finished one rung
+    # below, fewer configs reach each higher rung, and the top rung (27) was reached
+    told = [len(r) for r in ledger.results]
+    assert sum(told) == n_told and sum(asked) == n_told + 4
+    assert all(ledger.promoted[k] <= set(ledger.results[k]) for k in range(3))
+    assert asked[0] > asked[1] > asked[2] > asked[3] >= 1
     assert any(o.trial.budget == 27 for o in asha.observations)
 
 
@@ -275,7 +377,7 @@ def test_define_by_run_pruning_prunes_bad_trials(name):
         value = math.inf
         for epoch in range(1, int(trial.budget) + 1):
             value = trial.config["x"] + 1.0 / epoch
-            trial.report(epoch, value)
+            trial.report(value, epoch)
             if trial.should_prune():
                 raise TrialPruned()
         return value
@@ -293,7 +395,7 @@ def test_define_by_run_pruning_prunes_bad_trials(name):
 def test_promote_mode_never_prunes():
     asha = ASHA(_space(), seed=0)
     t = asha.ask()
-    asha.report(t, 1, 100.0)
+    asha.report(t, 100.0, 1)
     assert not asha.should_prune(t)
 
 

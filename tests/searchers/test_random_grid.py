@@ -204,3 +204,75 @@ def test_random_configs_are_plain_values():
     for t in ask_all(s, 50):
         for v in t.config.values():
             assert not isinstance(v, np.generic)
+
+
+def test_every_searcher_class_is_exported_by_its_name():
+    import autodl.searchers as searchers
+
+    for name in ("TPE", "GaussianProcess", "RegularizedEvolution", "RandomSearch", "GridSearch",
+                 "OptunaSearcher", "SuccessiveHalving", "Hyperband", "ASHA", "BOHB"):
+        assert name in searchers.__all__, f"{name} missing from autodl.searchers.__all__"
+        cls = getattr(searchers, name)
+        assert issubclass(cls, searchers.Searcher) and searchers.SEARCHERS[cls.name] is cls
+    assert {getattr(searchers, n) for n in searchers.__all__ if isinstance(getattr(searchers, n), type)
+            and issubclass(getattr(searchers, n), searchers.Searcher)} >= set(searchers.SEARCHERS.values())
+
+
+# ---------------------------------------------------------------------------- reseed / discard
+def test_a_discarded_grid_point_is_asked_again_and_the_grid_still_covered_once():
+    space = small_space()
+    s = GridSearch(space, seed=0, points=3)
+    first = s.ask()
+    s.discard(first)  # e.g. the study-wide limit refused it: it never ran
+    assert s.remaining == s.size
+    again = s.ask()
+    assert again.config == first.config and again.id != first.id
+    s.tell(again, 0.0)
+    rest = ask_all(s, s.remaining)
+    assert sorted(key(t.config) for t in [again, *rest]) == sorted(key(c) for c in space.grid(3))
+    with pytest.raises(SearchExhausted):
+        s.ask()
+
+
+def test_an_adopted_grid_point_is_not_asked_while_it_runs():
+    space = small_space()
+    s = GridSearch(space, seed=0, points=3)
+    retry = s.adopt(list(space.grid(3))[0])
+    asked = [s.ask() for _ in range(s.size - 1)]
+    assert key(retry.config) not in {key(t.config) for t in asked}
+    with pytest.raises(SearchExhausted):
+        s.ask()
+
+
+def test_reseed_reshuffles_the_rest_of_a_shuffled_grid_only():
+    space = small_space()
+    a, b = GridSearch(space, seed=0, points=3), GridSearch(space, seed=0, points=3)
+    head = [key(t.config) for t in ask_all(a, 3)]
+    assert head == [key(t.config) for t in ask_all(b, 3)]
+    b.reseed([0, 3, 99])  # another worker process
+    rest_a, rest_b = ([key(t.config) for t in ask_all(s, s.remaining)] for s in (a, b))
+    assert rest_a != rest_b and sorted(rest_a) == sorted(rest_b)
+    assert set(rest_b).isdisjoint(head)
+    ordered = GridSearch(space, seed=0, points=3, shuffle=False)
+    ordered.reseed([5])
+    assert [t.config for t in ask_all(ordered, ordered.size)] == list(space.grid(points=3))
+
+
+def test_reseed_is_reproducible_and_keeps_the_history():
+    space = mixed_space()
+    a, b = RandomSearch(space, seed=0), RandomSearch(space, seed=0)
+    for s in (a, b):
+        ask_all(s, 4)
+        s.reseed([0, 4, 1])
+    assert [t.config for t in ask_all(a, 3)] == [t.config for t in ask_all(b, 3)]
+    assert len(a.observations) == 7
+    c = RandomSearch(space, seed=0)
+    ask_all(c, 4)
+    c.reseed([0, 4, 2])
+    assert c.ask().config != a.observations[4].trial.config
+
+
+@pytest.mark.parametrize("entropy", [-1.5, "7", [1, "x"], [], True])
+def test_reseed_refuses_what_is_not_ints(entropy):
+    with pytest.raises((TypeError, ValueError), match="entropy"):
+        RandomSearch(mixed_space(), seed=0).reseed(entropy)

@@ -41,7 +41,7 @@ class _PruneAfterTwo(RandomSearch):
 
 def _reports(trial):
     for step in range(5):
-        trial.report(step, float(step))
+        trial.report(float(step), step)
         if trial.should_prune():
             raise TrialPruned()
     return 10.0
@@ -62,12 +62,16 @@ def test_processes_sharing_a_study_see_each_others_trials(tmp_path):
     b = Study(space(), storage=db, seed=1)
     a.optimize(lambda t: t.config["x"], n_trials=3)
     b.optimize(lambda t: t.config["x"], n_trials=2)
-    # b's searcher was told a's three trials (with negative ids) before its own asks
-    foreign = [o for o in b.searcher.observations if o.trial.id < 0]
-    assert sorted(-o.trial.id for o in foreign) == [1, 2, 3]
-    assert len(b.searcher.observations) == 5
+    stored = {t.id: (t.config, t.value) for t in Study.load(db).trials}
+    # b's searcher was told a's three trials (configs and values) before its own asks, under
+    # ids of its own that collide with none of its trials
+    told = b.searcher.observations
+    assert [(o.trial.config, o.value) for o in told[:3]] == [stored[i] for i in (1, 2, 3)]
+    assert len(told) == 5 and len({o.trial.id for o in told}) == 5
     a.optimize(lambda t: t.config["x"], n_trials=1)
-    assert sorted(-o.trial.id for o in a.searcher.observations if o.trial.id < 0) == [4, 5]
+    told = a.searcher.observations
+    assert [(o.trial.config, o.value) for o in told[3:5]] == [stored[i] for i in (4, 5)]
+    assert len({o.trial.id for o in told}) == len(told) == 6
 
 
 def test_total_trials_is_a_study_wide_limit(tmp_path):

@@ -181,7 +181,7 @@ def test_failed_trials_are_told_to_the_searcher_as_failures():
 def test_trial_pruned_keeps_the_last_reported_value():
     def objective(trial):
         for step in range(5):
-            trial.report(step, 10.0 - step)
+            trial.report(10.0 - step, step)
             if step == 2:
                 raise TrialPruned()
         return 0.0
@@ -214,8 +214,8 @@ class PruneAfterTwo(RandomSearch):
         super().__init__(space, seed)
         self.reports = []
 
-    def report(self, trial, step, value):
-        super().report(trial, step, value)
+    def report(self, trial, value, step):
+        super().report(trial, value, step)
         self.reports.append((trial.id, step, value))
 
     def should_prune(self, trial):
@@ -229,7 +229,7 @@ def test_report_and_should_prune_reach_the_searcher():
 
     def objective(trial):
         for step in range(10):
-            trial.report(step, float(step))
+            trial.report(float(step), step)
             prune = trial.should_prune()
             seen.append((trial.id, step, prune))
             if prune:
@@ -250,7 +250,7 @@ def test_random_search_never_prunes():
     flags = []
 
     def objective(trial):
-        trial.report(0, 1.0)
+        trial.report(1.0, 0)
         flags.append(trial.should_prune())
         return 1.0
 
@@ -260,13 +260,60 @@ def test_random_search_never_prunes():
 
 def test_report_rejects_non_finite_values():
     def objective(trial):
-        trial.report(0, float("nan"))
+        trial.report(float("nan"), 0)
         return 1.0
 
     study = Study(space())
     study.optimize(objective, n_trials=1)
     t = study.trials[0]
     assert t.state == TrialState.FAILED and "nan" in t.message
+
+
+def test_report_takes_the_value_then_the_step_as_in_optuna():
+    # code ported from Optuna: report(value, step)
+    def objective(trial):
+        trial.report(0.93, 5)
+        trial.report(0.95, step=6)
+        return 0.95
+
+    study = Study(space(), direction="maximize")
+    study.optimize(objective, n_trials=1)
+    assert dict(study.trials[0].intermediate) == {5: 0.93, 6: 0.95}
+
+
+@pytest.mark.parametrize("step", [0.5, 5.0, True, "1", None, [1]])
+def test_report_refuses_a_step_that_is_not_an_int(step):
+    study = Study(space())
+    trial = study.ask()
+    must = r"step is .*, but must be an int; the order is report\(value, step\)"
+    with pytest.raises(TypeError, match=must):
+        trial.report(0.9, step)
+    assert trial.intermediate == {}
+    assert study.storage.get_trial(trial.id).intermediate == {}
+
+
+def test_report_refuses_a_negative_step_and_takes_numpy_ints():
+    import numpy as np
+
+    study = Study(space())
+    trial = study.ask()
+    with pytest.raises(ValueError, match="step is -1, but must be >= 0"):
+        trial.report(0.9, -1)
+    trial.report(0.9, np.int64(3))
+    study.tell(trial, 0.9)
+    assert dict(study.trials[0].intermediate) == {3: 0.9}
+
+
+def test_report_in_the_old_order_fails_the_trial_with_the_reason():
+    def objective(trial):
+        trial.report(2, 0.93)  # report(step, value): the order of older autodl versions
+        return 0.93
+
+    study = Study(space())
+    study.optimize(objective, n_trials=1)
+    t = study.trials[0]
+    assert t.state == TrialState.FAILED and "report(value, step)" in t.message
+    assert dict(t.intermediate) == {}
 
 
 def test_user_attrs_are_stored():
@@ -328,7 +375,7 @@ def test_ask_and_tell():
     f3 = study.tell(t3.id, float("nan"))
     assert f3.state == TrialState.FAILED and "nan" in f3.message
     t4 = study.ask()
-    t4.report(0, 1.5)
+    t4.report(1.5, 0)
     f4 = study.tell(t4, 1.5, state="pruned")
     assert f4.state == TrialState.PRUNED and dict(f4.intermediate) == {0: 1.5}
     assert study.n_finished == 4

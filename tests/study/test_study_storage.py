@@ -135,7 +135,7 @@ def test_failed_and_pruned_trials_survive_reopening(tmp_path):
         if trial.id == 1:
             raise ValueError("bad")
         if trial.id == 2:
-            trial.report(0, 4.0)
+            trial.report(4.0, 0)
             raise TrialPruned()
         trial.set_user_attr("note", "ok")
         return 1.0
@@ -299,3 +299,95 @@ def test_a_mistake_leaves_no_storage_behind(tmp_path, kwargs):
     with pytest.raises(UserError):
         Study(space(), storage=tmp_path / "run", **kwargs)
     assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------------------- schema versions
+# the tables as autodl wrote them before study files had a version (user_version 0)
+UNVERSIONED = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE trials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL, value REAL, config TEXT NOT NULL,
+    budget REAL, info TEXT NOT NULL DEFAULT '{}', message TEXT, started REAL, finished REAL,
+    owner TEXT, retry_of INTEGER, retried_by INTEGER, user_attrs TEXT NOT NULL DEFAULT '{}'
+    %s
+);
+CREATE INDEX trials_by_state ON trials (state);
+CREATE TABLE intermediate (
+    trial_id INTEGER NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (trial_id, step)
+);
+"""
+
+
+def _user_version(db) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_new_study_file_gets_the_current_schema_version(tmp_path):
+    from autodl.study.storage import SCHEMA_VERSION
+
+    db = tmp_path / "s.db"
+    Study(space(), storage=db, seed=0).optimize(objective, n_trials=1)
+    assert SCHEMA_VERSION >= 1
+    assert _user_version(db) == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("heartbeat", [True, False], ids=["with-heartbeat", "oldest"])
+def test_an_unversioned_study_file_is_migrated_and_keeps_its_trials(tmp_path, heartbeat):
+    from autodl.study.storage import SCHEMA_VERSION
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.executescript(UNVERSIONED % (", heartbeat REAL" if heartbeat else ""))
+    meta = {"space": space().to_dict(), "direction": "minimize", "searcher": "random",
+            "searcher_params": {}, "seed": 0}
+    con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+    rows = [({"x": 0.5, "k": 2, "c": "a"}, 2.25), ({"x": -1.0, "k": 1, "c": "b"}, 5.0)]
+    for config, value in rows:
+        con.execute("INSERT INTO trials(state, value, config, started, finished) "
+                    "VALUES ('complete', ?, ?, 1.0, 2.0)", (value, json.dumps(config)))
+    con.execute("INSERT INTO intermediate VALUES (1, 0, 3.0)")
+    con.commit()
+    con.close()
+    assert _user_version(db) == 0
+
+    study = Study.load(db)
+    assert [(t.config, t.value) for t in study.trials] == rows
+    assert dict(study.trials[0].intermediate) == {0: 3.0}
+    assert study.best_value == 2.25
+    study.optimize(objective, n_trials=2)
+    assert len(study.trials) == 4 and study.n_finished == 4
+    study.storage.close()
+
+    assert _user_version(db) == SCHEMA_VERSION
+    con = sqlite3.connect(db)
+    assert "heartbeat" in {r[1] for r in con.execute("PRAGMA table_info(trials)")}
+    con.close()
+    assert len(Study.load(db).trials) == 4  # and it opens again as a current file
+
+
+def test_a_study_file_from_a_newer_autodl_is_a_clear_storage_error(tmp_path):
+    from autodl import UserError
+    from autodl.study.storage import SCHEMA_VERSION
+
+    db = tmp_path / "s.db"
+    study = Study(space(), storage=db, seed=0)
+    study.optimize(objective, n_trials=1)
+    study.storage.close()
+    con = sqlite3.connect(db)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.close()
+
+    for opening in (lambda: Study.load(db), lambda: Study(space(), storage=db),
+                    lambda: SQLiteStorage(db)):
+        with pytest.raises(StorageError) as info:
+            opening()
+        message = str(info.value)
+        assert isinstance(info.value, UserError) and "\n" not in message
+        assert str(db) in message and "newer autodl" in message
+        assert f"version {SCHEMA_VERSION + 1}" in message and "upgrade" in message
+    assert _user_version(db) == SCHEMA_VERSION + 1  # left as it was

@@ -30,7 +30,7 @@ def test_two_workers_run_a_lambda_in_other_processes(tmp_path):
 
 def _pid_objective(trial):
     trial.set_user_attr("pid", os.getpid())
-    trial.report(0, 1.0)
+    trial.report(1.0, 0)
     if trial.config["k"] == 3:
         raise RuntimeError("k is three")
     if trial.config["k"] == 4:

@@ -69,8 +69,24 @@ def test_without_stop_at_timeout_a_running_trial_finishes():
     assert [t.state for t in study.trials] == [TrialState.COMPLETE]
 
 
+def test_inline_deadline_stops_an_objective_that_checks_should_stop():
+    from autodl import TrialPruned
+
+    def patient(trial):
+        while True:  # would run forever without the deadline
+            if trial.should_stop():
+                raise TrialPruned("deadline")
+            time.sleep(0.01)
+
+    study = Study(Space({"x": Categorical([0.0])}), searcher="random")
+    t0 = time.monotonic()
+    study.optimize(patient, timeout=1.0, executor="inline", stop_at_timeout=True, n_trials=1)
+    took = time.monotonic() - t0
+    assert [t.state for t in study.trials] == [TrialState.PRUNED]
+    assert 0.9 <= took < 1.5
+
+
 @pytest.mark.parametrize("kwargs, pattern", [
-    ({"executor": "inline", "stop_at_timeout": True}, "needs worker processes"),
     ({"reserve_ratio": 0.5}, "only applies with stop_at_timeout"),
     ({"stop_at_timeout": True, "reserve_ratio": -1}, "reserve_ratio is -1"),
 ])

@@ -61,3 +61,39 @@ def test_regressor_with_metric():
     reg = AutoDLRegressor(n_trials=2, cv=2, metric="mae").fit(X[:200], y[:200])
     assert reg.metric_ == "mae" and reg.best_score_ > 0
     assert reg.predict(X[200:210]).shape == (10,)
+
+
+# ---------------------------------------------------------------------------- random_state
+def _trials(est) -> list:
+    """What the search tried and found, by trial id (durations vary between runs)."""
+    board = est.leaderboard_.drop(columns=["duration"]).sort_values("id")
+    return board.astype(object).where(board.notna(), None).to_dict("records")
+
+
+def test_random_state_is_stored_unchanged_and_cloned():
+    rs = np.random.RandomState(0)
+    est = AutoDLClassifier(n_trials=2, random_state=rs)
+    assert est.get_params()["random_state"] is rs
+    assert AutoDLRegressor().get_params()["random_state"] is None
+    assert clone(AutoDLClassifier(random_state=7)).get_params()["random_state"] == 7
+
+
+def test_random_state_seeds_the_search_and_takes_precedence_over_seed(iris):
+    X, y = iris
+    by_random_state = AutoDLClassifier(n_trials=2, cv=2, seed=0, random_state=3).fit(X, y)
+    by_seed = AutoDLClassifier(n_trials=2, cv=2, seed=3).fit(X, y)
+    default = AutoDLClassifier(n_trials=2, cv=2, seed=0).fit(X, y)
+    assert _trials(by_random_state) == _trials(by_seed)
+    assert _trials(by_random_state) != _trials(default)
+    # None (the default) keeps `seed`
+    unset = AutoDLClassifier(n_trials=2, cv=2, seed=3, random_state=None).fit(X, y)
+    assert _trials(unset) == _trials(by_seed)
+    assert by_random_state.get_params()["random_state"] == 3  # fit did not change it
+
+
+@pytest.mark.parametrize("bad", ["0", 1.5, True])
+def test_a_bad_random_state_is_a_clear_error_at_fit(iris, bad):
+    X, y = iris
+    must = "random_state is .*, but must be None, an int or a numpy.random.RandomState"
+    with pytest.raises(ValueError, match=must):
+        AutoDLClassifier(n_trials=1, cv=2, random_state=bad).fit(X, y)

@@ -14,6 +14,12 @@ from autodl import DataError, Space, TrialState, UserError
 from autodl.tabular import load_best_model
 from autodl.tabular.data import infer_task
 
+
+def _finished(result: dict) -> int:
+    """Trials the run finished, from the result.json envelope's counts."""
+    return result["n_complete"] + result["n_failed"] + result["n_pruned"]
+
+
 SMALL = dict(cv=3, seed=0)
 
 
@@ -58,7 +64,7 @@ def test_iris_classification(iris, iris_result):
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert r.run_dir is None
     s = r.summary()
-    assert s["n_trials"] == 4 and s["best_config"] == r.best_config
+    assert _finished(s) == 4 and s["best_config"] == r.best_config
 
 
 def test_numpy_input_works(iris):
@@ -148,9 +154,9 @@ def test_out_writes_the_run_folder(iris, tmp_path):
     assert r.run_dir == run
     result = json.loads((run / "result.json").read_text())
     assert result["best_config"] == r.best_config
-    assert result["best_score"] == pytest.approx(r.best_score)
-    assert result["task"] == "classification" and result["metric"] == "accuracy"
-    assert result["n_trials"] == 3
+    assert result["best_value"] == pytest.approx(r.best_score)
+    assert result["extra"]["task"] == "classification" and result["metric"] == "accuracy"
+    assert _finished(result) == 3
     spec = json.loads((run / "run.json").read_text())
     assert spec["n_trials"] == 3 and spec["seed"] == 0 and spec["cv"] == 3
     # the study is readable on its own
@@ -264,5 +270,5 @@ def test_in_memory_data_run_can_be_resumed(tmp_path):
     after = [(t.id, t.value, t.config) for t in again.study.trials]
     assert len(after) == 3 and after[:2] == before
     assert again.task == "classification"
-    assert json.loads((run / "result.json").read_text())["n_trials"] == 3
+    assert _finished(json.loads((run / "result.json").read_text())) == 3
     assert again.predict(X).shape == (len(X),)

@@ -1,0 +1,131 @@
+"""The ``nas`` run kind: network architectures by DARTS, regularized evolution or random search
+(``autodl search --nas darts|evolution|random``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from autodl.errors import ExportError, UserError
+from autodl.runs import Deadline, Run, RunKind
+
+
+class NasKind(RunKind):
+    name = "nas"
+
+    def variant(self, spec) -> str:
+        return "darts" if spec.method == "darts" else "nas"
+
+    def spec_from_dict(self, data: Mapping[str, Any]):
+        from autodl.nas.search import spec_from_dict
+
+        return spec_from_dict(dict(data))
+
+    def spec_from_args(self, args):
+        from autodl.nas.search import NasSpec
+
+        if args.data or args.entityset:
+            raise UserError("--nas needs a built-in --dataset (digits; iris, wine, breast_cancer with --nas-space mlp)")
+        for flag, value in (("--min-budget", args.min_budget), ("--max-budget", args.max_budget)):
+            if value is not None and (not float(value).is_integer() or value < 1):
+                raise UserError(f"{flag} is {value}, but must be a whole number of epochs >= 1")
+        fields: dict[str, Any] = {}
+        for dest, name in (("epochs", "epochs"), ("train_epochs", "train_epochs"), ("order", "order"),
+                           ("guard", "guard"), ("nas_space", "space"), ("executor", "executor"),
+                           ("dask_scheduler", "dask_scheduler"), ("trial_timeout", "trial_timeout"),
+                           ("trial_memory", "trial_memory")):
+            if getattr(args, dest, None) is not None:
+                fields[name] = getattr(args, dest)
+        if args.max_budget is not None:
+            fields["candidate_epochs"] = int(args.max_budget)
+        if args.min_budget is not None:
+            fields["min_epochs"] = int(args.min_budget)
+        spec = NasSpec(dataset=args.dataset, method=args.nas, n_trials=args.trials, time_budget=args.time,
+                       seed=args.seed, test_size=0.2 if args.test_size is None else args.test_size,
+                       n_workers=args.workers or 1, **fields)
+        spec.validate()
+        return spec
+
+    def default_out(self, spec) -> str:
+        return str(Path("runs") / f"{spec.dataset}-nas-{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    def headline(self, spec, run_dir: Path) -> str:
+        what = (f"{spec.epochs} search epochs, order {spec.order}, guard {spec.guard}" if spec.method == "darts"
+                else f"space {spec.space}, candidates trained {spec.candidate_epochs} epochs"
+                + (f" (from {spec.min_epochs} by successive halving)" if spec.min_epochs else ""))
+        budget = f", time budget {spec.time_budget:g}s" if spec.time_budget else ""
+        return f"autodl: NAS on {spec.dataset} with {spec.method} ({what}{budget}) -> {run_dir}"
+
+    def start(self, spec, out) -> Run:
+        from autodl.nas.search import start_nas_run
+
+        return Run(self, spec, start_nas_run(spec, out))
+
+    def run(self, run: Run, *, deadline: Deadline, progress: str = "quiet", resume: bool = False) -> dict[str, Any]:
+        from autodl.nas.search import run_nas
+
+        if resume and run.spec.method == "darts":
+            raise UserError(f"{run.run_dir} is a DARTS run; DARTS searches cannot be resumed, start a new one")
+        run.spec.time_budget = deadline.budget
+        return run_nas(run.spec, run.run_dir, resume=resume, progress=progress, deadline=deadline)
+
+    def join(self, run: Run, *, deadline: Deadline, progress: str = "quiet"):
+        if run.spec.method == "darts":
+            return super().join(run, deadline=deadline, progress=progress)
+        from autodl.nas.evolution import ArchObjective
+        from autodl.nas.search import load_nas_data, space_factory
+        from autodl.nn.kind import join_study
+        from autodl.runs import load_split
+        from autodl.study import Study
+
+        spec = run.spec
+        data = load_nas_data(spec, load_split(run.run_dir))
+        factory = space_factory(spec, data.n_features, data.n_classes)
+        objective = ArchObjective(factory, data, epochs=spec.candidate_epochs, seed=spec.seed)
+        return join_study(Study.load(run.run_dir), objective, spec, deadline, progress)
+
+    def load_model(self, run_dir: Path):
+        from autodl.export.runs import run_model
+        from autodl.nas.search import load_nas_model, load_nas_spec, make_split
+        from autodl.runs import load_split, read_result
+
+        spec = load_nas_spec(run_dir)
+        result = read_result(run_dir)
+        if not (run_dir / "model.pt").is_file():
+            raise UserError(f"{run_dir} has no model.pt; the search did not finish")
+        try:
+            net = load_nas_model(run_dir)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise ExportError(f"cannot load the network of {run_dir}: {str(exc).splitlines()[0]}") from None
+        split = load_split(run_dir)
+        if split is None:  # a format-1 folder: the split its version made from the seed
+            split = make_split(spec)
+        x = result["extra"]
+        meta = {"config": result.get("best_config"), "score": result.get("best_value"),
+                "metric": "accuracy (validation split)", "test_score": result.get("test_score"),
+                "run_kind": "nas", "method": spec.method,
+                "architecture": "darts cell" if spec.space == "cell" else x.get("space", "mlp")}
+        return run_model(net, run_dir, spec.dataset, split, result, meta)
+
+    def export(self, run_dir: Path, path, *, trial: int | None = None):
+        from autodl.export.runs import export_run_model
+
+        return export_run_model(self.load_model(run_dir), path)
+
+    def describe(self, result: Mapping[str, Any], run_dir: Path) -> list[str]:
+        x = result["extra"]
+        test = result.get("test_score")
+        pf = x.get("parameter_free_share")
+        return [f"{x['method']} on {x['dataset']} ({x['space']} space): "
+                + (f"test accuracy {test:.4f}, " if test is not None else "")
+                + f"{x['n_params']} parameters"
+                + (f", parameter-free share of the normal cell {pf:.2f}" if pf is not None else ""),
+                f"search {x['search_seconds']:.1f}s (CPU {x['search_cpu_seconds']:.1f}s), "
+                f"final training {x['train_seconds']:.1f}s ({x['settings'].get('train_epochs_run')} epochs)"
+                + (f"; {x['n_trials']} architectures tried" if "n_trials" in x else "")
+                + (f"; stopped: {x['stopped_by']}" if x.get("stopped_by") else ""),
+                f"run folder: {run_dir}  (result.json, model.pt, genotype/architecture.json, curves.json)"]
+
+
+KIND = NasKind()

@@ -1,0 +1,152 @@
+"""The ``tabular`` run kind: scikit-learn pipelines tuned by k-fold CV (:mod:`autodl.tabular.search`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from autodl.errors import UserError
+from autodl.runs import Deadline, Run, RunKind
+
+
+class TabularKind(RunKind):
+    name = "tabular"
+
+    def spec_from_dict(self, data: Mapping[str, Any]):
+        from autodl.tabular.search import spec_from_dict
+
+        return spec_from_dict(dict(data))
+
+    def spec_from_args(self, args):
+        from autodl.cli.feature_cmds import feature_fields
+        from autodl.tabular.search import SearchSpec
+
+        searcher = args.searcher or "tpe"
+        if args.data and not args.target:
+            raise UserError("--data needs --target COLUMN naming the column to predict")
+        if args.target and not (args.data or args.entityset):
+            raise UserError("--target only applies with --data FILE or --entityset YAML")
+        cv = 5 if args.cv is None else args.cv
+        if cv < 2:
+            raise UserError(f"--cv is {cv}, but must be at least 2")
+        data = str(Path(args.data).resolve()) if args.data else None
+        space = args.space or "tabular"
+        if Path(space).suffix in (".yaml", ".yml", ".json"):
+            space = str(Path(space).resolve())
+        return SearchSpec(dataset=args.dataset, data=data, target=args.target,
+                          task=None if args.task in (None, "auto", "timeseries") else args.task, metric=args.metric,
+                          space=space, searcher=searcher, searcher_params=_budget_params(args, searcher),
+                          budget_resource=args.budget_resource or "auto", n_trials=args.trials,
+                          time_budget=args.time, seed=args.seed, cv=cv,
+                          test_size=0.2 if args.test_size is None else args.test_size,
+                          n_workers=args.workers or 1, **_executor_fields(args), **feature_fields(args))
+
+    def default_out(self, spec) -> str:
+        stem = spec.dataset or Path(spec.data or spec.entityset).stem
+        return str(Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    def headline(self, spec, run_dir: Path) -> str:
+        from autodl.tabular.search import uses_budget
+
+        budget = " and ".join(x for x in (f"{spec.n_trials} trials" if spec.n_trials else "",
+                                          f"{spec.time_budget:g}s" if spec.time_budget else "") if x)
+        fid = ""
+        if uses_budget(spec.searcher):
+            p = spec.searcher_params
+            fid = (f" (budgets {p['min_budget']:g}..{p['max_budget']:g}, eta {p['eta']:g}, "
+                   f"resource {spec.budget_resource})")
+        what = spec.dataset or Path(spec.data or spec.entityset).name
+        return (f"autodl: {what} ({spec.task}, {spec.metric}, {spec.cv}-fold CV), searcher {spec.searcher}{fid}, "
+                f"{budget} -> {run_dir}")
+
+    def start(self, spec, out, X=None, y=None, features=None) -> Run:
+        from autodl.tabular.search import start_run
+
+        prep, run_dir = start_run(spec, out, X, y, features)
+        return Run(self, spec, run_dir, prep)
+
+    def open(self, spec, run_dir: Path) -> Run:
+        return Run(self, spec, Path(run_dir))  # the data is loaded when it runs
+
+    def _prepared(self, run: Run):
+        from autodl.tabular.search import prepare_run
+
+        if run.state is None:
+            run.state = prepare_run(run.run_dir, run.spec)
+        return run.state
+
+    def run(self, run: Run, *, deadline: Deadline, progress: str = "quiet", resume: bool = False) -> dict[str, Any]:
+        from autodl.tabular.search import run_search
+
+        run.spec.time_budget = deadline.budget
+        result = run_search(self._prepared(run), run.run_dir, show_progress=progress != "quiet",
+                            progress_mode=progress, resume=resume, deadline=deadline)
+        run.result = result  # the SearchResult, for --export-onnx after the search
+        return result.summary()
+
+    def join(self, run: Run, *, deadline: Deadline, progress: str = "quiet"):
+        from autodl.tabular.search import join_run
+
+        spec = run.spec
+        return join_run(run.run_dir, n_workers=spec.n_workers, show_progress=progress != "quiet", deadline=deadline,
+                        **{k: getattr(spec, k) for k in ("executor", "dask_scheduler", "trial_timeout", "trial_memory")})
+
+    def export(self, run_dir: Path, path, *, trial: int | None = None) -> tuple[Path, str]:
+        from autodl.export import export_onnx
+        from autodl.runs import read_result
+        from autodl.tabular.search import load_best_model, load_spec, prepare_run
+
+        result = read_result(run_dir)
+        if not (run_dir / "model.skops").is_file():
+            raise UserError(f"{run_dir} has no model.skops; finish the run with `autodl resume {run_dir}`")
+        prep = prepare_run(run_dir, load_spec(run_dir))
+        sample = prep.X_test if prep.X_test is not None else prep.X_all
+        written = export_onnx(load_best_model(run_dir), path, sample=sample.iloc[:512], metadata=onnx_metadata(result))
+        what = "held-out test rows" if prep.X_test is not None else "training rows (the run held out none)"
+        return written, f"{min(len(sample), 512)} {what}"
+
+    def describe(self, result: Mapping[str, Any], run_dir: Path) -> list[str]:
+        test = result.get("test_score")
+        metric = result["metric"]
+        model = (result.get("best_config") or {}).get("model", "?")
+        lines = [f"best {metric} {result['best_value']:.4f} (cv)"
+                 + (f", test {metric} {test:.4f}" if test is not None else "")
+                 + f" — trial {result['best_trial']}, model {model}"]
+        lines.append(f"run folder: {run_dir}  (result.json, model.skops, study.db)")
+        return lines
+
+
+def onnx_metadata(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What an exported file records of the run (``result.json`` envelope)."""
+    return {"config": result.get("best_config"), "score": result.get("best_value"), "metric": result.get("metric"),
+            "test_score": result.get("test_score"), "trial_id": result.get("best_trial"),
+            "run_kind": result.get("kind")}
+
+
+def _budget_params(args, searcher: str) -> dict:
+    """``--min-budget/--max-budget/--eta`` as searcher parameters; with a full-budget searcher
+    they (and ``--budget-resource``) mean nothing, which is said in one line."""
+    from autodl.searchers import SEARCHERS
+    from autodl.searchers.brackets import FIDELITY_FLAGS
+    from autodl.tabular.search import uses_budget
+
+    params = {dest: getattr(args, dest) for dest in FIDELITY_FLAGS if getattr(args, dest, None) is not None}
+    if str(searcher).lower() not in SEARCHERS or uses_budget(searcher):
+        return params  # an unknown name is reported when the spec is prepared
+    if params:
+        raise UserError(f"{', '.join(FIDELITY_FLAGS[d] for d in params)} only apply with a multi-fidelity "
+                        f"--searcher (sh, hyperband, asha, bohb), not '{searcher}'")
+    if args.budget_resource:
+        raise UserError(f"--budget-resource only applies with a multi-fidelity --searcher (sh, hyperband, asha, "
+                        f"bohb), not '{searcher}'")
+    return params
+
+
+def _executor_fields(args) -> dict[str, Any]:
+    fields = {"executor": args.executor, "dask_scheduler": args.dask_scheduler, "trial_timeout": args.trial_timeout,
+              "trial_memory": args.trial_memory}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+KIND = TabularKind()

@@ -1,0 +1,69 @@
+"""Fixtures for the benchmark smoke tests: load a script from ``benchmarks/`` and check the run
+metadata its JSON records against what the test finds itself (``git``, the modules' own
+``__version__``, ``os``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
+
+#: distribution name -> module whose ``__version__`` is that distribution's version
+MODULES = {"autodl": "autodl", "numpy": "numpy", "scipy": "scipy", "scikit-learn": "sklearn", "optuna": "optuna",
+           "torch": "torch", "coco-experiment": "cocoex", "cmaes": "cmaes", "onnxruntime": "onnxruntime",
+           "onnx": "onnx", "skl2onnx": "skl2onnx", "dask": "dask", "distributed": "distributed",
+           "sqlalchemy": "sqlalchemy", "threadpoolctl": "threadpoolctl", "pandas": "pandas",
+           "cloudpickle": "cloudpickle"}
+
+
+def load_script(name: str):
+    """``benchmarks/<name>.py`` as a module (not run). It is left out of ``sys.modules``, so
+    that objectives defined in it are pickled by value for worker processes."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def bench():
+    """``bench(name)``: the benchmark script ``benchmarks/<name>.py`` as a module."""
+    return load_script
+
+
+def _load_ok(values) -> bool:
+    return isinstance(values, list) and len(values) == 3 and all(isinstance(v, float) and v >= 0 for v in values)
+
+
+def check_meta(meta: dict, script: str, packages: tuple[str, ...]) -> None:
+    """Assert ``meta`` describes this checkout, this interpreter, this machine and the
+    installed versions of ``packages`` (and of autodl, NumPy, SciPy, scikit-learn)."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert meta["git"]["commit"] == head.stdout.strip()
+    assert isinstance(meta["git"]["dirty"], bool)
+    assert meta["git"]["dirty"] == bool(meta["git"]["changed"])
+    assert meta["script"] == f"benchmarks/{script}.py"
+    for dist in ("autodl", "numpy", "scipy", "scikit-learn", *packages):
+        assert meta["versions"][dist] == importlib.import_module(MODULES[dist]).__version__, dist
+    assert meta["python"] == "{}.{}.{}".format(*sys.version_info[:3])
+    assert meta["nproc"] == len(os.sched_getaffinity(0)) and meta["cpu_count"] == os.cpu_count()
+    assert _load_ok(meta["load_average"]["start"]) and _load_ok(meta["load_average"]["end"])
+    started, finished = dt.datetime.fromisoformat(meta["started"]), dt.datetime.fromisoformat(meta["finished"])
+    assert started <= finished and meta["wall_seconds"] > 0
+    now = dt.datetime.now(dt.timezone.utc)
+    assert now - dt.timedelta(hours=2) < started <= now
+
+
+@pytest.fixture
+def meta_ok():
+    """``meta_ok(meta, script, packages)``: see :func:`check_meta`."""
+    return check_meta
