@@ -25,16 +25,16 @@ def cmd_predict(args, deadline) -> int:
     from autodl.tabular.data import read_table
 
     model = Path(args.model)
+    frame = read_table(args.data)
+    if args.out and Path(args.out).is_dir():
+        from autodl.errors import UserError
+
+        raise UserError(f"--out {args.out} is a folder; give a .csv file path")
     if model.is_dir():
         model = onnx_of_run(model)
-    frame = read_table(args.data)
     preds = predict_table(str(model), frame)
     if args.out:
         out = Path(args.out)
-        if out.is_dir():
-            from autodl.errors import UserError
-
-            raise UserError(f"--out {out} is a folder; give a .csv file path")
         atomic_write(out, lambda p: preds.to_csv(p, index=False))
         _note(f"autodl: wrote {len(preds)} predictions to {out}")
     else:

@@ -108,11 +108,6 @@ class NasKind(RunKind):
                 "architecture": "darts cell" if spec.space == "cell" else x.get("space", "mlp")}
         return run_model(net, run_dir, spec.dataset, split, result, meta)
 
-    def export(self, run_dir: Path, path, *, trial: int | None = None):
-        from autodl.export.runs import export_run_model
-
-        return export_run_model(self.load_model(run_dir), path)
-
     def describe(self, result: Mapping[str, Any], run_dir: Path) -> list[str]:
         x = result["extra"]
         test = result.get("test_score")

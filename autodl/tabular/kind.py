@@ -92,7 +92,7 @@ class TabularKind(RunKind):
         return join_run(run.run_dir, n_workers=spec.n_workers, show_progress=progress != "quiet", deadline=deadline,
                         **{k: getattr(spec, k) for k in ("executor", "dask_scheduler", "trial_timeout", "trial_memory")})
 
-    def export(self, run_dir: Path, path, *, trial: int | None = None) -> tuple[Path, str]:
+    def export(self, run_dir: Path, path) -> tuple[Path, str]:
         from autodl.export import export_onnx
         from autodl.runs import read_result
         from autodl.tabular.search import load_best_model, load_spec, prepare_run
