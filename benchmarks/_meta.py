@@ -7,15 +7,17 @@ the script, its *measurements*, and keeps one record per measurement)::
     {"schema": 1,
      "script": "benchmarks/bbob.py", "argv": ["--seeds", "0", "1", "2"],
      "started": "2025-01-31T12:00:00+00:00", "finished": "...", "wall_seconds": 1837.9,
-     "git": {"commit": "<40 hex digits>", "dirty": false, "changed": []},
+     "git": {"commit": "<40 hex digits>", "dirty": false, "changed": [], "same_at_end": true},
      "versions": {"autodl": "0.1.0", "numpy": "...", "optuna": "4.2.0", ...},
      "python": "3.11.7", "platform": "Linux-...", "cpu": "AMD EPYC ...",
      "nproc": 2, "cpu_count": 2, "threads_env": {"OMP_NUM_THREADS": "1", ...},
      "load_average": {"start": [0.8, 0.9, 1.0], "end": [1.1, 1.0, 1.0]}}
 
-``git.dirty`` is true when tracked files differ from ``commit`` or untracked files exist
-(``git.changed`` lists them), ignoring ``benchmarks/results/``, which the scripts themselves
-write; None outside a git checkout. A version is None when the package is not installed.
+``git`` is taken when the run starts: ``dirty`` is true when tracked files differ from
+``commit`` or untracked files exist (``changed`` lists them), ignoring ``benchmarks/results/``,
+which the scripts themselves write; all None outside a git checkout. ``same_at_end`` is false
+when the commit or the list of changed files was different when the run ended (the code
+changed under the measurement). A version is None when the package is not installed.
 ``load_average`` is ``os.getloadavg()`` (1, 5 and 15 minutes) when the run started and ended:
 on a shared machine it says how much other work competed with the measurement.
 """
@@ -55,8 +57,11 @@ def load_average() -> list[float] | None:
         return None
 
 
-def git_state(root: str | Path = ROOT) -> dict[str, Any]:
-    """``{"commit", "dirty", "changed"}`` of the checkout at ``root`` (all None without git)."""
+def git_state(root: str | Path | None = None) -> dict[str, Any]:
+    """``{"commit", "dirty", "changed"}`` of the checkout at ``root`` (default: this one; all
+    None without git)."""
+    root = ROOT if root is None else root
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True,
                               timeout=30).stdout
@@ -140,6 +145,8 @@ def finish(meta: dict[str, Any]) -> dict[str, Any]:
     if "_t0" in meta:
         done["wall_seconds"] = round(time.perf_counter() - meta["_t0"], 3)
     done["load_average"] = {"start": meta["load_average"]["start"], "end": load_average()}
+    start_git = {k: v for k, v in meta["git"].items() if k != "same_at_end"}
+    done["git"] = {**start_git, "same_at_end": git_state() == start_git}
     return done
 
 

@@ -282,11 +282,13 @@ def _fmt_ratio(r: float) -> str:
 
 
 def _label(m: dict) -> str:
-    """``abc1234`` or ``abc1234+dirty`` for a measurement's commit."""
+    """``abc1234``, ``abc1234+dirty`` (uncommitted changes) or ``...+changed-mid-run`` for a
+    measurement's code."""
     git = m["meta"]["git"]
     if not git.get("commit"):
         return "no git"
-    return git["commit"][:7] + ("+dirty" if git.get("dirty") else "")
+    return (git["commit"][:7] + ("+dirty" if git.get("dirty") else "")
+            + ("+changed-mid-run" if git.get("same_at_end") is False else ""))
 
 
 def _loads(m: dict) -> str:

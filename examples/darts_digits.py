@@ -3,6 +3,12 @@ export it to ONNX (verified with onnxruntime).
 
     python examples/darts_digits.py            # 20 search epochs on all digits
     python examples/darts_digits.py --quick    # 2 epochs on 400 rows (used by the tests)
+
+``run_darts(run_dir=...)`` writes the search's files but not a run folder of ``autodl`` (no
+``run.json`` or ``split.npz``), so the network is exported here in Python. For a run folder that
+``autodl show``, ``report``, ``export`` and ``predict`` open, search from the shell:
+
+    autodl search --dataset digits --nas darts --epochs 20 --out runs/darts
 """
 
 import argparse

@@ -7,6 +7,7 @@ The same from the shell:
 
     autodl search --dataset wine --trials 20 --out runs/wine --export-onnx wine.onnx
     autodl predict wine.onnx --data new_rows.csv --out predictions.csv
+    autodl predict runs/wine --data new_rows.csv   # straight from the run folder (exports model.onnx once)
 """
 
 import argparse

@@ -61,24 +61,24 @@ def _ci() -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def dev_modules() -> frozenset[str]:
-    """Top-level import names of everything ``pip install -e .[dev]`` installs: the project's
-    dependencies and the ``dev`` extra, nested extras (``autodl[all]``) resolved, read from
-    ``pyproject.toml``."""
-    import tomllib  # Python 3.11+; the guard is off (an empty set) without it
+def installed_modules(extra: str | None) -> frozenset[str]:
+    """Top-level import names of what ``pip install -e .`` (``extra=None``) or
+    ``pip install -e .[extra]`` installs: the project's dependencies plus the extra's, nested
+    extras (``autodl[all]``) resolved, read from ``pyproject.toml``."""
+    import tomllib  # Python 3.11+; without it the CI part of the guard is off
 
     from packaging.requirements import Requirement
 
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
     extras = project.get("optional-dependencies", {})
     names: set[str] = set()
-    todo, seen = list(project.get("dependencies", [])) + list(extras.get("dev", [])), set()
+    todo, seen = list(project.get("dependencies", [])) + list(extras.get(extra, []) if extra else []), set()
     while todo:
         req = Requirement(todo.pop())
         if req.name == project["name"]:
-            for extra in req.extras - seen:
-                seen.add(extra)
-                todo += extras.get(extra, [])
+            for nested in req.extras - seen:
+                seen.add(nested)
+                todo += extras.get(nested, [])
             continue
         key = req.name.lower()
         names.update(_IMPORT_NAMES.get(key, (key.replace("-", "_"),)))
@@ -88,9 +88,10 @@ def dev_modules() -> frozenset[str]:
 def _forbidden_skip(report) -> str | None:
     """Why a skip from ``pytest.importorskip`` must be a failure here, or None.
 
-    A first-party module (``autodl.*``) that does not import is a bug, never a reason to skip.
-    On CI, which installs the ``dev`` extra, a missing module of that extra means the tests
-    that need it silently did not run, so that fails too. Other skips stay skips.
+    A first-party module (``autodl.*``) or a required dependency that does not import is a
+    bug, never a reason to skip. On CI, which installs the ``dev`` extra, a missing module of
+    that extra means the tests that need it silently did not run, so that fails too. Other
+    skips stay skips.
     """
     if not report.skipped:
         return None
@@ -103,11 +104,12 @@ def _forbidden_skip(report) -> str | None:
     if top == "autodl":
         return f"first-party module {module!r} failed to import (a bug, not a reason to skip): {reason}"
     try:
-        required = _ci() and top in dev_modules()
-    except ImportError:  # no tomllib (Python 3.10): no guard
-        required = False
-    if required:
-        return (f"CI is set and {top!r} is installed by the dev extra, so this must not skip: {reason}")
+        if top in installed_modules(None):
+            return f"{top!r} is a required dependency of autodl, never a reason to skip: {reason}"
+        if _ci() and top in installed_modules("dev"):
+            return f"CI is set and {top!r} is installed by the dev extra, so this must not skip: {reason}"
+    except ImportError:  # no tomllib (Python 3.10)
+        pass
     return None
 
 

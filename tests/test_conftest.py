@@ -37,6 +37,11 @@ def test_first_party_module():
     pytest.importorskip("autodl.guard_test_module")
 
 
+def test_required_dependency():
+    sys.modules["skops"] = None  # skops: in [project] dependencies
+    pytest.importorskip("skops")
+
+
 def test_plain_skip():
     pytest.skip("not about imports")
 '''
@@ -79,11 +84,12 @@ def _run(tmp_path: Path, ci: str | None) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("ci", [None, "", "false"])
-def test_off_ci_only_a_first_party_import_skip_fails(tmp_path, ci):
+def test_off_ci_only_first_party_and_required_import_skips_fail(tmp_path, ci):
     got = _run(tmp_path, ci)
     assert got["test_missing_dev_module"] == "skipped"
     assert got["test_missing_module_outside_dev"] == "skipped"
     assert got["test_first_party_module"] == "failed"
+    assert got["test_required_dependency"] == "failed"
     assert got["test_plain_skip"] == "skipped"
     assert got["test_module_level"] == "skipped"
 
@@ -94,5 +100,6 @@ def test_on_ci_a_missing_dev_module_fails(tmp_path, ci):
     assert got["test_missing_dev_module"] == "failed"
     assert got["test_missing_module_outside_dev"] == "skipped"
     assert got["test_first_party_module"] == "failed"
+    assert got["test_required_dependency"] == "failed"
     assert got["test_plain_skip"] == "skipped"
     assert got["test_module_level"] == "failed"  # the module-level importorskip: a collection error

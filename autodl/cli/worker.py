@@ -25,6 +25,8 @@ def cmd_worker(args, deadline) -> int:
 
     run = open_run(args.run)
     check_flags(args, WORKER_FLAGS, run.kind.variant(run.spec))
+    if run.kind.variant(run.spec) == "darts":
+        return run.kind.join(run, deadline=deadline)  # one line: DARTS has no trials to share
     if not (run.run_dir / "study.db").is_file():
         raise UserError(f"{run.run_dir} has no study.db yet; start the search first")
     run.kind.apply_overrides(run.spec, n_workers=args.workers, executor=executor_overrides(args))

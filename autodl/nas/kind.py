@@ -75,11 +75,14 @@ class NasKind(RunKind):
             return super().join(run, deadline=deadline, progress=progress)
         from autodl.nas.evolution import ArchObjective
         from autodl.nas.search import load_nas_data, space_factory
-        from autodl.nn.kind import join_study
+        from autodl.runs.registry import join_study
         from autodl.runs import load_split
         from autodl.study import Study
 
+        from autodl.nn.kind import _one_torch_thread
+
         spec = run.spec
+        _one_torch_thread()
         data = load_nas_data(spec, load_split(run.run_dir))
         factory = space_factory(spec, data.n_features, data.n_classes)
         objective = ArchObjective(factory, data, epochs=spec.candidate_epochs, seed=spec.seed)

@@ -333,7 +333,7 @@ def _finish(spec: NasSpec, run_dir: Path, data, model, test_acc, genotype, curve
     save_weights(run_dir / "model.pt", model, {"method": spec.method, "space": spec.space, "settings": settings})
     envelope = result_envelope(
         "nas", metric="accuracy", direction="maximize", best_value=best_value, best_config=best_config,
-        best_trial=best_trial, best_budget=best_budget, test_score=test_acc, counts=counts or {"complete": 1},
+        best_trial=best_trial, best_budget=best_budget, test_score=test_acc, counts=counts,  # DARTS: no trials
         extra={"method": spec.method, "space": spec.space, "dataset": spec.dataset, "n_params": n_params,
                "genotype": genotype, "classes": data.classes, "n_train": len(data.X_train),
                "n_val": len(data.X_val), "n_test": len(data.X_test), **extra, "settings": settings,

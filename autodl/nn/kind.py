@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from autodl.errors import ExportError, UserError
 from autodl.runs import Deadline, Run, RunKind
+from autodl.runs.registry import join_study
 
 
 class NNKind(RunKind):
@@ -64,6 +65,7 @@ class NNKind(RunKind):
         from autodl.study import Study
 
         spec = run.spec
+        _one_torch_thread()
         data = load_dataset(spec.dataset, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size,
                             split=load_split(run.run_dir))
         study = Study.load(run.run_dir)
@@ -114,22 +116,13 @@ class NNKind(RunKind):
                 f"run folder: {run_dir}  (result.json, model.pt, study.db, checkpoints/)"]
 
 
-def join_study(study, objective, spec, deadline: Deadline, progress: str) -> tuple[int, int, int | None]:
-    """Run ``objective`` on ``study``'s trials from another process until the run's total is
-    reached or the ``deadline`` (``autodl worker`` of a Study-based torch run)."""
+def _one_torch_thread() -> None:
+    """Small models train fastest on one thread each (OMP_NUM_THREADS overrides)."""
     import os
 
-    if spec.n_trials is not None and study.n_finished >= spec.n_trials:
-        return 0, study.n_finished, spec.n_trials
-    if spec.n_trials is None and not deadline.is_set:
-        raise UserError("the run has no trial total; give the worker a deadline with --time")
-    study.diversify(os.getpid())
-    ran: list[int] = []
-    callbacks = [lambda s, t: ran.append(t.id)]
-    stop = {"stop_at_timeout": True} if deadline.is_set else {}
-    study.optimize(objective, timeout=deadline.remaining(), total_trials=spec.n_trials, callbacks=callbacks,
-                   **stop, **spec.executor_kwargs())
-    return len(ran), study.n_finished, spec.n_trials
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
 
 
 KIND = NNKind()

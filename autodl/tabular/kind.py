@@ -86,11 +86,13 @@ class TabularKind(RunKind):
         return result.summary()
 
     def join(self, run: Run, *, deadline: Deadline, progress: str = "quiet"):
-        from autodl.tabular.search import join_run
+        from autodl.runs.registry import join_study
+        from autodl.study import Study
+        from autodl.tabular.search import make_objective
 
-        spec = run.spec
-        return join_run(run.run_dir, n_workers=spec.n_workers, show_progress=progress != "quiet", deadline=deadline,
-                        **{k: getattr(spec, k) for k in ("executor", "dask_scheduler", "trial_timeout", "trial_memory")})
+        study = Study.load(run.run_dir)
+        return join_study(study, make_objective(self._prepared(run), run.run_dir, study), run.spec, deadline,
+                          progress)
 
     def export(self, run_dir: Path, path) -> tuple[Path, str]:
         from autodl.export import export_onnx

@@ -23,7 +23,6 @@ took from the cache but the refit computes afresh, takes longer than estimated).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -227,7 +226,7 @@ def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None 
     X_tr, y_tr = _rows(X, train), _rows(y, train)
     X_te, y_te = (_rows(X, test), _rows(y, test)) if len(test) else (None, None)
     return Prepared(spec, space, task, metric, X_tr, y_tr, X_te, y_te, X, y, features,
-                    {"train": np.asarray(train), "test": np.asarray(test)})
+                    {"train": np.asarray(train), "val": np.arange(0), "test": np.asarray(test)})
 
 
 def make_split(n_rows: int, stratify, test_size: float, seed: int) -> dict[str, np.ndarray]:
@@ -235,14 +234,14 @@ def make_split(n_rows: int, stratify, test_size: float, seed: int) -> dict[str, 
     when given, seeded); ``test`` is empty for ``test_size`` 0."""
     idx = np.arange(n_rows)
     if test_size <= 0:
-        return {"train": idx, "test": idx[:0]}
+        return {"train": idx, "val": idx[:0], "test": idx[:0]}
     from sklearn.model_selection import train_test_split
 
     try:
         train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
     except ValueError as exc:
         raise DataError(f"cannot hold out a test split of {test_size}: {exc}") from None
-    return {"train": train, "test": test}
+    return {"train": train, "val": idx[:0], "test": test}  # validation: the CV folds of train
 
 
 def _rows(a, idx):
@@ -356,7 +355,7 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
     else:
         study = Study(prep.space, searcher=spec.searcher, direction=prep.metric.direction,
                       storage=storage, seed=spec.seed, searcher_params=spec.searcher_params)
-    objective = _objective(prep, run_dir, study)
+    objective = make_objective(prep, run_dir, study)
     end = None if not deadline.is_set else time.monotonic() + deadline.remaining() - FINISH_MARGIN
     stop = {} if end is None else {"stop_at_timeout": True, "reserve_ratio": refit_ratio(prep)}
     preload = []
@@ -523,47 +522,6 @@ def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget:
                       resume=True, deadline=deadline)
 
 
-def join_run(run_dir: str | Path, *, n_workers: int | None = None, show_progress: bool = False,
-             deadline: Deadline | None = None, **executor: Any) -> tuple[int, int, int | None]:
-    """Run trials of a run folder's study next to the process that started it (``autodl worker``).
-
-    Trials run until the run's total (``n_trials``) is finished or running, or until the
-    ``deadline`` (default: none). Returns ``(trials run here, trials finished in the study, the total)``.
-    """
-    run_dir = Path(run_dir)
-    spec = load_spec(run_dir)
-    if n_workers is not None:
-        spec.n_workers = n_workers
-    for key, value in executor.items():
-        setattr(spec, key, value)
-    deadline = deadline or Deadline(None)
-    prep = prepare_run(run_dir, spec)
-    study = Study.load(run_dir)
-    study.diversify(os.getpid())  # do not propose the same configs as the other processes
-    if spec.n_trials is not None and study.n_finished >= spec.n_trials:
-        return 0, study.n_finished, spec.n_trials
-    if spec.n_trials is None and not deadline.is_set:
-        raise UserError(f"{run_dir} has no trial total; give the worker a deadline with --time")
-    objective = _objective(prep, run_dir, study)
-    ran = []
-    progress = None
-    if show_progress:
-        from autodl.study.progress import StudyProgress
-
-        progress = StudyProgress(study, n_trials=spec.n_trials, timeout=deadline.remaining(), mode="bar")
-        progress.start()
-    stop = {"stop_at_timeout": True} if deadline.is_set else {}
-    try:
-        study.optimize(objective, timeout=deadline.remaining(), total_trials=spec.n_trials,
-                       callbacks=[lambda s, t: ran.append(t.id),
-                                  *([progress.update] if progress is not None else [])],
-                       **stop, **spec.executor_kwargs())
-    finally:
-        if progress is not None:
-            progress.stop()
-    return len(ran), study.n_finished, spec.n_trials
-
-
 def open_result(run_dir: str | Path) -> dict[str, Any]:
     from autodl.runs import read_result
 
@@ -684,7 +642,7 @@ def _feature_data(spec: SearchSpec, features):
     return X, y, features
 
 
-def _objective(prep: Prepared, run_dir: Path | None, study: Study) -> CVObjective:
+def make_objective(prep: Prepared, run_dir: Path | None, study: Study) -> CVObjective:
     """The CV objective; budgets are fractions of the study's searcher's ``max_budget`` (the
     study keeps the searcher parameters the run started with)."""
     features = prep.features

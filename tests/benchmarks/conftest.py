@@ -51,6 +51,7 @@ def check_meta(meta: dict, script: str, packages: tuple[str, ...]) -> None:
     assert meta["git"]["commit"] == head.stdout.strip()
     assert isinstance(meta["git"]["dirty"], bool)
     assert meta["git"]["dirty"] == bool(meta["git"]["changed"])
+    assert isinstance(meta["git"]["same_at_end"], bool)
     assert meta["script"] == f"benchmarks/{script}.py"
     for dist in ("autodl", "numpy", "scipy", "scikit-learn", *packages):
         assert meta["versions"][dist] == importlib.import_module(MODULES[dist]).__version__, dist

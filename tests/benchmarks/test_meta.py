@@ -76,3 +76,13 @@ def test_results_are_written_as_strict_json(meta, tmp_path):
     assert (data["x"], data["y"], data["z"]) == (None, 0.5, [3, None])
     assert [p.name for p in out.parent.iterdir()] == ["r.json"]  # no temporary file left
     assert meta.metas(data) == [data["meta"]]
+
+
+def test_a_run_during_which_the_code_changed_says_so(meta, repo, monkeypatch):
+    monkeypatch.setattr(meta, "ROOT", repo)
+    assert meta.finish(meta.start(meta.__file__, []))["git"]["same_at_end"] is True
+    started = meta.start(meta.__file__, [])
+    (repo / "autodl" / "x.py").write_text("x = 2\n")  # edited while the benchmark runs
+    done = meta.finish(started)
+    assert done["git"] == {"commit": _git(repo, "rev-parse", "HEAD"), "dirty": False, "changed": [],
+                           "same_at_end": False}

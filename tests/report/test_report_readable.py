@@ -15,7 +15,7 @@ import autodl
 from autodl import Categorical, Float, Int, Space
 
 pytest.importorskip("matplotlib")
-pytest.importorskip("sklearn")
+import sklearn  # noqa: E402,F401  (a core dependency: never a reason to skip)
 
 from autodl.report import build_report  # noqa: E402
 from autodl.report.result import result_fields  # noqa: E402
