@@ -7,11 +7,12 @@ PIP    := $(PY) -m pip -q
 # unpinned `torch` requirement would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test test-fast bench-overhead clean help
+.PHONY: demo test test-fast bench bench-overhead clean help
 
 help:
 	@echo "make demo            set up .venv and run a short search on the digits data"
 	@echo "make test            set up .venv with dev extras and run the whole test suite"
+	@echo "make bench           set up .venv with the comparison tools of benchmarks/ (the bench extra)"
 	@echo "make bench-overhead  per-trial overhead: autodl vs Optuna"
 
 $(VENV)/.core: pyproject.toml
@@ -39,13 +40,21 @@ demo: $(VENV)/.demo
 	echo "  $(VENV)/bin/autodl report $$run" && \
 	echo "  $(VENV)/bin/autodl export $$run --onnx $$run/model.onnx"
 
+# the comparison tools of benchmarks/ (coco-experiment, cmaes, Optuna's samplers); `make test`
+# does not install them, and the benchmark smoke tests that need them skip
+$(VENV)/.bench: pyproject.toml $(VENV)/.dev
+	$(PIP) install -e ".[dev,bench]"
+	touch $@
+
+bench: $(VENV)/.bench
+
 test: $(VENV)/.dev
 	$(PY) -m pytest -q --durations=15
 
 test-fast: $(VENV)/.dev
 	$(PY) -m pytest -q -m "not slow"
 
-bench-overhead: $(VENV)/.dev
+bench-overhead: $(VENV)/.bench
 	$(PY) benchmarks/overhead.py
 
 clean:

@@ -24,8 +24,8 @@ import pytest
 
 
 def test_missing_dev_module():
-    sys.modules["cmaes"] = None  # cmaes: in the dev extra (via bench)
-    pytest.importorskip("cmaes")
+    sys.modules["skl2onnx"] = None  # skl2onnx: in the dev extra (via onnx)
+    pytest.importorskip("skl2onnx")
 
 
 def test_missing_module_outside_dev():
@@ -51,8 +51,8 @@ import sys
 
 import pytest
 
-sys.modules["greenlet"] = None
-pytest.importorskip("greenlet")
+sys.modules["distributed"] = None
+pytest.importorskip("distributed")
 
 
 def test_never_collected():

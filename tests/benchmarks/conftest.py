@@ -44,11 +44,16 @@ def _load_ok(values) -> bool:
     return isinstance(values, list) and len(values) == 3 and all(isinstance(v, float) and v >= 0 for v in values)
 
 
-def check_meta(meta: dict, script: str, packages: tuple[str, ...]) -> None:
-    """Assert ``meta`` describes this checkout, this interpreter, this machine and the
-    installed versions of ``packages`` (and of autodl, NumPy, SciPy, scikit-learn)."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert meta["git"]["commit"] == head.stdout.strip()
+def _head() -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def check_meta(meta: dict, script: str, packages: tuple[str, ...], head: str) -> None:
+    """Assert ``meta`` describes this checkout (at commit ``head`` when the run started), this
+    interpreter, this machine and the installed versions of ``packages`` (and of autodl, NumPy,
+    SciPy, scikit-learn)."""
+    assert meta["git"]["commit"] == head
     assert isinstance(meta["git"]["dirty"], bool)
     assert meta["git"]["dirty"] == bool(meta["git"]["changed"])
     assert isinstance(meta["git"]["same_at_end"], bool)
@@ -66,5 +71,7 @@ def check_meta(meta: dict, script: str, packages: tuple[str, ...]) -> None:
 
 @pytest.fixture
 def meta_ok():
-    """``meta_ok(meta, script, packages)``: see :func:`check_meta`."""
-    return check_meta
+    """``meta_ok(meta, script, packages)``: see :func:`check_meta`; the commit is the one checked
+    out when the test started (a commit made while a benchmark runs does not change its record)."""
+    head = _head()
+    return lambda meta, script, packages: check_meta(meta, script, packages, head)

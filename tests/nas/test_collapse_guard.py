@@ -147,11 +147,20 @@ def test_plain_darts_ignores_the_limit(monkeypatch):
     assert res.parameter_free_share == 1.0
 
 
-def test_time_budget_stops_the_search_after_the_epoch_that_crosses_it():
+def test_time_budget_is_a_deadline_for_search_and_final_training():
+    """``time_budget`` covers the whole call: the search stops (mid-epoch if it must) to leave
+    the final training its time, and the final training runs the epochs that still fit."""
+    import time
+
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
-    res = run_darts(X / 16.0, y, C=2, layers=2, nodes=2, epochs=50, guard=None, batch_size=64, train_epochs=1,
-                    max_rows=200, seed=0, time_budget=1e-3)
-    assert res.settings["epochs_run"] == 1
-    assert res.settings["stopped_by"] == "time budget after epoch 1"
+    t0 = time.monotonic()
+    res = run_darts(X / 16.0, y, C=4, layers=2, nodes=2, epochs=500, guard=None, batch_size=16, train_epochs=500,
+                    max_rows=600, seed=0, time_budget=6.0)
+    took = time.monotonic() - t0
+    assert took < 6.0 + 2.0  # the final training's first epoch and the test scoring may overrun a little
+    assert res.settings["epochs_run"] < 500 and res.settings["stopped_by"].startswith("deadline")
+    assert 1 <= res.settings["train_epochs_run"] < 500  # shortened to fit
+    assert len(res.train_losses) == res.settings["train_epochs_run"]
+    assert res.search_seconds < 6.0
