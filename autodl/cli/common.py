@@ -82,7 +82,8 @@ def run_and_print(run: Callable[[], Mapping[str, Any]], kind, run_dir: Path, mod
     try:
         result = dict(run())
     except KeyboardInterrupt:
-        how = (f"Continue with: autodl resume {run_dir}" if kind.has_study else "Start a new search to retry")
+        how = (f"Continue with: autodl resume {run_dir}" if (run_dir / "study.db").is_file()
+               else "Start a new search to retry")
         err(f"\nautodl: interrupted; finished trials are kept. {how}")
         return EXIT_INTERRUPTED
     if mode == "jsonl":

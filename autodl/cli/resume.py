@@ -24,7 +24,7 @@ def cmd_resume(args, deadline) -> int:
     run = open_run(args.run)
     kind, variant = run.kind, run.kind.variant(run.spec)
     check_flags(args, RESUME_FLAGS, variant)
-    if not kind.has_study or variant == "darts":
+    if variant == "darts":
         raise UserError(f"{args.run} is a DARTS run; DARTS searches cannot be resumed, start a new one")
     if not (Path(args.run) / "study.db").is_file():
         raise UserError(f"{args.run} has no study.db; it was not started by `autodl search`")

@@ -4,7 +4,8 @@ Two shapes exist: the envelope every kind writes (``kind, metric, direction, bes
 best_config, best_trial, best_budget, test_score, n_complete, n_failed, n_pruned, extra``) and
 the older per-kind files (tabular: ``best_score`` / ``test_score``; nn: ``best_val_accuracy`` /
 ``test_accuracy``; nas: ``test_accuracy`` with ``settings`` nested). :func:`result_fields`
-reads both into one :class:`RunResult`, so nothing else in the report knows the difference.
+reads both into one :class:`RunResult` (through :func:`autodl.runs.folder.upgrade_result`), so
+nothing else in the report knows the difference.
 """
 
 from __future__ import annotations
@@ -12,12 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-#: envelope field -> the names it had in the older per-kind files, first match wins
-_OLD_NAMES = {
-    "best_value": ("best_score", "best_val_accuracy"),
-    "test_score": ("test_accuracy",),
-    "best_trial": ("best_trial_id",),
-}
 _FIELDS = ("kind", "metric", "direction", "best_value", "best_config", "best_trial", "best_budget",
            "test_score", "n_complete", "n_failed", "n_pruned")
 
@@ -49,23 +44,9 @@ def result_fields(data: Mapping[str, Any] | None) -> RunResult:
     """
     if not data:
         return RunResult()
-    data = dict(data)
-    if "extra" in data and "best_value" in data:  # the envelope
-        extra = dict(data.get("extra") or {})
-        values = {k: data.get(k) for k in _FIELDS}
-    else:
-        values, used = {}, set()
-        for name in _FIELDS:
-            for key in (name, *_OLD_NAMES.get(name, ())):
-                if key in data:
-                    values[name] = data[key]
-                    used.add(key)
-                    break
-        if values.get("kind") is None:
-            values["kind"] = "tabular" if "best_score" in data else "nn" if "best_val_accuracy" in data else None
-        if values["kind"] in ("nn", "nas"):
-            values.setdefault("metric", "accuracy")
-            values.setdefault("direction", "maximize")
-        extra = {k: v for k, v in data.items() if k not in used}
+    from autodl.runs.folder import upgrade_result
+
+    envelope = upgrade_result(data)
+    extra = dict(envelope.get("extra") or {})
     extra.pop("format", None)
-    return RunResult(**values, extra=extra)
+    return RunResult(**{k: envelope.get(k) for k in _FIELDS}, extra=extra)

@@ -256,11 +256,14 @@ def read_result(run_dir: str | Path) -> dict[str, Any]:
     data = read_json(path)
     if not isinstance(data, dict):
         raise StorageError(f"{path} does not hold a JSON object; the run folder is damaged")
-    return data if "best_value" in data and "extra" in data else _upgrade_result(data)
+    return upgrade_result(data)
 
 
-def _upgrade_result(old: dict[str, Any]) -> dict[str, Any]:
-    """A format-1 ``result.json`` (tabular, nn or nas shape) as the envelope."""
+def upgrade_result(old: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``result.json`` as the envelope: returned as is when it is one, converted from the
+    format-1 shapes (tabular, nn or nas) otherwise."""
+    if "best_value" in old and "extra" in old:
+        return dict(old)
     if "best_score" in old:  # tabular
         kind, best, test = "tabular", old.get("best_score"), old.get("test_score")
         trial, metric = old.get("best_trial_id"), old.get("metric")

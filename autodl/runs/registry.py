@@ -43,8 +43,6 @@ class RunKind:
     """
 
     name: str = ""
-    #: whether runs of this kind keep trials in ``study.db`` (resume, worker, show's leaderboard)
-    has_study: bool = True
 
     def variant(self, spec: Any) -> str:
         """The label the CLI's flag table uses for this spec (a kind may have several, e.g. DARTS
