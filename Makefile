@@ -40,7 +40,7 @@ demo: $(VENV)/.demo
 	echo "  $(VENV)/bin/autodl report $$run" && \
 	echo "  $(VENV)/bin/autodl export $$run --onnx $$run/model.onnx"
 
-# the comparison tools of benchmarks/ (coco-experiment, cmaes, Optuna's samplers); `make test`
+# the comparison tools of benchmarks/ (coco-experiment for BBOB); `make test`
 # does not install them, and the benchmark smoke tests that need them skip
 $(VENV)/.bench: pyproject.toml $(VENV)/.dev
 	$(PIP) install -e ".[dev,bench]"
