@@ -7,7 +7,6 @@ import sys
 
 from autodl.cli.common import err, progress_mode, run_and_print
 from autodl.cli.flags import SEARCH_FLAGS, add_flags, check_flags, search_variant
-from autodl.errors import UserError
 
 #: which run kind each variant of the flag table belongs to
 KIND_OF_VARIANT = {"tabular": "tabular", "nn": "nn", "darts": "nas", "nas": "nas"}
@@ -34,8 +33,6 @@ def cmd_search(args, deadline) -> int:
 
     variant = search_variant(args)
     check_flags(args, SEARCH_FLAGS, variant)
-    if variant in ("tabular", "nn", "nas") and args.trials is None and args.time is None:
-        raise UserError("give --trials N, --time 10m, or both")
     kind = get_kind(KIND_OF_VARIANT[variant])
     if args.export_onnx or args.require_onnx:
         from autodl.cli.export import require_onnx

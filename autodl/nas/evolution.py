@@ -136,7 +136,7 @@ def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | 
         >>> res = evolutionary_nas(mlp_space(64, 10), data, n_trials=30, n_workers=2)  # doctest: +SKIP
     """
     from autodl.nas.darts import train_network
-    from autodl.nn.search import best_trial  # the best at the largest budget reached
+    from autodl.nn.search import best_trial, in_process_if_one  # best: at the largest budget reached
 
     if study is None:
         study = make_study(factory, searcher=searcher, population=population, sample_size=sample_size,
@@ -150,9 +150,9 @@ def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | 
         timeout = deadline.remaining()
         stop = {"stop_at_timeout": True, "reserve_ratio": final_ratio}
     if (n_trials is None or n_trials > 0) and (timeout is None or timeout > 0):
-        if (stop and n_workers == 1 and executor.get("executor") is None and executor.get("trial_timeout") is None
-                and executor.get("trial_memory") is None):
-            executor = {**executor, "executor": "inline"}  # candidates check the deadline every batch
+        if stop:  # candidates check the deadline before every batch
+            executor = {**executor, "executor": in_process_if_one(
+                executor.get("executor"), n_workers, executor.get("trial_timeout"), executor.get("trial_memory"))}
         study.optimize(ArchObjective(factory, data, epochs=epochs, seed=seed), n_trials=n_trials,
                        timeout=timeout, n_workers=n_workers, callbacks=callbacks, **stop, **executor)
     seconds = time.perf_counter() - start

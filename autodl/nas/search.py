@@ -107,7 +107,7 @@ class NasSpec:
         if self.order not in (1, 2):
             raise UserError(f"--order is {self.order!r}, but must be 1 or 2")
         if self.method != "darts" and self.n_trials is None and self.time_budget is None:
-            raise UserError("--nas evolution|random needs --trials N, --time 10m, or both")
+            raise UserError("give --trials N, --time 10m, or both")
         for name in ("n_trials", "epochs", "candidate_epochs", "train_epochs", "C", "layers", "nodes",
                      "min_epochs", "max_rows"):
             v = getattr(self, name)

@@ -235,7 +235,8 @@ def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = Fal
         stop = {"stop_at_timeout": True, "reserve_ratio": 0.1} if left is not None else {}
         where = spec.executor_kwargs()
         if left is not None:
-            where["executor"] = in_process_if_one(spec)
+            where["executor"] = in_process_if_one(spec.executor, spec.n_workers, spec.trial_timeout,
+                                                  spec.trial_memory)
         try:
             study.optimize(objective, n_trials=remaining, timeout=left, callbacks=callbacks,
                            total_trials=spec.n_trials, **stop, **where)
@@ -245,13 +246,15 @@ def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = Fal
     return finalize_nn(study, spec, data, run_dir)
 
 
-def in_process_if_one(spec) -> str | None:
-    """The executor under a deadline: one worker trains in this process (the trainer checks the
-    deadline before every batch, so no worker process has to be started and killed), several
-    in worker processes; an executor the user chose is kept."""
-    if spec.executor is None and spec.n_workers == 1 and spec.trial_timeout is None and spec.trial_memory is None:
+def in_process_if_one(executor: str | None, n_workers: int, trial_timeout: float | None = None,
+                      trial_memory: float | None = None) -> str | None:
+    """The executor of a torch search under a deadline: one worker trains in this process (the
+    trainers check the deadline before every batch, so no worker process has to be started and
+    killed), several in worker processes; an executor the user chose, or settings that need a
+    worker process (a trial timeout or memory cap), are kept."""
+    if executor is None and n_workers == 1 and trial_timeout is None and trial_memory is None:
         return "inline"
-    return spec.executor
+    return executor
 
 
 def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path) -> dict[str, Any]:

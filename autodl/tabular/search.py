@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from autodl.errors import DataError, UserError
-from autodl.runs import Deadline, atomic_write, create_run, load_split, read_run, result_envelope, save_split, study_counts, write_result
-from autodl.runs.folder import new_run_dir  # noqa: F401  (re-exported for older callers)
+from autodl.runs import (Deadline, atomic_write, create_run, load_split, new_run_dir, read_run, result_envelope,
+                         save_split, study_counts, write_result)
 from autodl.searchers import make_searcher
 from autodl.space import Space
 from autodl.study import Study, TrialState
@@ -453,7 +453,7 @@ def start_run(spec: SearchSpec, out: str | Path, X=None, y=None, features=None) 
     """Validate everything, then create the run folder with ``run.json``, ``split.npz`` (the
     held-out rows) and, when the data was given in memory, ``data.parquet`` (so the run can be
     resumed and exported)."""
-    new_run_dir(out)
+    new_run_dir(out)  # a bad --out is said before the data is loaded (create_run checks it again)
     prep = prepare(spec, X, y, features)
     spec_dict = asdict(spec)
     if isinstance(spec.space, Space):
