@@ -23,11 +23,13 @@ def export_onnx(model, path, *, sample, feature_names=None, class_labels=None, m
     return _export_onnx(model, path, sample=sample, feature_names=feature_names,
                         class_labels=class_labels, metadata=metadata)
 
-_LAZY = {"AutoDLClassifier": "autodl.tabular.estimators", "AutoDLRegressor": "autodl.tabular.estimators"}
+_LAZY = {"AutoDLClassifier": "autodl.tabular.estimators", "AutoDLRegressor": "autodl.tabular.estimators",
+         "search_network": "autodl.nn.result", "NetworkResult": "autodl.nn.result"}
 
 
 def __getattr__(name: str):
-    """``autodl.AutoDLClassifier`` / ``autodl.AutoDLRegressor``, imported on first use."""
+    """``autodl.AutoDLClassifier`` / ``autodl.AutoDLRegressor`` / ``autodl.search_network`` (torch),
+    imported on first use."""
     if name in _LAZY:
         import importlib
 
@@ -38,7 +40,7 @@ def __getattr__(name: str):
 __all__ = [
     "AutoDLClassifier", "AutoDLRegressor",
     "Space", "Float", "Int", "Categorical", "Study", "TrialState", "FrozenTrial", "RunningTrial",
-    "search", "SearchResult", "export_onnx",
+    "search", "SearchResult", "search_network", "NetworkResult", "export_onnx",
     "UserError", "SpaceError", "DataError", "ExportError", "StorageError", "SearchExhausted", "TrialPruned",
     "__version__",
 ]

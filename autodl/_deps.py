@@ -16,7 +16,7 @@ from typing import Sequence
 from autodl.errors import UserError
 
 #: the extras of pyproject.toml that :func:`require` may name
-EXTRAS = ("torch", "features", "onnx", "dask", "optuna", "report")
+EXTRAS = ("torch", "features", "onnx", "dask", "optuna", "report", "images")
 
 
 class MissingDependency(UserError):

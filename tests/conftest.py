@@ -50,7 +50,7 @@ def autodl_popen():
 
 # ---------------------------------------------------------------------- import skips
 #: import names of distributions whose import name is not their name with "-" -> "_"
-_IMPORT_NAMES = {"coco-experiment": ("cocoex",), "scikit-learn": ("sklearn",), "pyyaml": ("yaml",),
+_IMPORT_NAMES = {"coco-experiment": ("cocoex",), "scikit-learn": ("sklearn",), "pyyaml": ("yaml",), "pillow": ("PIL",),
                  "setuptools": ("setuptools", "pkg_resources")}
 _SKIP_REASON = re.compile(r"could not import '([\w.]+)'|module '([\w.]+)' has __version__")
 

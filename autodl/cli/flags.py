@@ -40,7 +40,7 @@ def _f(names, kinds, group="search", **kwargs) -> Flag:
 
 SEARCH_FLAGS: list[Flag] = [
     # data
-    _f("--target", ["tabular"], help="the column to predict in --data or --entityset"),
+    _f("--target", ALL, help="the column to predict in a --data table or --entityset"),
     _f("--task", ["tabular"], choices=["auto", "classification", "regression", "timeseries"],
        help="default: inferred from the target"),
     _f("--metric", ["tabular"], help="accuracy, balanced_accuracy, f1, roc_auc, log_loss, r2, rmse, mae"),
@@ -86,8 +86,9 @@ SEARCH_FLAGS: list[Flag] = [
        help="search a PyTorch MLP or CNN's hyperparameters instead of scikit-learn pipelines"),
     _f("--nas", ["darts", "nas"], group="torch", choices=["darts", "evolution", "random"],
        help="search network architectures: DARTS (gradient), regularized evolution or random"),
-    _f("--nas-space", ["darts", "nas"], group="torch", choices=["cell", "mlp"],
-       help="cell: DARTS-style CNN cells (images; default); mlp: depth/width/activation (evolution, random)"),
+    _f("--nas-space", ["darts", "nas"], group="torch", choices=["cell", "mlp", "rnn"],
+       help="cell: DARTS-style CNN cells (images; default); mlp: depth/width/activation (evolution, random); "
+            "rnn: RNN/LSTM/GRU over sequences N x T x F (evolution, random)"),
     _f("--epochs", ["darts"], group="torch", type=positive_int, help="DARTS search epochs (default 20)"),
     _f("--train-epochs", ["darts", "nas"], group="torch", type=positive_int,
        help="epochs to train the winning architecture from scratch (default 20; fewer if --time runs short)"),

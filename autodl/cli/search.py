@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
                                    "the kind of search chosen is an error.")
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="built-in data: iris, wine, breast_cancer, digits, diabetes")
-    src.add_argument("--data", help="a CSV or Parquet file (use with --target)")
+    src.add_argument("--data", help="a CSV or Parquet file (use with --target); with --model or --nas also an "
+                                    ".npz of images (X, y) or sequences, or a folder of class sub-folders of images")
     src.add_argument("--entityset", metavar="YAML", help="related tables for featuretools (use with --target)")
     add_flags(s, SEARCH_FLAGS)
     g = s.add_mutually_exclusive_group()

@@ -21,7 +21,11 @@ A file counts as written only after all of these pass, in this order:
      sample);
    * torch classifiers, in addition: the probabilities ``autodl predict`` computes from the
      logits (softmax) within ``PROBA_ATOL`` of softmax(torch logits), and the same argmax
-     except on probability ties (as above).
+     except on probability ties (as above); and the graph's own ``probabilities`` and ``label``
+     outputs against softmax(torch logits) and ``class_labels[argmax]``, with the same rules;
+   * a :class:`~autodl.export.network.TableNetwork` (preprocessor + network in one graph, fed
+     the sample's raw columns): its logits as torch outputs above, its ``probabilities`` and
+     ``label`` against the wrapper's own ``predict_proba`` / ``predict``.
 
    Why torch outputs are not held to 1e-5 absolute: torch and onnxruntime both compute in
    float32, and each rounds. For the benchmark's digits CNN (logits up to 31) torch's own output
@@ -40,8 +44,11 @@ Then the bytes are written to a temporary file next to ``path`` and moved into p
 the size of the difference, and leaves no file (an existing file at ``path`` is not touched).
 
 Metadata (``metadata_props``; values are JSON strings, keys prefixed ``autodl.``): ``version``,
-``kind`` (sklearn/torch), ``task``, ``input_scheme``, ``inputs`` (ONNX name, column, type and
-shape of each input), ``feature_names``, ``class_labels``, ``outputs`` (name and role), the
+``kind`` (sklearn/torch; torch for a TableNetwork too), ``task``, ``input_scheme``
+(columns/tensor), ``inputs`` (ONNX name, column, type and shape of each input),
+``feature_names``, ``class_labels``, ``outputs`` (name and role: ``label`` + ``probabilities``
+for scikit-learn classifiers, ``logits`` + ``label`` + ``probabilities`` for torch ones,
+``prediction`` for regressors), the
 ``tolerances`` used, and every key of the caller's ``metadata`` (autodl passes ``config``,
 ``score``, ``metric``, ``test_score``).
 """
@@ -80,15 +87,20 @@ def export_onnx(
     """Export a fitted scikit-learn pipeline or a torch module to ONNX, verified.
 
     Args:
-        model: a fitted scikit-learn estimator/pipeline, or a ``torch.nn.Module``.
+        model: a fitted scikit-learn estimator/pipeline, a ``torch.nn.Module`` (e.g. from
+            :func:`~autodl.export.network.image_input`), or a
+            :class:`~autodl.export.network.TableNetwork` (:func:`~autodl.export.network.table_network`).
         path: where to write the ``.onnx`` file.
         sample: held-out input rows (not used for fitting): a DataFrame or 2-D array for
             scikit-learn (a DataFrame gives one ONNX input per column), an array or tensor
-            with the batch axis first for torch. They trace the model and verify the file.
+            with the batch axis first for torch (its dtype is the input's: uint8, int64 or
+            float32), a DataFrame of raw rows for a TableNetwork. They trace the model and
+            verify the file.
         feature_names: input column names (default: the DataFrame's columns or
             ``feature_names_in_``; for torch ``x0, x1, ...`` over the flattened row).
-        class_labels: class labels (default: ``model.classes_`` for classifiers). For a torch
-            module, giving them marks its output as ``[batch, n_classes]`` logits.
+        class_labels: class labels (default: ``model.classes_`` for classifiers, the
+            TableNetwork's). For a torch module, giving them marks its output as
+            ``[batch, n_classes]`` logits and adds ``label`` and ``probabilities`` outputs.
         metadata: extra JSON-serializable entries stored as ``autodl.<key>``.
 
     Returns:
@@ -98,7 +110,7 @@ def export_onnx(
         ExportError: the model (or one of its steps) cannot be exported, or the ONNX file does
             not reproduce the model within tolerance; no file is written.
     """
-    from autodl.export import torch_onnx
+    from autodl.export import network, torch_onnx
 
     # a torch module needs no skl2onnx (and without torch imported, the model is not one)
     torch_model = "torch" in sys.modules and torch_onnx.is_torch_module(model)
@@ -116,6 +128,14 @@ def export_onnx(
         kind, task = "torch", "classification" if class_labels is not None else "regression"
         onx, scheme, inputs, names, outputs = torch_onnx.convert(
             model, sample, class_labels=class_labels, feature_names=feature_names)
+    elif isinstance(model, network.TableNetwork):
+        if class_labels is not None and list(class_labels) != list(model.class_labels or []):
+            raise ExportError("class_labels differ from the TableNetwork's; give them to table_network only")
+        if feature_names is not None and [str(n) for n in feature_names] != model.columns:
+            raise ExportError("a TableNetwork takes the columns of its feature_frame; feature_names cannot rename them")
+        class_labels = model.class_labels
+        kind, task = "torch", "classification" if class_labels is not None else "regression"
+        onx, scheme, inputs, names, outputs = network.convert(model, sample)
     elif sklearn_onnx.is_sklearn_model(model):
         from sklearn.base import is_classifier
 
@@ -162,7 +182,7 @@ def export_onnx(
 
 def verify(model, data: bytes, meta: dict[str, Any], sample) -> None:
     """Run the serialized model with onnxruntime and compare with ``model`` (see module doc)."""
-    from autodl.export import sklearn_onnx, torch_onnx
+    from autodl.export import network, sklearn_onnx, torch_onnx
 
     try:
         session = runtime.make_session(data, threads=1)
@@ -176,16 +196,28 @@ def verify(model, data: bytes, meta: dict[str, Any], sample) -> None:
     batches = [order[i:i + 1] for i in range(min(4, n))] + [order[:7]]
     batches += [order[i:i + 64] for i in range(0, checks - 63, 64)]
     roles = {o["role"]: o["name"] for o in meta["outputs"]}
+    table_net = isinstance(model, network.TableNetwork)
     for idx in batches:
         rows = _take(sample, idx)
         if meta["kind"] == "torch":
-            feeds = runtime.array_to_feeds(rows, meta)
-            expected = torch_onnx.reference_outputs(model, rows)["output"]
+            if table_net:
+                feeds, expected = runtime.table_to_feeds(rows, meta), model.logits(rows)
+            else:
+                feeds = runtime.array_to_feeds(rows, meta)
+                expected = torch_onnx.reference_outputs(model, rows)["output"]
             try:
                 got = runtime.run(session, feeds)
             except Exception as exc:  # onnxruntime's own error types
                 raise ExportError(f"onnxruntime fails at batch size {len(idx)}: {_first_line(exc)}") from None
             _compare_torch(expected, got[meta["outputs"][0]["name"]], meta["outputs"][0], len(idx))
+            if "label" in roles:  # the graph's own label and probabilities
+                if table_net:
+                    ref = {"label": model.predict(rows), "probabilities": model.predict_proba(rows)}
+                else:
+                    proba = runtime.softmax(expected)
+                    ref = {"label": np.asarray(meta["class_labels"], dtype=object)[proba.argmax(axis=1)],
+                           "probabilities": proba}
+                _compare(ref, got, roles, len(idx))
             continue
         feeds = (runtime.table_to_feeds(rows, meta) if meta["input_scheme"] == "columns"
                  else runtime.array_to_feeds(rows, meta))

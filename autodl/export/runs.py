@@ -36,6 +36,8 @@ class RunModel:
     feature_names: list[str]
     metadata: dict[str, Any] = field(default_factory=dict)
     rows_note: str = ""
+    #: how raw inputs reach ``model`` (:func:`autodl.nn.userdata.as_model_input` arguments)
+    input: dict[str, Any] = field(default_factory=dict)
 
 
 def _scaled_input_class():  # built lazily: importing this module loads no torch
@@ -105,6 +107,59 @@ def run_model(net, run_dir: Path, dataset: str, split: dict[str, np.ndarray] | N
     return RunModel(model, rows, list(data.classes), names, metadata, note)
 
 
+def user_run_model(net, run_dir: Path, split: dict[str, np.ndarray], result: dict[str, Any],
+                   metadata: dict[str, Any]) -> RunModel:
+    """The network of a run on the user's own data (``RUN/data/``), taking raw inputs as the
+    user gave them: images in their dtype and layout N×C×H×W, normalized per channel inside the
+    graph (:func:`autodl.export.network.image_input`); sequences N×T×F standardized per feature;
+    table columns through the column handling of the search
+    (:func:`autodl.export.network.table_network`). The held-out rows are checked against the
+    recorded test accuracy, as in :func:`run_model`."""
+    from torch import nn
+
+    from autodl.export.network import image_input, table_network
+    from autodl.nn.data import DATA_DIR, from_net_data
+    from autodl.nn.userdata import load_net_data
+
+    nd = load_net_data(Path(run_dir) / DATA_DIR)
+    data = from_net_data(nd, split)
+    x = data.extra
+    flat = nn.Sequential(nn.Flatten(), net).eval()  # every network here takes flat rows
+    test = split.get("test")
+    held, what = (test, "test rows") if test is not None and len(test) else (split["val"], "validation rows")
+    held = np.asarray(held)
+    if nd.kind == "table":
+        model = table_network(x["preprocessor"], net.eval(), feature_frame=nd.X.iloc[split["train"]],
+                              class_labels=list(nd.classes))
+        rows = nd.X.iloc[held].reset_index(drop=True)
+        pred_idx = model.logits(rows).argmax(axis=1)
+        how = "raw table columns; the graph imputes, standardizes and one-hot encodes them as the search did"
+        inputs = {"kind": "table", "feature_names": list(nd.feature_names or [])}
+    else:
+        axes = (1, -1, 1, 1) if nd.kind == "image" else (1, 1, -1)
+        model = image_input(flat, x["channel_mean"], x["channel_std"]) if nd.kind == "image" else \
+            scaled_input(flat, x["channel_mean"].reshape(axes), x["channel_std"].reshape(axes)).eval()
+        rows = np.ascontiguousarray(nd.X[np.sort(held)])
+        held = np.sort(held)
+        import torch
+
+        with torch.no_grad():
+            pred_idx = model(torch.as_tensor(rows)).numpy().argmax(axis=1)
+        how = (f"raw {nd.kind}s as given ({x['raw_dtype']}, N x {' x '.join(map(str, nd.X.shape[1:]))}); the graph "
+               f"standardizes each {'channel' if nd.kind == 'image' else 'feature'} with the training rows' "
+               "mean and std")
+        inputs = {"kind": nd.kind, "image_shape": nd.image_shape}
+    recorded = result.get("test_score") if what == "test rows" else None
+    acc = float((pred_idx == np.asarray(nd.y)[held]).mean())
+    if recorded is not None and abs(acc - float(recorded)) > 0.5 / len(held):
+        raise ExportError(f"the model scores {acc:.4f} on the run's {what}, but {run_dir}/result.json records "
+                          f"{float(recorded):.4f}: {run_dir}/{DATA_DIR} or model.pt changed since the run")
+    note = f"{len(held)} {what} of {nd.source} (accuracy {acc:.4f}" + (", as recorded)" if recorded is not None else ")")
+    names = list(nd.feature_names) if nd.kind == "table" else None
+    meta = {**metadata, "dataset": nd.source, "input": how}
+    return RunModel(model, rows, list(nd.classes), names, meta, note, inputs)
+
+
 def export_run_model(run: RunModel, path: str | Path) -> tuple[Path, str]:
     """Export a :class:`RunModel` (verified) and say what it was verified on."""
     import torch
@@ -112,6 +167,7 @@ def export_run_model(run: RunModel, path: str | Path) -> tuple[Path, str]:
     from autodl.export import export_onnx
 
     torch.set_num_threads(1)  # small networks; leave the other cores alone
-    written = export_onnx(run.model, path, sample=run.sample[:512], feature_names=run.feature_names,
+    sample = run.sample.iloc[:512] if hasattr(run.sample, "iloc") else run.sample[:512]
+    written = export_onnx(run.model, path, sample=sample, feature_names=run.feature_names,
                           class_labels=run.class_labels, metadata=run.metadata)
     return written, run.rows_note

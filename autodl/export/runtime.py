@@ -10,8 +10,17 @@ Input schemes (stored in the file's ``autodl.input_scheme`` metadata):
   ``double`` (float64), categorical columns ``string``. A missing string value is fed as the
   empty string ``""`` (ONNX string tensors have no NaN); the exported imputer treats ``""`` as
   missing. A missing number is fed as NaN.
-* ``tensor``: one input ``[batch, ...]`` (float64 for scikit-learn, float32 for torch); a table is read column by column in the order
-  of ``autodl.feature_names`` and reshaped to the input's per-row shape.
+* ``tensor``: one input ``[batch, ...]``; a table is read column by column in the order of
+  ``autodl.feature_names`` and reshaped to the input's per-row shape.
+
+Input types (``type`` of each ``autodl.inputs`` entry): ``double`` (float64: scikit-learn),
+``float`` (float32: torch), ``int64`` and ``uint8`` (torch modules taking integers, e.g. raw
+images), ``string`` (categorical columns). Values that do not fit an integer type (missing,
+fractional or out of range) raise a :class:`~autodl.errors.DataError`; they are not wrapped.
+
+Outputs (``autodl.outputs``, name and role): ``label`` + ``probabilities`` for classifiers
+(scikit-learn, and torch files written since labels are computed in the graph, which also keep
+their ``logits``), ``logits`` alone for older torch classifier files, ``prediction`` otherwise.
 """
 
 from __future__ import annotations
@@ -96,18 +105,36 @@ def table_to_feeds(frame, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     sub = frame[[c for c in frame.columns if str(c) in set(names)]]
     sub = sub[[c for n in names for c in sub.columns if str(c) == n]]
     try:
-        arr = np.asarray(sub, dtype=np.float64 if spec["type"] == "double" else np.float32)
+        arr = np.asarray(sub, dtype=np.float64)
     except (TypeError, ValueError):
         raise DataError("every feature column must be numeric for this model") from None
-    return {spec["name"]: arr.reshape((len(frame), *spec["shape"][1:]))}
+    return {spec["name"]: _cast(arr, spec["type"]).reshape((len(frame), *spec["shape"][1:]))}
 
 
 def array_to_feeds(x, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     """Feeds for a tensor-scheme model from an array (or a torch tensor) of rows."""
     (spec,) = meta["inputs"]
     arr = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-    dtype = {"int64": np.int64, "double": np.float64}.get(spec["type"], np.float32)
-    return {spec["name"]: arr.astype(dtype, copy=False)}
+    return {spec["name"]: _cast(arr, spec["type"])}
+
+
+_DTYPES = {"double": np.float64, "float": np.float32, "int64": np.int64, "uint8": np.uint8}
+
+
+def _cast(arr: np.ndarray, kind: str) -> np.ndarray:
+    """``arr`` in the dtype of an input of type ``kind``; integers must be whole and in range."""
+    dtype = np.dtype(_DTYPES.get(kind, np.float32))
+    if dtype.kind in "iu" and arr.dtype != dtype:
+        info = np.iinfo(dtype)
+        if arr.dtype.kind not in "iub":
+            with np.errstate(invalid="ignore"):
+                whole = bool(np.all(np.isfinite(arr) & (arr == np.round(arr))))
+            if not whole:
+                raise DataError(f"this model takes {kind} values; the data has missing or fractional ones")
+        if arr.size and (arr.min() < info.min or arr.max() > info.max):
+            raise DataError(f"this model takes {kind} values ({info.min}..{info.max}); the data has "
+                            f"{arr.min()}..{arr.max()}")
+    return arr.astype(dtype, copy=False)
 
 
 def _is_missing(v) -> bool:
@@ -126,21 +153,19 @@ def run(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def predictions_frame(outputs: dict[str, np.ndarray], meta: dict[str, Any]):
-    """A DataFrame with ``prediction`` and, for classifiers, one ``proba_<label>`` per class."""
+    """A DataFrame with ``prediction`` and, for classifiers, one ``proba_<label>`` per class.
+
+    The prediction of a classifier is its ``label`` output. Torch classifiers report the
+    softmax of their ``logits`` computed in float64 (the same numbers as before the graph had
+    ``probabilities``); a torch file without a ``label`` output (written by an older autodl)
+    predicts the label at the argmax of its logits.
+    """
     import pandas as pd
 
     roles = {o["role"]: o["name"] for o in meta["outputs"]}
     labels = meta.get("class_labels")
     data: dict[str, Any] = {}
-    if "label" in roles:  # a scikit-learn classifier: labels and probabilities computed in ONNX
-        data["prediction"] = np.asarray(outputs[roles["label"]]).ravel()
-        proba = np.asarray(outputs[roles["probabilities"]])
-    elif "logits" in roles:  # a torch classifier: argmax / softmax of the logits
-        logits = np.asarray(outputs[roles["logits"]], dtype=np.float64)
-        proba = softmax(logits)
-        idx = logits.argmax(axis=1)
-        data["prediction"] = np.asarray(labels, dtype=object)[idx] if labels else idx
-    else:
+    if "label" not in roles and "logits" not in roles:  # a regressor
         value = np.asarray(outputs[roles.get("prediction", meta["outputs"][0]["name"])])
         if value.ndim == 1 or (value.ndim == 2 and value.shape[1] == 1):
             data["prediction"] = value.ravel()
@@ -149,6 +174,16 @@ def predictions_frame(outputs: dict[str, np.ndarray], meta: dict[str, Any]):
             for j in range(flat.shape[1]):
                 data[f"prediction_{j}"] = flat[:, j]
         return pd.DataFrame(data)
+    if "logits" in roles:
+        logits = np.asarray(outputs[roles["logits"]], dtype=np.float64)
+        proba = softmax(logits)
+    else:
+        proba = np.asarray(outputs[roles["probabilities"]])
+    if "label" in roles:
+        data["prediction"] = np.asarray(outputs[roles["label"]]).ravel()
+    else:
+        idx = logits.argmax(axis=1)
+        data["prediction"] = np.asarray(labels, dtype=object)[idx] if labels else idx
     for j, label in enumerate(labels or range(proba.shape[1])):
         data[f"proba_{label}"] = proba[:, j]
     return pd.DataFrame(data)

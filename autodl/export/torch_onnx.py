@@ -12,6 +12,17 @@ is frozen to the branch the sample took. That is exactly what the onnxruntime ve
 The module is exported in ``eval()`` mode (BatchNorm running statistics, no dropout) with the
 batch axis (axis 0 of every input and output) dynamic, opset 17. The caller's module is put
 back into the train/eval mode it was in.
+
+Input: one tensor ``input`` in the sample's dtype: ``uint8`` stays ``uint8`` (raw images, see
+:func:`autodl.export.network.image_input`), other integers become ``int64``, floating arrays
+``float32`` (a float64 *tensor* stays ``double``).
+
+Outputs: ``output``, the module's output (role ``prediction``, or ``logits`` when class labels
+are given). A classifier's graph also computes what a deployment needs, so it can use the file
+as is: ``label`` (``Gather`` of the class labels at ``ArgMax`` of the logits, first index on
+ties like NumPy; a string tensor for string labels, int64 for integers, double for floats, bool
+for booleans) and ``probabilities`` (float32 ``Softmax`` of the logits), shapes ``[batch]`` and
+``[batch, n_classes]``.
 """
 
 from __future__ import annotations
@@ -39,11 +50,19 @@ def _as_tensor(sample):
     import torch
 
     if isinstance(sample, torch.Tensor):
-        return sample.detach().cpu()
+        t = sample.detach().cpu()
+        integer = not t.is_floating_point() and t.dtype not in (torch.uint8, torch.bool, torch.int64)
+        return t.long() if integer else t
     arr = np.asarray(sample)
+    if arr.dtype == np.uint8:
+        return torch.from_numpy(arr.copy())
     if arr.dtype.kind in "iu":
         return torch.from_numpy(arr.astype(np.int64))
     return torch.from_numpy(arr.astype(np.float32))
+
+
+#: ONNX input type (as in the ``autodl.inputs`` metadata) of each torch input dtype
+_INPUT_TYPES = {"uint8": "uint8", "int64": "int64", "float64": "double"}
 
 
 def convert(model, sample, *, class_labels=None, feature_names=None):
@@ -79,13 +98,46 @@ def convert(model, sample, *, class_labels=None, feature_names=None):
     names = [str(n) for n in feature_names] if feature_names is not None else [f"x{i}" for i in range(per_row)]
     if len(names) != per_row:
         raise ExportError(f"{len(names)} feature names for {per_row} values per row")
-    kind = "int64" if x.dtype == torch.int64 else "float"
+    kind = _INPUT_TYPES.get(str(x.dtype).removeprefix("torch."), "float")
     inputs = [{"name": "input", "type": kind, "shape": [None, *map(int, x.shape[1:])]}]
-    role = "logits" if class_labels is not None else "prediction"
-    if class_labels is not None and (out.ndim != 2 or out.shape[1] != len(class_labels)):
+    if class_labels is None:
+        return onx, "tensor", inputs, names, [{"name": "output", "role": "prediction"}]
+    if out.ndim != 2 or out.shape[1] != len(class_labels):
         raise ExportError(f"{len(class_labels)} class labels but the module outputs shape "
                           f"{tuple(out.shape)}; a classifier must output [batch, n_classes] logits")
-    return onx, "tensor", inputs, names, [{"name": "output", "role": role}]
+    add_class_outputs(onx, "output", class_labels)
+    return onx, "tensor", inputs, names, [{"name": "output", "role": "logits"}, {"name": "label", "role": "label"},
+                                          {"name": "probabilities", "role": "probabilities"}]
+
+
+def label_tensor(class_labels) -> np.ndarray:
+    """The class labels as the array the graph gathers from: int64, float64, bool or strings."""
+    arr = np.asarray(class_labels)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float64)
+    if arr.dtype.kind == "b":
+        return arr
+    return np.array([str(c) for c in class_labels], dtype=object)
+
+
+def add_class_outputs(onx, logits: str, class_labels) -> None:
+    """Append ``label`` and ``probabilities`` outputs computed from the ``logits`` output."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph, classes = onx.graph, label_tensor(class_labels)
+    table = numpy_helper.from_array(classes, name="autodl_class_labels")
+    graph.initializer.append(table)
+    graph.node.extend([
+        helper.make_node("Softmax", [logits], ["probabilities"], axis=1, name="autodl_Softmax"),
+        helper.make_node("ArgMax", [logits], ["autodl_class_index"], axis=1, keepdims=0, name="autodl_ArgMax"),
+        helper.make_node("Gather", ["autodl_class_labels", "autodl_class_index"], ["label"], axis=0,
+                         name="autodl_Gather"),
+    ])
+    graph.output.extend([helper.make_tensor_value_info("label", table.data_type, ["batch"]),
+                         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                                       ["batch", len(classes)])])
 
 
 def reference_outputs(model, x) -> dict[str, np.ndarray]:

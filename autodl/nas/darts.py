@@ -177,7 +177,7 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
     Args:
         X: ``[n, prod(image_shape)]`` rows (or ``[n, *image_shape]`` images), float.
         y: ``[n]`` class labels (any values; mapped to ``0..K-1`` in sorted order).
-        image_shape: ``(channels, height, width)``; height and width divisible by 4.
+        image_shape: ``(channels, height, width)``; any size (padded to sides divisible by 4 inside the network).
         C, layers, nodes: supernet size (channels, cells, intermediate nodes per cell).
         epochs: search epochs.
         order: 1 (first-order) or 2 (second-order) architecture gradient.

@@ -146,6 +146,17 @@ class GenotypeCell(nn.Module):
         return torch.cat(states[2:], dim=1)
 
 
+def pad_to_4(x):
+    """Images padded with zeros on the bottom and right to sides divisible by 4, so the two
+    reduction cells (stride 2 each, factorized reductions of even maps) fit any image size."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if h % 4 == 0 and w % 4 == 0:
+        return x
+    import torch.nn.functional as F
+
+    return F.pad(x, (0, -w % 4, 0, -h % 4))
+
+
 class NetworkFromGenotype(nn.Module):
     """The network of a genotype, with the layout of the supernet it was derived from
     (stem, ``layers`` cells with reductions at 1/3 and 2/3 depth, pooling, linear head).
@@ -184,7 +195,7 @@ class NetworkFromGenotype(nn.Module):
     def forward(self, x):
         if self.image_shape is not None:
             x = x.reshape(x.shape[0], *self.image_shape)
-        s0 = s1 = self.stem(x)
+        s0 = s1 = self.stem(pad_to_4(x))
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
         return self.classifier(self.global_pooling(s1).flatten(1))

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from autodl.errors import ExportError, UserError
 from autodl.runs import Deadline, Run, RunKind
+from autodl.runs.registry import data_name
 
 
 class NasKind(RunKind):
@@ -25,8 +26,9 @@ class NasKind(RunKind):
     def spec_from_args(self, args):
         from autodl.nas.search import NasSpec
 
-        if args.data or args.entityset:
-            raise UserError("--nas needs a built-in --dataset (digits; iris, wine, breast_cancer with --nas-space mlp)")
+        if args.entityset:
+            raise UserError("--nas takes --dataset or --data (an .npz or a folder of images; a table with "
+                            "--nas-space mlp), not --entityset")
         for flag, value in (("--min-budget", args.min_budget), ("--max-budget", args.max_budget)):
             if value is not None and (not float(value).is_integer() or value < 1):
                 raise UserError(f"{flag} is {value}, but must be a whole number of epochs >= 1")
@@ -41,21 +43,22 @@ class NasKind(RunKind):
             fields["candidate_epochs"] = int(args.max_budget)
         if args.min_budget is not None:
             fields["min_epochs"] = int(args.min_budget)
-        spec = NasSpec(dataset=args.dataset, method=args.nas, n_trials=args.trials, time_budget=args.time,
+        spec = NasSpec(dataset=args.dataset, data=str(Path(args.data).resolve()) if args.data else None,
+                       target=args.target, method=args.nas, n_trials=args.trials, time_budget=args.time,
                        seed=args.seed, test_size=0.2 if args.test_size is None else args.test_size,
                        n_workers=args.workers or 1, **fields)
         spec.validate()
         return spec
 
     def default_out(self, spec) -> str:
-        return str(Path("runs") / f"{spec.dataset}-nas-{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+        return str(Path("runs") / f"{data_name(spec)}-nas-{spec.method}-{time.strftime('%Y%m%d-%H%M%S')}")
 
     def headline(self, spec, run_dir: Path) -> str:
         what = (f"{spec.epochs} search epochs, order {spec.order}, guard {spec.guard}" if spec.method == "darts"
                 else f"space {spec.space}, candidates trained {spec.candidate_epochs} epochs"
                 + (f" (from {spec.min_epochs} by successive halving)" if spec.min_epochs else ""))
         budget = f", time budget {spec.time_budget:g}s" if spec.time_budget else ""
-        return f"autodl: NAS on {spec.dataset} with {spec.method} ({what}{budget}) -> {run_dir}"
+        return f"autodl: NAS on {data_name(spec)} with {spec.method} ({what}{budget}) -> {run_dir}"
 
     def start(self, spec, out) -> Run:
         from autodl.nas.search import start_nas_run
@@ -83,7 +86,7 @@ class NasKind(RunKind):
 
         spec = run.spec
         _one_torch_thread()
-        data = load_nas_data(spec, load_split(run.run_dir))
+        data = load_nas_data(spec, load_split(run.run_dir), run.run_dir)
         factory = space_factory(spec, data.n_features, data.n_classes)
         objective = ArchObjective(factory, data, epochs=spec.candidate_epochs, seed=spec.seed)
         return join_study(Study.load(run.run_dir), objective, spec, deadline, progress)
@@ -109,6 +112,10 @@ class NasKind(RunKind):
                 "metric": "accuracy (validation split)", "test_score": result.get("test_score"),
                 "run_kind": "nas", "method": spec.method,
                 "architecture": "darts cell" if spec.space == "cell" else x.get("space", "mlp")}
+        if spec.dataset is None:
+            from autodl.export.runs import user_run_model
+
+            return user_run_model(net, run_dir, split, result, meta)
         return run_model(net, run_dir, spec.dataset, split, result, meta)
 
     def describe(self, result: Mapping[str, Any], run_dir: Path) -> list[str]:

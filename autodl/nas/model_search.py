@@ -169,7 +169,9 @@ class SearchNetwork(nn.Module):
 
     # ------------------------------------------------------------ forward
     def forward(self, x):
-        s0 = s1 = self.stem(x)
+        from autodl.nas.genotypes import pad_to_4
+
+        s0 = s1 = self.stem(pad_to_4(x))
         w_normal = F.softmax(self.alphas_normal, dim=-1)
         w_reduce = F.softmax(self.alphas_reduce, dim=-1)
         for cell in self.cells:

@@ -44,10 +44,11 @@ import numpy as np
 
 from autodl.errors import UserError
 from autodl.nn.data import NN_DATASETS
+from autodl.nn.search import data_facts
 from autodl.runs import Deadline, create_run, load_split, read_run, result_envelope, save_split, study_counts, write_json, write_result
 
 NAS_METHODS = ("darts", "evolution", "random")
-NAS_SPACES = ("cell", "mlp")
+NAS_SPACES = ("cell", "mlp", "rnn")
 GUARD_CHOICES = ("none", "pf-stop", "darts-")
 #: built-in data sets for NAS (those of ``--model``): name -> image shape (None: tabular rows, mlp space only)
 NAS_DATASETS = NN_DATASETS
@@ -57,8 +58,11 @@ NAS_DATASETS = NN_DATASETS
 class NasSpec:
     """Everything needed to run (and resume) an architecture search; stored as ``run.json``."""
 
-    dataset: str = "digits"
+    dataset: str | None = "digits"  # a built-in set; None: the user's data, saved in RUN/data/
     method: str = "darts"
+    data: str | None = None  # what the user's data was read from (a path, "DataFrame", ...)
+    target: str | None = None  # a table's label column
+    shape: list | None = None  # the user's images [C, H, W] or sequences [T, F] (filled when the run starts)
     space: str = "cell"
     n_trials: int | None = None
     time_budget: float | None = None
@@ -94,13 +98,17 @@ class NasSpec:
             raise UserError(f"--nas is {self.method!r}, but must be one of {', '.join(NAS_METHODS)}")
         if self.space not in NAS_SPACES:
             raise UserError(f"--nas-space is {self.space!r}, but must be one of {', '.join(NAS_SPACES)}")
-        if self.dataset not in NAS_DATASETS:
+        if self.dataset is None and not self.data:
+            raise UserError("give a built-in --dataset or --data FILE (CSV, Parquet, .npz, or a folder of images)")
+        if self.dataset is not None and self.dataset not in NAS_DATASETS:
             raise UserError(f"dataset {self.dataset!r} cannot be used with --nas; choose one of: "
                             f"{', '.join(NAS_DATASETS)}")
         if self.method == "darts" and self.space != "cell":
             raise UserError("--nas darts searches the cell space; use --nas-space cell (or evolution/random "
                             "for the mlp space)")
-        if self.space == "cell" and NAS_DATASETS[self.dataset] is None:
+        if self.space == "rnn" and self.dataset is not None:
+            raise UserError(f"the rnn space needs sequences (--data an .npz of N x T x F); {self.dataset} has none")
+        if self.space == "cell" and self.dataset is not None and NAS_DATASETS[self.dataset] is None:
             raise UserError(f"the cell space needs images; {self.dataset} is tabular: use --nas-space mlp")
         if self.guard not in GUARD_CHOICES:
             raise UserError(f"--guard is {self.guard!r}, but must be one of {', '.join(GUARD_CHOICES)}")
@@ -126,6 +134,8 @@ class NasSpec:
 
     @property
     def image_shape(self) -> tuple[int, int, int] | None:
+        if self.dataset is None:
+            return tuple(self.shape) if self.shape and len(self.shape) == 3 else None
         return NAS_DATASETS[self.dataset]
 
     def searcher_name(self) -> str:
@@ -152,11 +162,15 @@ def make_split(spec: NasSpec) -> dict[str, np.ndarray]:
     return split_indices(y, seed=spec.seed, val_size=0.5, test_size=spec.test_size, rows=rows)
 
 
-def load_nas_data(spec: NasSpec, split: dict[str, np.ndarray] | None = None):
-    """The split data (:class:`autodl.nn.data.ArrayData`; ``split``: saved row indices)."""
-    from autodl.nn.data import load_dataset
+def load_nas_data(spec: NasSpec, split: dict[str, np.ndarray] | None = None, run_dir: str | Path | None = None):
+    """The split data (:class:`autodl.nn.data.ArrayData`; ``split``: saved row indices; the
+    user's data is read from ``run_dir``)."""
+    from autodl.nn.data import load_dataset, run_data
 
-    data = load_dataset(spec.dataset, split=split if split is not None else make_split(spec))
+    if spec.dataset is None:
+        data = run_data(None, run_dir, split)
+    else:
+        data = load_dataset(spec.dataset, split=split if split is not None else make_split(spec))
     if data.X_test is None:  # no test rows: empty arrays, as the methods expect
         data.X_test = np.zeros((0, data.n_features), np.float32)
         data.y_test = np.zeros(0, np.int64)
@@ -170,19 +184,71 @@ def space_factory(spec: NasSpec, n_features: int, n_classes: int) -> Callable:
 
         return cell_space(n_classes, C=spec.C, layers=spec.layers, nodes=spec.nodes,
                           image_shape=spec.image_shape)
+    if spec.space == "rnn":
+        from torch import nn
+
+        from autodl.nas.spaces import rnn_space
+
+        steps, width = spec.shape
+        encoder = rnn_space(width, n_classes)
+
+        def sequences() -> nn.Module:  # the rows arrive flat: [batch, T * F] -> [batch, T, F]
+            return nn.Sequential(AsSequences(steps, width), encoder())
+        return sequences
     from autodl.nas.spaces import mlp_space
 
     return mlp_space(n_features, n_classes)
 
 
+def _as_sequences_class():  # built lazily: importing this module loads no torch
+    from torch import nn
+
+    class AsSequences(nn.Module):
+        """Flat rows ``[batch, T * F]`` as sequences ``[batch, T, F]``; ``reshape(-1, T, F)`` keeps
+        the batch axis dynamic when exported (``nn.Unflatten`` traces it as a constant, and the
+        RNN's initial state then takes the batch size of the export sample)."""
+
+        def __init__(self, steps: int, width: int):
+            super().__init__()
+            self.steps, self.width = int(steps), int(width)
+
+        def forward(self, x):
+            return x.reshape(-1, self.steps, self.width)
+
+    return AsSequences
+
+
+def AsSequences(steps: int, width: int):
+    return _as_sequences_class()(steps, width)
+
+
 # ------------------------------------------------------------------------------- the run
 
 
-def start_nas_run(spec: NasSpec, out: str | Path) -> Path:
-    """Validate ``spec`` and create the run folder with ``run.json`` and ``split.npz``."""
+def start_nas_run(spec: NasSpec, out: str | Path, netdata=None) -> Path:
+    """Validate ``spec`` and create the run folder with ``run.json`` and ``split.npz`` (and, for
+    the user's data, ``data/``: ``netdata``, else what ``spec.data`` names, read once)."""
     spec.validate()
-    split = make_split(spec)
-    return create_run(out, "nas", asdict(spec), lambda run_dir: save_split(run_dir, **split))
+    if spec.dataset is not None:
+        split = make_split(spec)
+        return create_run(out, "nas", asdict(spec), lambda run_dir: save_split(run_dir, **split))
+    from autodl.nn.data import split_indices
+    from autodl.nn.search import read_user_data, save_user_data
+
+    netdata = read_user_data(spec, netdata)
+    if spec.space == "cell" and netdata.kind != "image":
+        raise UserError(f"--nas {spec.method} searches cells of convolutions, which need images, but "
+                        f"{netdata.source} is a {netdata.kind}: use --nas evolution --nas-space mlp")
+    if spec.space == "rnn" and netdata.kind != "sequence":
+        raise UserError(f"the rnn space needs sequences (an .npz of N x T x F), but {netdata.source} is a "
+                        f"{netdata.kind}: use --nas-space {'cell' if netdata.kind == 'image' else 'mlp'}")
+    if netdata.kind != "table":
+        spec.shape = [int(s) for s in netdata.X.shape[1:]]
+    rows = None
+    if spec.max_rows is not None and spec.max_rows < len(netdata.y):
+        rows = np.random.default_rng(spec.seed).permutation(len(netdata.y))[:spec.max_rows]
+    split = split_indices(netdata.y, seed=spec.seed, val_size=0.5, test_size=spec.test_size, rows=rows)
+    return create_run(out, "nas", asdict(spec), lambda run_dir: save_user_data(run_dir, netdata, split))
 
 
 def spec_from_dict(data: dict[str, Any]) -> NasSpec:
@@ -210,7 +276,7 @@ def run_nas(spec: NasSpec, run_dir: str | Path, *, resume: bool = False, progres
     run_dir = Path(run_dir)
     if deadline is None:
         deadline = Deadline.after(time_budget if time_budget is not None else spec.time_budget)
-    data = load_nas_data(spec, load_split(run_dir))
+    data = load_nas_data(spec, load_split(run_dir), run_dir)
     if spec.method == "darts":
         if resume:
             raise UserError(f"{run_dir} is a DARTS run; DARTS searches cannot be resumed, start a new one")
@@ -337,6 +403,7 @@ def _finish(spec: NasSpec, run_dir: Path, data, model, test_acc, genotype, curve
         extra={"method": spec.method, "space": spec.space, "dataset": spec.dataset, "n_params": n_params,
                "genotype": genotype, "classes": data.classes, "n_train": len(data.X_train),
                "n_val": len(data.X_val), "n_test": len(data.X_test), **extra, "settings": settings,
+               **data_facts(data, extra.get("search_seconds")),
                "model_file": "model.pt"})
     write_result(run_dir, envelope)
     return envelope

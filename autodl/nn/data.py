@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +37,8 @@ class ArrayData:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     classes: list | None = None
+    #: user data (:func:`from_net_data`): kind, per-channel scaling or the table preprocessor, timings
+    extra: dict = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
@@ -103,3 +105,108 @@ def load_dataset(name: str, *, seed: int = 0, val_size: float = 0.2, test_size: 
     (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = part("train"), part("val"), part("test")
     return ArrayData(X_tr, y_tr, X_va, y_va, X_te, y_te, int(len(classes)), NN_DATASETS[name], name,
                      mean, std, [c.item() for c in classes])
+
+
+# ------------------------------------------------------------------------- the user's own data
+#: the run folder's copy of the user's data, as read once (:mod:`autodl.nn.userdata`)
+DATA_DIR = "data"
+#: rows per chunk when computing statistics over a (possibly memory-mapped) image array
+_CHUNK = 4096
+
+
+def channel_stats(X: np.ndarray, rows: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of ``X[rows]`` per index of the axis left out of ``axes``
+    (images N×C×H×W: ``axes=(0, 2, 3)`` gives one pair per channel), in float64, chunk by chunk so
+    a memory-mapped array is read once and never copied whole."""
+    rows = np.sort(np.asarray(rows))
+    total = total_sq = None
+    count = 0
+    for start in range(0, len(rows), _CHUNK):
+        part = np.asarray(X[rows[start:start + _CHUNK]], dtype=np.float64)
+        s, sq = part.sum(axis=axes), (part * part).sum(axis=axes)
+        total, total_sq = (s, sq) if total is None else (total + s, total_sq + sq)
+        count += part.size // s.size
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0))
+    return mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32)
+
+
+def table_preprocessor(frame):
+    """The column handling of tabular search (:func:`autodl.tabular.pipeline.build_pipeline`):
+    numbers mean-imputed and standardized, categories most-frequent-imputed and one-hot encoded
+    (unseen categories at prediction time: all zeros). Unfitted."""
+    from autodl.tabular.pipeline import build_pipeline
+
+    config = {"model": "linear", "impute": "mean", "scaler": "standard", "encoder": "onehot"}
+    return build_pipeline(config, frame, "classification").steps[0][1]
+
+
+def from_net_data(nd, split: dict[str, np.ndarray], name: str = "data") -> ArrayData:
+    """The user's data (:class:`autodl.nn.userdata.NetData`) split by ``split`` and scaled with
+    statistics of its training rows only: images per channel, sequences per feature, tables by
+    :func:`table_preprocessor`. Rows are flattened (networks reshape them).
+
+    The returned :class:`ArrayData` also carries what the export needs to take raw inputs:
+    ``kind``, ``channel_mean``/``channel_std`` (images, sequences) or ``preprocessor`` (tables)."""
+    import time
+
+    t0 = time.perf_counter()
+    train = np.asarray(split["train"])
+    extra: dict = {"kind": nd.kind, "raw_dtype": str(getattr(nd.X, "dtype", "table")), "notes": list(nd.notes)}
+    if nd.kind == "table":
+        import warnings
+
+        pre = table_preprocessor(nd.X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pre.fit(nd.X.iloc[train])
+
+        def rows(idx):
+            return np.asarray(pre.transform(nd.X.iloc[idx]), dtype=np.float32)
+        extra["preprocessor"] = pre
+        width = rows(train[:1]).shape[1]
+        mean, std, shape = np.zeros(width, np.float32), np.ones(width, np.float32), None
+    else:
+        axes = (0, 2, 3) if nd.kind == "image" else (0, 1)
+        cm, cs = channel_stats(nd.X, train, axes)
+        view = (1, -1, 1, 1) if nd.kind == "image" else (1, 1, -1)
+
+        def rows(idx):
+            part = (np.asarray(nd.X[np.sort(idx)], dtype=np.float32) - cm.reshape(view)) / cs.reshape(view)
+            order = np.argsort(np.argsort(idx))  # back to the order of idx
+            return part[order].reshape(len(idx), -1)
+        extra.update(channel_mean=cm, channel_std=cs)
+        per = int(np.prod(nd.X.shape[2:])) if nd.kind == "image" else int(nd.X.shape[1])
+        mean, std = (np.repeat(cm, per), np.repeat(cs, per)) if nd.kind == "image" else (np.tile(cm, per), np.tile(cs, per))
+        shape = tuple(int(s) for s in nd.X.shape[1:]) if nd.kind == "image" else None
+
+    def part(key):
+        idx = split.get(key)
+        if idx is None or len(idx) == 0:
+            return None, None
+        idx = np.asarray(idx)
+        return rows(idx), np.asarray(nd.y)[idx].astype(np.int64)
+
+    (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = part("train"), part("val"), part("test")
+    data = ArrayData(X_tr, y_tr, X_va, y_va, X_te, y_te, len(nd.classes), shape, name, mean, std,
+                     list(nd.classes))
+    data.extra = {**extra, "sequence_shape": tuple(int(s) for s in nd.X.shape[1:]) if nd.kind == "sequence" else None,
+                  "prepare_seconds": time.perf_counter() - t0, "load_seconds": float(nd.load_seconds),
+                  "source": nd.source, "feature_names": nd.feature_names}
+    return data
+
+
+def run_data(dataset: str | None, run_dir, split: dict[str, np.ndarray], *, val_size: float = 0.2,
+             test_size: float = 0.2, seed: int = 0) -> ArrayData:
+    """The data of a run: a built-in set by name, else the user's data saved in ``RUN/data/``."""
+    if dataset:
+        return load_dataset(dataset, seed=seed, val_size=val_size, test_size=test_size, split=split)
+    from pathlib import Path
+
+    from autodl.nn.userdata import load_net_data
+
+    folder = Path(run_dir) / DATA_DIR
+    if not folder.is_dir():
+        raise DataError(f"{run_dir} has no {DATA_DIR}/ folder with the run's data; start a new run")
+    nd = load_net_data(folder)
+    return from_net_data(nd, split, name=nd.source)

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from autodl.errors import ExportError, UserError
 from autodl.runs import Deadline, Run, RunKind
-from autodl.runs.registry import join_study
+from autodl.runs.registry import data_name, join_study
 
 
 class NNKind(RunKind):
@@ -22,13 +22,14 @@ class NNKind(RunKind):
     def spec_from_args(self, args):
         from autodl.nn.search import NNSearchSpec
 
-        if args.data:
-            raise UserError("--model needs a built-in --dataset (digits, iris, wine, breast_cancer)")
+        if getattr(args, "entityset", None):
+            raise UserError("--model takes --dataset or --data (a table, an .npz or a folder of images), not --entityset")
         space = args.space
         if space is not None and Path(space).suffix in (".yaml", ".yml", ".json"):
             space = str(Path(space).resolve())
         spec = NNSearchSpec(
-            dataset=args.dataset, model=args.model, space=space, searcher=args.searcher or "hyperband",
+            dataset=args.dataset, data=str(Path(args.data).resolve()) if args.data else None, target=args.target,
+            model=args.model, space=space, searcher=args.searcher or "hyperband",
             min_budget=1 if args.min_budget is None else args.min_budget,
             max_budget=27 if args.max_budget is None else args.max_budget,
             eta=3 if args.eta is None else args.eta, n_trials=args.trials, time_budget=args.time,
@@ -39,11 +40,11 @@ class NNKind(RunKind):
         return spec
 
     def default_out(self, spec) -> str:
-        return str(Path("runs") / f"{spec.dataset}-{spec.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+        return str(Path("runs") / f"{data_name(spec)}-{spec.model}-{time.strftime('%Y%m%d-%H%M%S')}")
 
     def headline(self, spec, run_dir: Path) -> str:
         budget = f", time budget {spec.time_budget:g}s" if spec.time_budget else ""
-        return (f"autodl: {spec.dataset} ({spec.model}, val accuracy), searcher {spec.searcher}, budgets "
+        return (f"autodl: {data_name(spec)} ({spec.model}, val accuracy), searcher {spec.searcher}, budgets "
                 f"{spec.min_budget:g}..{spec.max_budget:g} epochs, eta {spec.eta:g}{budget} -> {run_dir}")
 
     def start(self, spec, out) -> Run:
@@ -59,15 +60,15 @@ class NNKind(RunKind):
                              progress_mode=progress, deadline=deadline)
 
     def join(self, run: Run, *, deadline: Deadline, progress: str = "quiet"):
-        from autodl.nn.data import load_dataset
+        from autodl.nn.data import run_data
         from autodl.nn.search import NNObjective
         from autodl.runs import load_split
         from autodl.study import Study
 
         spec = run.spec
         _one_torch_thread()
-        data = load_dataset(spec.dataset, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size,
-                            split=load_split(run.run_dir))
+        data = run_data(spec.dataset, run.run_dir, load_split(run.run_dir), seed=spec.seed,
+                        val_size=spec.val_size, test_size=spec.test_size)
         study = Study.load(run.run_dir)
         objective = NNObjective(data, spec.model, seed=spec.seed, max_epochs=int(round(spec.max_budget)),
                                 patience=spec.patience, report_every_epoch=getattr(study.searcher, "mode", None) == "prune")
@@ -103,6 +104,10 @@ class NNKind(RunKind):
         meta = {"config": result.get("best_config"), "score": result.get("best_value"),
                 "metric": "accuracy (validation split)", "test_score": result.get("test_score"),
                 "trial_id": result.get("best_trial"), "run_kind": "nn", "architecture": info["model"]}
+        if not spec.dataset:
+            from autodl.export.runs import user_run_model
+
+            return user_run_model(net, run_dir, split, result, meta)
         return run_model(net, run_dir, spec.dataset, split, result, meta)
 
     def describe(self, result: Mapping[str, Any], run_dir: Path) -> list[str]:

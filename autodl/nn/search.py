@@ -28,6 +28,7 @@ The best trial is the most accurate one at the **largest budget** that has a com
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,10 @@ MODELS = ("mlp", "cnn")
 class NNSearchSpec:
     """Everything needed to run (and resume) a PyTorch search; stored as ``run.json``."""
 
-    dataset: str = "digits"
+    dataset: str | None = "digits"  # a built-in set; None: the user's data, saved in RUN/data/
     model: str = "mlp"
+    data: str | None = None  # what the user's data was read from (a path, "DataFrame", ...)
+    target: str | None = None  # a table's label column
     space: str | None = None  # default: the built-in space named like the model
     searcher: str = "hyperband"
     min_budget: float = 1.0
@@ -70,6 +73,8 @@ class NNSearchSpec:
         if self.model not in MODELS:
             raise UserError(f"--model is {self.model!r}, but must be one of {', '.join(MODELS)}")
         check_fidelity_flags(self.min_budget, self.max_budget, self.eta)
+        if not self.dataset and not self.data:
+            raise UserError("give a built-in --dataset or --data FILE (CSV, Parquet, .npz, or a folder of images)")
         if self.n_trials is None and self.time_budget is None:
             raise UserError("give --trials N, --time 10m, or both")
         if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 1):
@@ -174,17 +179,49 @@ def best_trial(study: Study):
     return study.best_trial
 
 
-def start_nn_run(spec: NNSearchSpec, out: str | Path) -> Path:
-    """Validate ``spec`` and create the run folder with ``run.json`` and ``split.npz``."""
+def start_nn_run(spec: NNSearchSpec, out: str | Path, netdata=None) -> Path:
+    """Validate ``spec`` and create the run folder with ``run.json`` and ``split.npz`` (and, for
+    the user's data, ``data/``: ``netdata`` as read by :func:`autodl.nn.userdata.read_net_data`,
+    else read from ``spec.data``)."""
     from autodl.nn.data import load_dataset, raw_dataset, split_indices
 
     spec.validate()
     space = _space_for(spec)
     make_searcher(spec.searcher, space, seed=spec.seed, **spec.searcher_params(space))
-    y = raw_dataset(spec.dataset)[1]
-    split = split_indices(y, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size)
-    load_dataset(spec.dataset, split=split)
-    return create_run(out, "nn", asdict(spec), lambda run_dir: save_split(run_dir, **split))
+    if spec.dataset:
+        y = raw_dataset(spec.dataset)[1]
+        split = split_indices(y, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size)
+        load_dataset(spec.dataset, split=split)
+        return create_run(out, "nn", asdict(spec), lambda run_dir: save_split(run_dir, **split))
+    netdata = read_user_data(spec, netdata)
+    check_model_fits(spec.model, netdata)
+    split = split_indices(netdata.y, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size)
+    return create_run(out, "nn", asdict(spec), lambda run_dir: save_user_data(run_dir, netdata, split))
+
+
+def read_user_data(spec, netdata=None):
+    """``netdata``, or the data ``spec.data`` names read (:func:`autodl.nn.userdata.read_net_data`)."""
+    from autodl.nn.userdata import read_net_data
+
+    if netdata is None:
+        if not spec.data:
+            raise UserError("give a built-in --dataset or --data FILE (CSV, Parquet, .npz, or a folder of images)")
+        netdata = read_net_data(spec.data, target=spec.target)
+    return netdata
+
+
+def save_user_data(run_dir: Path, netdata, split: dict) -> None:
+    from autodl.nn.data import DATA_DIR
+    from autodl.nn.userdata import save_net_data
+
+    save_split(run_dir, **split)
+    save_net_data(netdata, run_dir / DATA_DIR)
+
+
+def check_model_fits(model: str, netdata) -> None:
+    """One line when the network kind cannot take the data (a CNN needs images)."""
+    if model == "cnn" and netdata.kind != "image":
+        raise UserError(f"--model cnn needs images, but {netdata.source} is a {netdata.kind}; use --model mlp")
 
 
 #: seconds the finish (restore the best checkpoint, score, save) is given at least under a deadline
@@ -200,7 +237,7 @@ def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = Fal
     """
     import torch
 
-    from autodl.nn.data import load_dataset
+    from autodl.nn.data import run_data
     from autodl.runs.deadline import EXIT_MARGIN
 
     # small models train fastest on one thread (and leave the other cores to other workers);
@@ -209,8 +246,8 @@ def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = Fal
     run_dir = Path(run_dir)
     deadline = Deadline.after(spec.time_budget) if deadline is None else deadline
     space = _space_for(spec)
-    data = load_dataset(spec.dataset, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size,
-                        split=load_split(run_dir))
+    data = run_data(spec.dataset, run_dir, load_split(run_dir), seed=spec.seed, val_size=spec.val_size,
+                    test_size=spec.test_size)
     if resume:
         study = Study.load(run_dir)
     else:
@@ -222,6 +259,7 @@ def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = Fal
     remaining = None if spec.n_trials is None else spec.n_trials - study.n_finished
     search_end = deadline.minus(FINISH_SECONDS + EXIT_MARGIN)
     left = search_end.remaining()
+    searched = time.perf_counter()
     if (remaining is None or remaining > 0) and (left is None or left > 0):
         progress, callbacks = None, []
         if show_progress:
@@ -243,7 +281,7 @@ def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = Fal
         finally:
             if progress is not None:
                 progress.stop()
-    return finalize_nn(study, spec, data, run_dir)
+    return finalize_nn(study, spec, data, run_dir, search_seconds=time.perf_counter() - searched)
 
 
 def in_process_if_one(executor: str | None, n_workers: int, trial_timeout: float | None = None,
@@ -257,7 +295,8 @@ def in_process_if_one(executor: str | None, n_workers: int, trial_timeout: float
     return executor
 
 
-def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path) -> dict[str, Any]:
+def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path, *,
+                search_seconds: float | None = None) -> dict[str, Any]:
     """Score the best trial's model on the test split; write ``model.pt`` and ``result.json``."""
     from autodl.nn import checkpoint as ckpt
     from autodl.nn.trainer import Trainer, budget_to_epochs
@@ -290,9 +329,24 @@ def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path) -> dict[s
         best_trial=best.id, best_budget=best.budget, test_score=test_acc, counts=study_counts(study),
         extra={"dataset": spec.dataset, "model": spec.model, "searcher": spec.searcher, "best_epochs": trainer.epoch,
                "epochs_trained": trained, "epochs_resumed": resumed, "epochs_from_scratch": trained + resumed,
-               "n_trials": len(finished), "model_file": "model.pt"})
+               "n_trials": len(finished), "model_file": "model.pt", **data_facts(data, search_seconds)})
     write_result(run_dir, envelope)
     return envelope
+
+
+def data_facts(data, search_seconds: float | None) -> dict[str, Any]:
+    """What ``result.json`` says about the data: where it came from, its shape, and the seconds
+    spent reading and preparing it against the seconds spent searching (training)."""
+    x = data.extra
+    if not x:
+        return {"search_seconds": None if search_seconds is None else round(search_seconds, 3)}
+    return {"data": {"source": x.get("source"), "kind": x["kind"], "rows": len(data.y_train) + len(data.y_val)
+                     + (0 if data.y_test is None else len(data.y_test)), "n_classes": data.n_classes,
+                     "image_shape": list(data.image_shape) if data.image_shape else None,
+                     "raw_dtype": x.get("raw_dtype"), "notes": x.get("notes", []),
+                     "read_seconds": round(x.get("load_seconds", 0.0), 3),
+                     "prepare_seconds": round(x.get("prepare_seconds", 0.0), 3)},
+            "search_seconds": None if search_seconds is None else round(search_seconds, 3)}
 
 
 def spec_from_dict(data: dict[str, Any]) -> NNSearchSpec:

@@ -18,7 +18,10 @@ Config keys (see ``search_spaces/mlp.yaml`` and ``cnn.yaml``; every key has a de
 **Small images.** A CNN layer never shrinks the map below 1x1: a ``valid`` convolution whose
 kernel is larger than the map is done with ``same`` padding instead, a stride is applied only
 while the map is at least 2 pixels wide, and pooling (2x2) is skipped once the map is 1x1.
-So every config of ``cnn.yaml`` is valid for 8x8 digits.
+So every config of ``cnn.yaml`` is valid for 8x8 digits. Larger images (up to 64x64, any
+aspect) are pooled after every convolution while the map is wider than
+:data:`FORCE_POOL_ABOVE`, and a final map wider than 8 is average-pooled to
+:data:`HEAD_MAP` x :data:`HEAD_MAP`, so the dense head stays small whatever the image size.
 
 **Determinism.** Weights are initialized from ``seed``; each epoch ``e`` shuffles with a
 generator seeded by ``(seed, e)`` and reseeds dropout from ``(seed, e)`` (inside a forked RNG,
@@ -101,12 +104,18 @@ def _dense_stack(config: Mapping[str, Any], n_in: int, n_classes: int, n_layers:
     return layers
 
 
+#: maps wider than this are pooled (2x2 max) after a convolution even when the config says no
+#: pooling, so large images (up to 64x64) cost no more than small ones by the last layer
+FORCE_POOL_ABOVE = 16
+#: a final map wider than 8 is average-pooled (k x k, stride k) to at most HEAD_MAP x HEAD_MAP before the head
+HEAD_MAP = 4
+
+
 def conv_plan(config: Mapping[str, Any], image_shape: tuple[int, int, int]) -> list[dict[str, Any]]:
-    """The CNN's convolution layers after the small-image rules (see the module docstring):
-    ``[{"in", "out", "kernel", "stride", "padding", "pool", "size"}]``, ``size`` being the map
-    width after the layer. Never goes below 1x1."""
+    """The CNN's convolution layers after the image-size rules (see the module docstring):
+    ``[{"in", "out", "kernel", "stride", "padding", "pool", "h", "w"}]``, ``h``/``w`` being the
+    map size after the layer. Never goes below 1x1."""
     c, h, w = image_shape
-    size = min(h, w)
     k = int(_get(config, "kernel_size"))
     stride = int(_get(config, "stride"))
     padding = _get(config, "padding")
@@ -117,14 +126,17 @@ def conv_plan(config: Mapping[str, Any], image_shape: tuple[int, int, int]) -> l
     plan = []
     channels = int(_get(config, "channels"))
     for _ in range(int(_get(config, "n_conv"))):
+        size = min(h, w)
         pad = k // 2 if (padding == "same" or size < k) else 0
         s = stride if size >= 2 else 1
-        size = max(1, (size + 2 * pad - k) // s + 1)
-        pool = pooling if (pooling != "none" and size >= 2) else "none"
+        h, w = (max(1, (n + 2 * pad - k) // s + 1) for n in (h, w))
+        pool = pooling if (pooling != "none" and min(h, w) >= 2) else "none"
+        if pool == "none" and min(h, w) > FORCE_POOL_ABOVE:
+            pool = "max"
         if pool != "none":
-            size //= 2
+            h, w = h // 2, w // 2
         plan.append({"in": c, "out": channels, "kernel": k, "stride": s, "padding": pad, "pool": pool,
-                     "size": size})
+                     "h": h, "w": w})
         c = channels
         if pool != "none":
             channels *= 2
@@ -146,8 +158,13 @@ class _CNN(nn.Module):
                 blocks.append(nn.MaxPool2d(2))
             elif layer["pool"] == "avg":
                 blocks.append(nn.AvgPool2d(2))
+        h, w = (plan[-1]["h"], plan[-1]["w"]) if plan else image_shape[1:]
+        if max(h, w) > 8:  # a plain average pool: adaptive pooling to sizes that do not divide exports to no ONNX
+            kh, kw = -(-h // HEAD_MAP), -(-w // HEAD_MAP)
+            h, w = h // kh, w // kw
+            blocks.append(nn.AvgPool2d((kh, kw)))
         self.features = nn.Sequential(*blocks)
-        n_flat = plan[-1]["out"] * plan[-1]["size"] ** 2 if plan else int(np.prod(image_shape))
+        n_flat = (plan[-1]["out"] if plan else image_shape[0]) * h * w
         self.head = nn.Sequential(*_dense_stack(config, n_flat, n_classes, int(_get(config, "n_layers"))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

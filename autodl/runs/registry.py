@@ -23,6 +23,15 @@ KINDS: dict[str, str] = {
 }
 
 
+def data_name(spec) -> str:
+    """A short name of a run's data for folder names and headlines: the built-in set, or the stem
+    of the file or folder read (``data`` for data given in memory)."""
+    if getattr(spec, "dataset", None):
+        return spec.dataset
+    source = getattr(spec, "data", None) or getattr(spec, "entityset", None)
+    return Path(source).stem if source and source not in ("DataFrame", "array", "Dataset") else "data"
+
+
 @dataclass
 class Run:
     """A run folder opened for work: its kind, spec, folder, and the data the kind prepared

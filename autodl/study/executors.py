@@ -25,6 +25,7 @@ afterwards only ``(trial id, config, budget)`` crosses the process boundary, and
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import multiprocessing
 import os
@@ -455,6 +456,33 @@ def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int,
             return
 
 
+@contextlib.contextmanager
+def main_not_reimported():
+    """Start spawned processes without re-running the user's ``__main__``.
+
+    ``spawn`` children normally import the parent's main script (or ``-m`` module) again, as
+    ``__mp_main__``, so that pickled references to its functions resolve; a script without an
+    ``if __name__ == "__main__":`` guard then starts its search again in every worker (and
+    multiprocessing refuses with a RuntimeError). autodl's workers need nothing from the main
+    module: they run :func:`_worker_main`, and the objective arrives cloudpickled, which carries
+    functions defined in ``__main__`` by value. So while a worker starts, the main module's
+    ``__file__`` and ``__spec__`` are hidden from multiprocessing's preparation data, and put back
+    right after. Works the same from a script, ``python -c``, ``python -m`` and a notebook.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
 class _Slot:
     """One worker process, its pipe, and the trial it runs (if any)."""
 
@@ -463,7 +491,8 @@ class _Slot:
         self.proc = ctx.Process(target=_worker_main,
                                 args=(child, payload, threads, os.getpid(), memory_cap),
                                 daemon=True, name="autodl-worker")
-        self.proc.start()
+        with main_not_reimported():
+            self.proc.start()
         child.close()
         self.task: TrialTask | None = None
         self.started: float | None = None  # when the worker began the trial

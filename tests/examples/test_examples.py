@@ -63,3 +63,14 @@ def test_darts_digits(tmp_path):
     assert "normal cell:" in out
     for name in ("genotype.json", "alphas.json", "result.json", "model.pt", "darts.onnx"):
         assert (run / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_network_own_data(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    out = _run([str(ROOT / "examples" / "network_own_data.py"), "--quick", "--out", str(tmp_path / "runs")],
+               tmp_path)
+    assert "classes ['bars', 'cross', 'disc', 'square']" in out
+    assert "ONNX input tensor(uint8); ONNX labels equal Python's: True" in out
+    assert "folder pngs/: 4 classes" in out

@@ -243,7 +243,7 @@ def test_cnn_configs_never_shrink_below_one_pixel():
     for _ in range(300):
         c = space.sample(rng)
         for layer in conv_plan(c, (1, 8, 8)):
-            assert layer["size"] >= 1
+            assert layer["h"] >= 1 and layer["w"] >= 1
     worst = {"n_conv": 3, "kernel_size": 5, "stride": 2, "padding": "valid", "pooling": "max", "channels": 8}
     model = build_model(worst, "cnn", 64, 10, (1, 8, 8))
     assert model(torch.zeros(2, 64)).shape == (2, 10)
@@ -314,3 +314,30 @@ def test_the_in_memory_copies_stay_within_their_limit(digits, tmp_path, monkeypa
     assert ckpt._RECENT_BYTES == 0 and not ckpt._RECENT
     resumed = train_config(MLP_CFG, digits, "mlp", 2, seed=0, max_epochs=9, checkpoint_root=tmp_path)
     assert resumed.epochs_resumed == 1
+
+
+def test_cnn_adapts_to_larger_and_non_square_images_and_exports():
+    """Any config of cnn.yaml builds for images up to 64x64 of any aspect, stays small (pooled
+    while the map is wide, average-pooled to at most 4x4 before the head) and exports to ONNX
+    (adaptive pooling to a size that does not divide the map does not)."""
+    pytest.importorskip("onnxruntime")
+    import autodl
+
+    space = Space.load("cnn")
+    rng = np.random.default_rng(1)
+    exported = 0
+    for shape in [(3, 32, 32), (1, 13, 40), (3, 64, 64), (1, 28, 28)]:
+        n = int(np.prod(shape))
+        for i in range(25):
+            c = space.sample(rng)
+            model = build_model(c, "cnn", n, 4, shape)
+            assert model(torch.zeros(2, n)).shape == (2, 4)
+            assert sum(p.numel() for p in model.parameters()) < 2_000_000, (shape, c)
+            if i == 0:
+                import tempfile
+
+                with tempfile.TemporaryDirectory() as tmp:
+                    autodl.export_onnx(model.eval(), f"{tmp}/m.onnx", sample=np.random.rand(8, n).astype(np.float32),
+                                       class_labels=["a", "b", "c", "d"])
+                exported += 1
+    assert exported == 4
