@@ -23,6 +23,21 @@ Writes a markdown table to stdout and JSON to ``--out`` (default
 
     python benchmarks/tabular.py            # 30 s per tool and dataset, about 6 minutes
     python benchmarks/tabular.py --quick    # iris and diabetes, 8 s each, ~45 s (used by the tests)
+
+**Messy tables** (``--messy``): the generated tables of :func:`autodl.testing.tables.messy_table`
+(20,000 rows; a unique string id and a row-number id, ISO date strings with a seasonal signal,
+a 2,000-level categorical, constant / empty / duplicate / mixed-type columns, missing values,
+1 % of rows without a target; classification with 2 % positives, and regression), 3 splits
+(75/25, seeds 0-2). ``autodl`` gets the raw frame as a user has it (``autodl.search(X, y,
+time_budget=30, metric=...)``, its defaults otherwise: rows without a target are dropped by
+autodl); ``hgb_by_hand`` is ``HistGradientBoosting`` with its defaults on the columns a careful
+user prepares (:func:`autodl.testing.tables.by_hand`: ids and useless columns dropped, date
+parts, native categoricals). Metric: ROC AUC for the rare class, R^2 for regression. Beside the
+scores: autodl's time from the call to its first completed trial, trials completed, and the peak memory of
+the whole process tree (the search process and its workers, RSS summed, sampled every 0.1 s).
+
+    python benchmarks/tabular.py --messy            # 2 tasks x 3 splits x 30 s: ~4 minutes
+    python benchmarks/tabular.py --messy --quick    # 4,000 rows, 1 split, 10 s (for the tests)
 """
 
 from __future__ import annotations
@@ -115,6 +130,131 @@ def run_hgb_optuna(task, X_tr, X_te, y_tr, y_te, budget: float, cv: int) -> dict
             "seconds": time.perf_counter() - t0, "n_trials": len(study.trials)}
 
 
+class PeakMemory:
+    """Peak RSS summed over this process and all its descendants, sampled every 0.1 s."""
+
+    def __init__(self):
+        import threading
+
+        import psutil
+
+        self._me = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        import psutil
+
+        total = 0
+        for proc in [self._me, *self._me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, self._sample())
+
+    def __enter__(self):
+        self.peak = self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_messy(task: str, seed: int, budget: float, n_rows: int, cv=None) -> dict:
+    """autodl on the raw messy frame vs default HGB on the hand-prepared columns, one split."""
+    import numpy as np
+    from sklearn.metrics import r2_score, roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    import autodl
+    from autodl.testing.tables import by_hand, messy_table
+
+    cv = int(cv) if cv is not None and str(cv).isdigit() else cv
+    frame = messy_table(n_rows, task=task, seed=seed)
+    train, test = train_test_split(frame, test_size=0.25, random_state=seed)
+    test = test[test["target"].notna()]  # a row without a target cannot be scored
+    metric = "roc_auc" if task == "classification" else "r2"
+
+    def score(y_true, pred_or_proba) -> float:
+        if task == "classification":
+            return float(roc_auc_score(y_true == "yes", pred_or_proba))
+        return float(r2_score(y_true, pred_or_proba))
+
+    X_tr, y_tr = train.drop(columns="target"), train["target"]
+    called = time.time()  # trial times are wall-clock (time.time())
+    t0 = time.perf_counter()
+    with PeakMemory() as mem:
+        result = autodl.search(X_tr, y_tr, time_budget=budget, metric=metric, seed=seed, test_size=0,
+                               **({} if cv is None else {"cv": cv}))
+    seconds = time.perf_counter() - t0
+    X_te = test.drop(columns="target")
+    if task == "classification":
+        classes = list(result.best_model.classes_)
+        auto = score(test["target"], result.predict_proba(X_te)[:, classes.index("yes")])
+    else:
+        auto = score(test["target"], result.predict(X_te))
+    trials = result.study.trials
+    complete = [t for t in trials if t.state.value == "complete"]
+    first = min((t.finished for t in complete), default=None)
+    hand_tr = train[train["target"].notna()]
+    model = _hgb(task, categorical_features="from_dtype")
+    t1 = time.perf_counter()
+    model.fit(by_hand(hand_tr.drop(columns="target")), hand_tr["target"])
+    hand_seconds = time.perf_counter() - t1
+    hand_X = by_hand(X_te)
+    hand = score(test["target"], model.predict_proba(hand_X)[:, list(model.classes_).index("yes")]
+                 if task == "classification" else model.predict(hand_X))
+    return {"task": task, "seed": seed, "metric": metric, "n_train": len(train), "n_test": len(test),
+            "cv": cv or "auto",
+            "autodl": {"test_score": auto, "seconds": round(seconds, 2), "n_complete": len(complete),
+                       "n_trials": len(trials), "best_model": result.best_config["model"],
+                       "first_trial_seconds": None if first is None else round(first - called, 2),
+                       "peak_memory_mb": round(mem.peak / 2**20, 1)},
+            "hgb_by_hand": {"test_score": hand, "seconds": round(hand_seconds, 2)},
+            "autodl_at_least_hgb": bool(auto >= hand - 1e-12)}
+
+
+def messy_main(args, meta) -> dict:
+    budget = args.budget or (10.0 if args.quick else 30.0)
+    n_rows, seeds = (4000, (0,)) if args.quick else (20_000, (0, 1, 2))
+    rows = []
+    for task in ("classification", "regression"):
+        for seed in seeds:
+            import os
+
+            load = round(os.getloadavg()[0], 2)
+            row = run_messy(task, seed, budget, n_rows, args.cv)
+            row["load_average_before"] = load
+            rows.append(row)
+            a = row["autodl"]
+            print(f"{task} seed {seed}: autodl {a['test_score']:.4f} ({a['best_model']}, {a['n_complete']} trials, "
+                  f"first after {a['first_trial_seconds']}s, peak {a['peak_memory_mb']:.0f} MB, {a['seconds']:.1f}s) "
+                  f"vs HGB by hand {row['hgb_by_hand']['test_score']:.4f}", flush=True)
+    lines = ["| task | split | metric | autodl (raw frame) | HGB default (by hand) | autodl model | trials | "
+             "first trial | peak memory | autodl seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        a = r["autodl"]
+        lines.append(f"| {r['task']} | {r['seed']} | {r['metric']} | {a['test_score']:.4f} | "
+                     f"{r['hgb_by_hand']['test_score']:.4f} | {a['best_model']} | {a['n_complete']} | "
+                     f"{a['first_trial_seconds']} s | {a['peak_memory_mb']:.0f} MB | {a['seconds']:.1f} |")
+    table = "\n".join(lines)
+    print("\n" + table)
+    wins = sum(r["autodl_at_least_hgb"] for r in rows)
+    result = {"suite": "messy", "cv": args.cv or "auto (autodl's default)", "budget_seconds": budget, "n_rows": n_rows, "quick": bool(args.quick), "rows": rows,
+              "autodl_at_least_hgb_by_hand": f"{wins}/{len(rows)}",
+              "max_peak_memory_mb": max(r["autodl"]["peak_memory_mb"] for r in rows), "markdown": table}
+    name = "tabular_messy" if args.cv is None else f"tabular_messy_cv{args.cv}"
+    return _meta.write_result(args.out or _meta.default_out(name, args.quick), result, meta)
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| dataset | metric | autodl | HGB default | HGB + Optuna TPE | autodl model | trials (autodl / Optuna) |"
              " seconds (autodl / Optuna) |",
@@ -132,11 +272,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="iris and diabetes, 8 s budgets")
     parser.add_argument("--budget", type=float, help="seconds per tuned tool and dataset (default 30; quick 8)")
     parser.add_argument("--datasets", nargs="+", choices=DATASETS)
-    parser.add_argument("--cv", type=int, default=5)
+    parser.add_argument("--cv", help="folds or holdout (default: 5 for the bundled sets; autodl's default, "
+                                     "auto, for --messy)")
     parser.add_argument("--searcher", help="autodl's searcher (default: autodl's default, TPE)")
-    parser.add_argument("--out", help="JSON output (default benchmarks/results/tabular[_quick].json)")
+    parser.add_argument("--messy", action="store_true", help="the generated messy tables (see the module doc)")
+    parser.add_argument("--out", help="JSON output (default benchmarks/results/tabular[_messy][_quick].json)")
     args = parser.parse_args(argv)
     meta = _meta.start(__file__, argv, PACKAGES)
+    if args.messy:
+        return messy_main(args, meta)
     import os
 
     from threadpoolctl import threadpool_limits
@@ -145,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     budget = args.budget or (8.0 if args.quick else 30.0)
     datasets = args.datasets or (("iris", "diabetes") if args.quick else DATASETS)
-    cv = 3 if args.quick and args.cv == 5 else args.cv
+    cv = int(args.cv) if args.cv else (3 if args.quick else 5)
     rows = []
     with threadpool_limits(limits=1):
         for name in datasets:

@@ -21,7 +21,7 @@ def main() -> None:
     print(result)
     print("best config:", result.best_config)
     print(f"cv {result.metric}: {result.best_score:.4f}, held-out test: {result.test_score:.4f}")
-    print(result.leaderboard.head(5)[["id", "value", "model"]].to_string(index=False))
+    print(result.leaderboard.head(5)[["id", result.metric, f"{result.metric}_cv_std", "model"]].to_string(index=False))
     print("predictions for 5 rows:", result.predict(X.head(5)))
 
 

@@ -40,11 +40,11 @@ def export_tabular_winner(result, prep, run_dir: Path | None, path: str, require
     """Export a tabular search's winner; with ``require``, walk the leaderboard best first until
     a trial's model exports and verifies, and make it the run's winner (model.skops, result.json)."""
     from autodl.export import export_onnx
-    from autodl.tabular.kind import onnx_metadata
+    from autodl.tabular.kind import onnx_metadata, plan_sample
 
-    sample = (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512]
+    sample, plan_meta = plan_sample(prep.plan, (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512])
     try:
-        export_onnx(result.best_model, path, sample=sample, metadata=onnx_metadata(result.summary()))
+        export_onnx(result.best_model, path, sample=sample, metadata={**plan_meta, **onnx_metadata(result.summary())})
         _note(f"autodl: wrote {path} (trial {result.best_trial_id}, verified with onnxruntime)")
         return
     except ExportError as exc:
@@ -62,9 +62,10 @@ def export_tabular_winner(result, prep, run_dir: Path | None, path: str, require
         if trial.id == result.best_trial_id:
             continue
         seed = prep.spec.seed
-        model = build_pipeline(trial.config, prep.X_all, prep.task, seed,
-                               features=prep.features).fit(prep.X_all, prep.y_all)
-        meta = {"config": trial.config, "score": trial.value, "metric": prep.metric.name, "trial_id": trial.id}
+        model = build_pipeline(trial.config, prep.X_all, prep.task, seed, features=prep.features,
+                               plan=prep.plan).fit(prep.X_all, prep.y_all)
+        meta = {**plan_meta, "config": trial.config, "score": trial.value, "metric": prep.metric.name,
+                "trial_id": trial.id}
         try:
             export_onnx(model, path, sample=sample, metadata=meta)
         except ExportError as exc:
@@ -72,8 +73,8 @@ def export_tabular_winner(result, prep, run_dir: Path | None, path: str, require
             continue
         test_score = None
         if prep.X_test is not None:
-            fitted = build_pipeline(trial.config, prep.X_train, prep.task, seed,
-                                    features=prep.features).fit(prep.X_train, prep.y_train)
+            fitted = build_pipeline(trial.config, prep.X_train, prep.task, seed, features=prep.features,
+                                    plan=prep.plan).fit(prep.X_train, prep.y_train)
             test_score = float(score_model(fitted, prep.X_test, prep.y_test, prep.metric))
         result.best_model, result.best_config, result.best_score = model, dict(trial.config), trial.value
         result.best_trial_id, result.test_score = trial.id, test_score

@@ -44,7 +44,8 @@ SEARCH_FLAGS: list[Flag] = [
     _f("--task", ["tabular"], choices=["auto", "classification", "regression", "timeseries"],
        help="default: inferred from the target"),
     _f("--metric", ["tabular"], help="accuracy, balanced_accuracy, f1, roc_auc, log_loss, r2, rmse, mae"),
-    _f("--cv", ["tabular"], type=int, help="cross-validation folds (default 5)"),
+    _f("--cv", ["tabular"], help="cross-validation folds, holdout (one 80/20 split) or auto (default: 3 folds "
+                                 "from 10,000 rows with --time, else 5)"),
     _f("--test-size", ALL, type=fraction, help="fraction held out for a final test score (default 0.2; 0 for none)"),
     _f("--seed", ALL, type=int, default=0, help="seeds the searcher, the split and the training (default 0)"),
     # the search
@@ -59,6 +60,12 @@ SEARCH_FLAGS: list[Flag] = [
     _f("--export-onnx", ALL, metavar="FILE", help="export the winner to this .onnx file (verified)"),
     _f("--require-onnx", ["tabular"], action="store_true",
        help="the winner is the best trial whose model exports to ONNX and passes the check"),
+    # column roles (tabular; see autodl.tabular.columns)
+    _f("--ignore", ["tabular"], group="columns", metavar="COL[,COL]", help="columns not to learn from"),
+    _f("--categorical", ["tabular"], group="columns", metavar="COL[,COL]",
+       help="columns to treat as categories (e.g. numeric codes such as zip codes)"),
+    _f("--datetime", ["tabular"], group="columns", metavar="COL[,COL]",
+       help="date columns (ISO 8601 text, or numbers as epoch seconds); ISO date columns are found without it"),
     # where trials run
     _f("--workers", STUDY, type=positive_int, group="execution", help="trials run in parallel processes"),
     _f("--executor", STUDY, group="execution", choices=["local", "dask"],
@@ -114,7 +121,7 @@ RESUME_FLAGS: list[Flag] = [
 ]
 WORKER_FLAGS: list[Flag] = [f for f in RESUME_FLAGS if f.names[0] != "--trials"]
 
-GROUP_TITLES = {"search": None, "execution": "where trials run", "budgets": "budgets (multi-fidelity searchers)",
+GROUP_TITLES = {"search": None, "columns": "column roles (inferred; these flags win)", "execution": "where trials run", "budgets": "budgets (multi-fidelity searchers)",
                 "torch": "PyTorch models and architecture search", "features": "feature engineering"}
 
 

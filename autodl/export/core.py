@@ -50,7 +50,9 @@ Metadata (``metadata_props``; values are JSON strings, keys prefixed ``autodl.``
 for scikit-learn classifiers, ``logits`` + ``label`` + ``probabilities`` for torch ones,
 ``prediction`` for regressors), the
 ``tolerances`` used, and every key of the caller's ``metadata`` (autodl passes ``config``,
-``score``, ``metric``, ``test_score``).
+``score``, ``metric``, ``test_score``; a tabular search's winner also ``datetime_columns``, inputs
+of float64 epoch seconds that :func:`autodl.export.runtime.table_to_feeds` converts from dates,
+and ``boolean_columns``, 0/1 inputs converted from booleans; see :mod:`autodl.tabular.columns`).
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@ Input schemes (stored in the file's ``autodl.input_scheme`` metadata):
   ``double`` (float64), categorical columns ``string``. A missing string value is fed as the
   empty string ``""`` (ONNX string tensors have no NaN); the exported imputer treats ``""`` as
   missing. A missing number is fed as NaN.
+  Two kinds of numeric input take other values from the table (``autodl.datetime_columns``,
+  ``autodl.boolean_columns``, written for tabular search's column plan, see
+  :mod:`autodl.tabular.columns`): a date column is fed as float64 epoch seconds, converted from
+  ``datetime64`` values or ISO 8601 text (:func:`epoch_seconds`; numbers pass through), a
+  boolean column as 1.0/0.0 (:func:`boolean_values`).
 * ``tensor``: one input ``[batch, ...]``; a table is read column by column in the order of
   ``autodl.feature_names`` and reshaped to the input's per-row shape.
 
@@ -88,11 +93,15 @@ def table_to_feeds(frame, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     inputs = meta["inputs"]
     if meta.get("input_scheme") == "columns":
         feeds = {}
+        dates, booleans = set(meta.get("datetime_columns") or ()), set(meta.get("boolean_columns") or ())
         for spec in inputs:
             col = frame[spec["column"]]
             if spec["type"] == "string":
-                values = np.array([MISSING_STRING if _is_missing(v) else str(v) for v in col.tolist()],
-                                  dtype=object)
+                values = category_strings(col)
+            elif spec["column"] in dates:
+                values = epoch_seconds(col)
+            elif spec["column"] in booleans:
+                values = boolean_values(col)
             else:
                 try:
                     values = np.asarray(col, dtype=np.float64)
@@ -138,12 +147,55 @@ def _cast(arr: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _is_missing(v) -> bool:
-    if v is None:
-        return True
+    import pandas as pd
+
     try:
-        return bool(np.isnan(v))
-    except TypeError:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # a list-like value
         return False
+
+
+def category_strings(values, missing: Any = MISSING_STRING) -> np.ndarray:
+    """Category values as strings (an object array): ``missing`` for a missing value, whole
+    floats as integers (``3.0`` -> ``"3"``, so a column read with and without missing values
+    gives the same levels), anything else ``str(v)``."""
+    return np.array([missing if _is_missing(v) else
+                     str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)
+                     for v in (values.tolist() if hasattr(values, "tolist") else list(values))], dtype=object)
+
+
+def epoch_seconds(values) -> np.ndarray:
+    """Dates as float64 seconds since 1970-01-01 (NaN for missing or unparsable values).
+
+    Numbers pass through (taken to be epoch seconds already); ``datetime64`` values and text
+    (ISO 8601, ``pd.to_datetime(format="ISO8601")``) are converted; values with a UTC offset or
+    time zone are converted to UTC, naive ones taken as they are."""
+    import pandas as pd
+
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not pd.api.types.is_datetime64_any_dtype(s.dtype):
+        s = pd.to_datetime(s, format="ISO8601", errors="coerce", utc=True)
+    if s.dt.tz is not None:
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    return ((s - pd.Timestamp(0)) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+_TRUE, _FALSE = {"true", "t", "yes", "y", "1"}, {"false", "f", "no", "n", "0"}
+
+
+def boolean_values(values) -> np.ndarray:
+    """Booleans as float64 1.0/0.0 (also ``"true"``/``"no"``/1/0 ..., case-insensitive); NaN for
+    missing or anything else."""
+    def one(v):
+        if _is_missing(v):
+            return np.nan
+        key = str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v).strip().lower()
+        return 1.0 if key in _TRUE else 0.0 if key in _FALSE else np.nan
+
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    return np.array([one(v) for v in items], dtype=np.float64)
 
 
 def run(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -55,6 +55,12 @@ skl2onnx (:func:`register_autodl_models`) emits its forward pass from the weight
 with ``ArgMax`` + ``Gather`` over the classes (classifier) or ``* y_scale + y_mean`` (regressor),
 all in the input's precision (float64 from autodl's pipelines).
 
+Dates: :class:`~autodl.tabular.columns.DateParts` (tabular search's date columns, fed as float64
+epoch seconds) gets autodl's converter too (:func:`_convert_date_parts`): the same function that
+computes the parts in NumPy, :func:`~autodl.tabular.columns.date_parts`, is run on ONNX values
+(``_Expr``: ``Add``/``Sub``/``Mul``/``Div``/``Floor`` on float64), so the graph performs the same
+IEEE operations in the same order and gives the same bits, NaN for a missing date included.
+
 Unsupported steps (a ``FunctionTransformer`` with a Python function, a transformer skl2onnx has
 no converter for, future featuretools/tsfresh transformers) are refused before conversion with
 an :class:`~autodl.errors.ExportError` naming the step: exporting the rest would give a file
@@ -110,14 +116,88 @@ def register_autodl_models() -> None:
     from skl2onnx.common.shape_calculator import (calculate_linear_classifier_output_shapes,
                                                   calculate_linear_regressor_output_shapes)
 
+    from autodl.tabular.columns import DateParts
     from autodl.tabular.torch_mlp import TorchMLPClassifier, TorchMLPRegressor
 
+    update_registered_converter(DateParts, "AutodlDateParts", _date_parts_shape, _convert_date_parts)
     update_registered_converter(TorchMLPClassifier, "AutodlTorchMLPClassifier",
                                 calculate_linear_classifier_output_shapes, _convert_torch_mlp,
                                 options={"zipmap": [True, False, "columns"], "nocl": [True, False]})
     update_registered_converter(TorchMLPRegressor, "AutodlTorchMLPRegressor",
                                 calculate_linear_regressor_output_shapes, _convert_torch_mlp)
     _REGISTERED = True
+
+
+def _date_parts_shape(operator) -> None:
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    n = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = DoubleTensorType([n, len(operator.raw_operator.columns_)])
+
+
+class _Expr:
+    """A float64 ONNX value with NumPy's arithmetic operators, so that
+    :func:`autodl.tabular.columns.date_parts` builds the graph of the very operations it runs in
+    NumPy (IEEE float64 ``Add``/``Sub``/``Mul``/``Div``/``Floor``: the same bits)."""
+
+    def __init__(self, scope, container, name: str):
+        self.scope, self.container, self.name = scope, container, name
+
+    def _value(self, other) -> str:
+        if isinstance(other, _Expr):
+            return other.name
+        from onnx import TensorProto
+
+        arr = np.asarray(other, dtype=np.float64)
+        name = self.scope.get_unique_variable_name("c")
+        self.container.add_initializer(name, TensorProto.DOUBLE, list(arr.shape), arr.ravel().tolist())
+        return name
+
+    def _node(self, kind: str, *inputs: str) -> _Expr:
+        out = self.scope.get_unique_variable_name(kind.lower())
+        self.container.add_node(kind, list(inputs), [out], name=self.scope.get_unique_operator_name(kind))
+        return _Expr(self.scope, self.container, out)
+
+    def __add__(self, o):
+        return self._node("Add", self.name, self._value(o))
+
+    def __sub__(self, o):
+        return self._node("Sub", self.name, self._value(o))
+
+    def __mul__(self, o):
+        return self._node("Mul", self.name, self._value(o))
+
+    def __truediv__(self, o):
+        return self._node("Div", self.name, self._value(o))
+
+    def floor(self):
+        return self._node("Floor", self.name)
+
+
+def _convert_date_parts(scope, operator, container) -> None:
+    """:class:`~autodl.tabular.columns.DateParts`: epoch seconds ``[N, k]`` (float64) -> the
+    parts of :func:`~autodl.tabular.columns.date_parts` concatenated part by part, then the
+    fitted output columns gathered (``hour`` only where it was fitted)."""
+    from onnx import TensorProto
+    from skl2onnx.common.data_types import DoubleTensorType
+    from skl2onnx.operator_converters.common import concatenate_variables
+
+    from autodl.tabular.columns import date_parts
+
+    op = operator.raw_operator
+    x = concatenate_variables(scope, operator.inputs, container)
+    if not isinstance(operator.inputs[0].type, DoubleTensorType):
+        cast = scope.get_unique_variable_name("t64")
+        container.add_node("Cast", [x], [cast], to=TensorProto.DOUBLE, name=scope.get_unique_operator_name("Cast"))
+        x = cast
+    t = _Expr(scope, container, x)
+    parts = date_parts(t, np.asarray(op.t_min_, dtype=np.float64).reshape(1, -1))
+    cat = scope.get_unique_variable_name("date_parts")
+    container.add_node("Concat", [p.name for p in parts], [cat], axis=1, name=scope.get_unique_operator_name("Concat"))
+    idx = scope.get_unique_variable_name("date_columns")
+    container.add_initializer(idx, TensorProto.INT64, [len(op.columns_)], [int(c) for c in op.columns_])
+    container.add_node("Gather", [cat, idx], [operator.outputs[0].full_name], axis=1,
+                       name=scope.get_unique_operator_name("Gather"))
 
 
 def _convert_torch_mlp(scope, operator, container) -> None:

@@ -154,7 +154,8 @@ def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | 
             executor = {**executor, "executor": in_process_if_one(
                 executor.get("executor"), n_workers, executor.get("trial_timeout"), executor.get("trial_memory"))}
         study.optimize(ArchObjective(factory, data, epochs=epochs, seed=seed), n_trials=n_trials,
-                       timeout=timeout, n_workers=n_workers, callbacks=callbacks, **stop, **executor)
+                       timeout=timeout, n_workers=n_workers, callbacks=callbacks, show_progress=False,
+                       **stop, **executor)
     seconds = time.perf_counter() - start
     best = best_trial(study)
     X_tr, y_tr, X_va, y_va = _tensors(data)

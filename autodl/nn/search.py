@@ -277,7 +277,7 @@ def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = Fal
                                                   spec.trial_memory)
         try:
             study.optimize(objective, n_trials=remaining, timeout=left, callbacks=callbacks,
-                           total_trials=spec.n_trials, **stop, **where)
+                           total_trials=spec.n_trials, show_progress=False, **stop, **where)
         finally:
             if progress is not None:
                 progress.stop()

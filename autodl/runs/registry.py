@@ -174,7 +174,7 @@ def join_study(study, objective, spec: Any, deadline: Deadline, progress: str = 
     stop = {"stop_at_timeout": True} if deadline.is_set else {}
     try:
         study.optimize(objective, timeout=deadline.remaining(), total_trials=spec.n_trials, callbacks=callbacks,
-                       **stop, **spec.executor_kwargs())
+                       show_progress=False, **stop, **spec.executor_kwargs())
     finally:
         if bar is not None:
             bar.stop()

@@ -1,7 +1,9 @@
 """Where trials run: one :class:`Executor` seam, three implementations.
 
 * :class:`InlineExecutor` - in the driver's own process (``executor="inline"``); the default
-  with one worker and no per-trial timeout. ``trial.should_prune()`` is decided live.
+  with one worker and no per-trial timeout. ``trial.should_prune()`` is decided live; a
+  ``trial_timeout`` stops a trial at its next ``trial.report()`` / ``should_prune()`` /
+  ``should_stop()`` (FAILED, "timed out after Xs", as the process executors record it).
 * :class:`ProcessExecutor` - a small pool of local worker processes (``executor="local"``),
   the default for ``n_workers > 1`` or a ``trial_timeout``. One pipe per worker, so the driver
   knows exactly which worker runs which trial: a trial past its timeout is stopped by killing
@@ -18,9 +20,15 @@ The study drives every executor the same way: :meth:`Executor.start` once, then
 :meth:`Executor.wait_any` for the next finished ones (asynchronous dispatch: a new trial starts
 the moment one finishes), and :meth:`Executor.shutdown` at the end.
 
-The objective is shipped to each worker once (cloudpickled, so lambdas and closures work);
-afterwards only ``(trial id, config, budget)`` crosses the process boundary, and a picklable
+The objective is shipped to each worker once (cloudpickled, so lambdas and closures work;
+its code keeps its file names, so failures name the user's file and line); afterwards only
+``(trial id, config, budget)`` crosses the process boundary, and a picklable
 :class:`TrialOutcome` comes back.
+
+Native thread pools (OpenMP, BLAS, and torch when already imported) are capped at
+:func:`trial_threads` (``OMP_NUM_THREADS`` when set, else usable cores // workers) in every
+process that runs trials: in each worker, and in the driver while an inline study runs (the
+previous limits are restored when ``Study.optimize`` returns).
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from autodl._deps import require
 from autodl.errors import TrialPruned, UserError
-from autodl.study.trial import RunningTrial, TrialState, check_value
+from autodl.study.trial import RunningTrial, TrialState, TrialTimedOut, check_value
 
 
 @dataclass
@@ -213,13 +221,14 @@ def execute(objective: Callable[[RunningTrial], Any], handle: RunningTrial,
         last = handle.intermediate[max(handle.intermediate)] if handle.intermediate else None
         return TrialOutcome(TrialState.PRUNED, last, "pruned", dict(handle.intermediate),
                             dict(handle.user_attrs), time.perf_counter() - start)
+    except TrialTimedOut as exc:  # the inline executor's per-trial timeout (see RunningTrial)
+        return TrialOutcome(TrialState.FAILED, None, f"timed out after {exc.seconds:g}s",
+                            dict(handle.intermediate), dict(handle.user_attrs), time.perf_counter() - start)
     except Exception as exc:  # the objective's own error: record it, keep the study going
         oom = memory_cap is not None and is_memory_error(exc)
         if oom:  # what the trial allocated hangs off the traceback's frames: free it first
             traceback.clear_frames(exc.__traceback__)
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" ({tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
-        message = f"{type(exc).__name__}: {exc}{where}"
+        message = describe_error(exc)
         if memory_cap is not None and oom:
             detail = " ".join(message.split())  # torch's message spans lines
             detail = detail if len(detail) <= 200 else detail[:197] + "..."
@@ -234,12 +243,74 @@ def execute(objective: Callable[[RunningTrial], Any], handle: RunningTrial,
                         time.perf_counter() - start)
 
 
-def dump_objective(objective: Callable, where: str = "worker processes") -> bytes:
-    """Cloudpickle ``objective`` for shipping to workers, or raise a one-line TypeError."""
+_LIBRARY_DIRS: list[str] = []
+
+
+def _is_library(filename: str) -> bool:
+    """Whether a traceback frame's file is autodl's, the standard library's or an installed
+    package's (``site-packages``/``dist-packages``), not the user's own code."""
+    if not _LIBRARY_DIRS:
+        import sysconfig
+
+        import autodl
+
+        paths = sysconfig.get_paths()
+        _LIBRARY_DIRS.extend(os.path.join(os.path.realpath(d), "") for d in {
+            os.path.dirname(autodl.__file__), paths["stdlib"], paths["platstdlib"],
+            paths["purelib"], paths["platlib"]})
+    if filename.startswith("<frozen"):
+        return True
+    if os.sep + "site-packages" + os.sep in filename or os.sep + "dist-packages" + os.sep in filename:
+        return True
+    real = os.path.realpath(filename) if os.path.isabs(filename) else filename
+    return any(real.startswith(d) for d in _LIBRARY_DIRS)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"ValueError: bad lr (my_script.py:19)"``: the exception and where it was raised in the
+    user's code, i.e. the innermost traceback frame outside autodl, the standard library and
+    installed packages (the innermost frame of all when no frame is the user's)."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    frame = next((f for f in reversed(tb) if not _is_library(f.filename)), tb[-1] if tb else None)
+    where = f" ({os.path.basename(frame.filename)}:{frame.lineno})" if frame is not None else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _code_reduce_keeping_filename(code):
+    """cloudpickle's reduction of a code object, with ``co_filename`` kept (cloudpickle writes
+    ``"<dynamic-code>"`` there, so tracebacks in workers would not name the user's file)."""
+    from cloudpickle import cloudpickle as _cp
+
+    rebuild, args = _cp._code_reduce(code)
+    return rebuild, tuple(code.co_filename if isinstance(a, str) and a == "<dynamic-code>" else a for a in args)
+
+
+def _dumps(obj: Any) -> bytes:
+    """``cloudpickle.dumps(obj)``, keeping the file names of code pickled by value (functions of
+    ``__main__``, lambdas, closures); plain ``cloudpickle.dumps`` if this cloudpickle lacks the
+    hook."""
+    import io
+    import types
+    from collections import ChainMap
+
     import cloudpickle
 
+    if not callable(getattr(getattr(cloudpickle, "cloudpickle", None), "_code_reduce", None)):
+        return cloudpickle.dumps(obj)
+
+    class _Pickler(cloudpickle.Pickler):
+        dispatch_table = ChainMap({types.CodeType: _code_reduce_keeping_filename},
+                                  cloudpickle.Pickler.dispatch_table)
+
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=cloudpickle.DEFAULT_PROTOCOL).dump(obj)
+    return buf.getvalue()
+
+
+def dump_objective(objective: Callable, where: str = "worker processes") -> bytes:
+    """Cloudpickle ``objective`` for shipping to workers, or raise a one-line TypeError."""
     try:
-        return cloudpickle.dumps(objective)
+        return _dumps(objective)
     except Exception as exc:  # noqa: BLE001 - report any pickling failure the same way
         raise TypeError(
             f"the objective cannot be sent to {where} ({type(exc).__name__}: {exc}); "
@@ -270,25 +341,31 @@ def describe_exit(code: int | None, memory_cap: float | None = None) -> str:
 class InlineExecutor:
     """Runs each trial in the driver's process, one at a time (``wait_any`` runs it).
 
-    A per-trial timeout cannot stop code running in the driver's own thread, so this executor
-    refuses one: use :class:`ProcessExecutor` (``executor="local"``, even with one worker).
+    Args:
+        trial_timeout: seconds after which a trial is stopped at its next ``trial.report()``,
+            ``should_prune()`` or ``should_stop()`` and recorded FAILED, "timed out after Xs".
+            Code in the driver's own thread cannot be killed, so an objective that never calls
+            those runs on; :class:`ProcessExecutor` (``executor="local"``) kills it instead.
+        threads: native threads while trials run (default :func:`trial_threads` of one
+            worker); the previous limits are restored by ``shutdown()``.
     """
 
     name = "inline"
     live_reports = True
     capacity = 1
 
-    def __init__(self, trial_timeout: float | None = None):
-        if trial_timeout is not None:
-            raise UserError("a per-trial timeout needs worker processes to stop a trial; use "
-                            "executor='local' (n_workers=1 is fine) or 'dask'")
+    def __init__(self, trial_timeout: float | None = None, threads: int | None = None):
+        self.trial_timeout = trial_timeout
+        self.threads = threads or trial_threads(1)
         self._objective: Callable | None = None
         self._hooks = Hooks()
         self._queue: list[TrialTask] = []
+        self._limit: ThreadLimit | None = None
 
     def start(self, objective, hooks: Hooks) -> None:
         self._objective = objective
         self._hooks = hooks
+        self._limit = ThreadLimit(self.threads)
 
     def submit(self, task: TrialTask) -> None:
         self._queue.append(task)
@@ -302,12 +379,18 @@ class InlineExecutor:
         handle = RunningTrial(tid, task.config, task.budget, run_dir=task.run_dir, stop_at=task.stop_at,
                               on_report=lambda step, value: hooks.on_report(tid, step, value),
                               pruner=lambda: hooks.should_prune(tid),
-                              keeper=lambda value: hooks.worth_keeping(tid, value))
+                              keeper=lambda value: hooks.worth_keeping(tid, value),
+                              timeout=self.trial_timeout)
         assert self._objective is not None, "start() was not called"
+        if self._limit is not None:
+            self._limit.apply()
         return [(tid, execute(self._objective, handle))]
 
     def shutdown(self) -> None:
         self._queue.clear()
+        if self._limit is not None:
+            self._limit.restore()
+            self._limit = None
 
 
 # ---------------------------------------------------------------------- local processes
@@ -315,20 +398,72 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "V
                 "NUMEXPR_NUM_THREADS")
 
 
+def cpu_cores() -> int:
+    """Cores this process may use: the CPU affinity mask where the platform has one (a
+    container or ``taskset`` may allow fewer than ``os.cpu_count()``), else ``os.cpu_count()``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def trial_threads(n_workers: int) -> int:
+    """Native threads per trial when ``n_workers`` trials run at once: ``OMP_NUM_THREADS`` when
+    the user set it, else ``max(1, cpu_cores() // n_workers)``."""
+    return _env_threads() or max(1, cpu_cores() // max(1, int(n_workers)))
+
+
 def limit_threads(threads: int) -> None:
-    """Cap native thread pools (OpenMP, BLAS) of this process at ``threads``.
+    """Cap native thread pools (OpenMP, BLAS, torch) of this (worker) process at ``threads``,
+    for good.
 
     n workers x all cores each oversubscribes the machine, and spinning OpenMP threads then slow
     trials down by an order of magnitude (HistGradientBoosting).
     """
-    for var in _THREAD_VARS:
+    for var in _THREAD_VARS:  # libraries loaded later read these
         os.environ[var] = str(threads)
-    try:  # pools already loaded (numpy's BLAS) do not re-read the variables
-        from threadpoolctl import threadpool_limits
+    ThreadLimit(threads).apply()  # pools already loaded (numpy's BLAS) do not re-read them
 
-        threadpool_limits(limits=threads)
-    except ImportError:
-        pass
+
+class ThreadLimit:
+    """Caps native thread pools of this process at ``threads`` until :meth:`restore`.
+
+    :meth:`apply` limits every OpenMP/BLAS pool loaded so far (threadpoolctl) and torch's
+    intra-op pool when torch is already imported (torch is never imported for this); called
+    before each trial, it also catches pools that earlier trials loaded (it looks again only
+    when ``sys.modules`` grew). :meth:`restore` puts back each pool's previous limit.
+    """
+
+    def __init__(self, threads: int):
+        self.threads = int(threads)
+        self._limiters: list = []
+        self._torch_before: int | None = None
+        self._n_modules = -1
+
+    def apply(self) -> None:
+        torch = sys.modules.get("torch")
+        if torch is not None and self._torch_before is None and hasattr(torch, "set_num_threads"):
+            self._torch_before = torch.get_num_threads()
+            if self._torch_before != self.threads:
+                torch.set_num_threads(self.threads)
+        if len(sys.modules) == self._n_modules:
+            return
+        self._n_modules = len(sys.modules)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return
+        self._limiters.append(threadpool_limits(limits=self.threads))
+
+    def restore(self) -> None:
+        while self._limiters:  # newest first: each one restores what it found
+            self._limiters.pop().restore_original_limits()
+        torch = sys.modules.get("torch")
+        if torch is not None and self._torch_before is not None:
+            if torch.get_num_threads() != self._torch_before:
+                torch.set_num_threads(self._torch_before)
+            self._torch_before = None
+        self._n_modules = -1
 
 
 def _unlink(path: str) -> None:
@@ -514,8 +649,8 @@ class ProcessExecutor:
     Args:
         n_workers: worker processes (each runs one trial at a time).
         trial_timeout: seconds after which a trial's worker is killed and the trial FAILED.
-        threads: native threads per worker (default ``OMP_NUM_THREADS`` when it is set, else
-            ``cpu_count // n_workers``, at least 1).
+        threads: native threads per worker (default :func:`trial_threads`: ``OMP_NUM_THREADS``
+            when it is set, else usable cores // ``n_workers``, at least 1).
         trial_memory: bytes of memory each worker may use (Linux, see :func:`cap_memory`); a
             trial that exceeds it is FAILED, "exceeded the memory cap of 2.0 GB
             (--trial-memory): <the allocation error>", and its worker is replaced.
@@ -530,7 +665,7 @@ class ProcessExecutor:
         self.n_workers = int(n_workers)
         self.trial_timeout = trial_timeout
         self.trial_memory = trial_memory
-        self.threads = threads or _env_threads() or max(1, (os.cpu_count() or 1) // self.n_workers)
+        self.threads = threads or trial_threads(self.n_workers)
         self._ctx = multiprocessing.get_context("spawn")
         self._slots: list[_Slot] = []
         self._payload = ""  # path of the cloudpickled objective
@@ -702,7 +837,7 @@ class ProcessExecutor:
 EXECUTORS = ("inline", "local", "dask")
 
 
-def make_executor(executor: "str | Executor | None", n_workers: int = 1,
+def make_executor(executor: "str | Executor | None", n_workers: int | None = 1,
                   trial_timeout: float | None = None,
                   dask_scheduler: str | None = None, *,
                   trial_memory: float | None = None) -> Executor:
@@ -710,9 +845,13 @@ def make_executor(executor: "str | Executor | None", n_workers: int = 1,
 
     ``None``/``"auto"``: in-process for one worker without a timeout or memory cap, else local
     processes; ``"dask"`` with ``dask_scheduler`` joins that cluster, without it starts a local
-    one. ``trial_memory`` (bytes) needs local processes.
+    one. ``trial_memory`` (bytes) needs local processes. ``n_workers=None``: one per usable core
+    (:func:`cpu_cores`). ``"inline"`` with a ``trial_timeout`` stops a trial at its next
+    ``trial.report()`` / ``should_prune()`` / ``should_stop()`` (see :class:`InlineExecutor`).
     """
     check_memory_cap(trial_memory)
+    if n_workers is None:
+        n_workers = cpu_cores()
     if executor is not None and not isinstance(executor, str):
         if not isinstance(executor, Executor):
             raise UserError(f"executor must be one of {', '.join(EXECUTORS)} or an Executor, "

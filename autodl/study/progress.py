@@ -1,4 +1,5 @@
-"""Live progress of a running study (rich), or JSON lines / nothing for scripts."""
+"""Live progress of a running study (rich), or JSON lines / nothing for scripts; failed trials
+reported on stderr (:class:`FailureReport`)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class StudyProgress:
         self._task = self._progress.add_task(self.label, total=total, best=self._fmt(self.best),
                                              running=0, left=self._left())
         self._progress.start()
+        _LIVE[0] += 1
 
     def _left(self) -> str:
         if self.timeout is None:
@@ -97,3 +99,67 @@ class StudyProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+            _LIVE[0] -= 1
+
+
+#: StudyProgress bars drawing now: a study run inside another's display (autodl.search, the
+#: CLI) does not draw a second one by default
+_LIVE = [0]
+
+
+def live() -> bool:
+    """Whether a :class:`StudyProgress` bar is drawing in this process."""
+    return _LIVE[0] > 0
+
+
+def _say(line: str) -> None:
+    print(f"autodl: {line}", file=sys.stderr, flush=True)
+
+
+class FailureReport:
+    """Failed trials on stderr, never silent: one line the first time each distinct message
+    appears (``"trial 7 failed: ValueError: bad lr (my_script.py:19)"``; at most ``max_lines``
+    distinct ones), and :meth:`finish` ends with ``"3 of 20 trials failed: <the most common
+    message>"``. ``update`` is a study callback."""
+
+    def __init__(self, max_lines: int = 10):
+        self.max_lines = max_lines
+        self.counts: dict[str, int] = {}
+        self.finished = 0
+
+    def update(self, study: "Study", trial: FrozenTrial) -> None:
+        self.finished += 1
+        if trial.state != TrialState.FAILED:
+            return
+        message = trial.message or "failed"
+        if message not in self.counts:
+            if len(self.counts) < self.max_lines:
+                _say(f"trial {trial.id} failed: {message}")
+            elif len(self.counts) == self.max_lines:
+                _say("more trials failed with other messages (see study.trials)")
+        self.counts[message] = self.counts.get(message, 0) + 1
+
+    def summary(self) -> str | None:
+        """``"3 of 20 trials failed: <most common message>"``, or None when none failed."""
+        n = sum(self.counts.values())
+        if not n:
+            return None
+        message = max(self.counts, key=self.counts.get)  # the first seen among equals
+        others = len(self.counts) - 1
+        more = f" ({self.counts[message]} times; {others} other message{'s' * (others > 1)})" if others else ""
+        return f"{n} of {self.finished} trials failed: {message}{more}"
+
+    def finish(self, study: "Study", show_best: bool = False) -> None:
+        """Print the failure summary (if any failed) and, with ``show_best``, the winner."""
+        if show_best and self.finished:
+            try:
+                best = study.best_trial
+            except ValueError:
+                _say(f"{self.finished} trials finished, none complete")
+            else:
+                config = ", ".join(f"{k}={v!r}" for k, v in best.config.items())
+                config = config if len(config) <= 160 else config[:157] + "..."
+                _say(f"best trial {best.id}: value {best.value:.6g} ({config})")
+        line = self.summary()
+        if line is not None:
+            _say(line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from autodl.errors import SearchExhausted, StorageError, UserError
 from autodl.searchers import Searcher, Trial, make_searcher
@@ -124,6 +124,7 @@ class Study:
         self._asked: dict[int, _Job] = {}  # trials started by ask(), awaiting tell()
         self._n_known_finished = 0
         self._limit_hit = False
+        self._queue: list[dict[str, Any]] = []  # configs to run before the searcher's own (enqueue)
         self.storage.abandon_orphans()
         self._restore_searcher()
 
@@ -329,7 +330,7 @@ class Study:
             self._limit_hit = True
             return None
         try:
-            trial = self.searcher.ask()
+            trial = self._dequeue() or self.searcher.ask()
         except SearchExhausted:
             return None
         tid = self.storage.create_trial(trial.config, trial.budget, dict(trial.info), limit=total)
@@ -339,6 +340,25 @@ class Study:
             return None
         self._known.add(tid)
         return _Job(tid, trial)
+
+    def enqueue(self, config: Mapping[str, Any]) -> None:
+        """Run ``config`` before the searcher's own proposals (Optuna's ``enqueue_trial``): the
+        next trial this process starts takes the oldest queued config. The searcher adopts it
+        (:meth:`autodl.searchers.Searcher.adopt`), so it learns from the result as from its own
+        trials and does not propose the same point while it runs. A config that is not a point
+        of the space is a :class:`~autodl.SpaceError` here; the queue lives in this object (a
+        resumed study starts without it)."""
+        self.space.validate_config(config)
+        self._queue.append(dict(config))
+
+    def _dequeue(self):
+        """The searcher's trial for the oldest queued config, or None. Multi-fidelity searchers
+        adopt it at their largest budget (a full evaluation)."""
+        if not self._queue:
+            return None
+        config = self._queue.pop(0)
+        budget = getattr(self.searcher, "max_budget", None) if getattr(self.searcher, "uses_budget", False) else None
+        return self.searcher.adopt(config, budget, {"enqueued": True})
 
     def ask(self) -> RunningTrial:
         """Start a trial by hand (for loops you drive yourself); finish it with :meth:`tell`.
@@ -398,9 +418,9 @@ class Study:
         objective: Objective,
         n_trials: int | None = None,
         timeout: float | None = None,
-        n_workers: int = 1,
+        n_workers: int | None = 1,
         callbacks: Sequence[Callback] = (),
-        show_progress: bool = False,
+        show_progress: bool | None = None,
         *,
         executor: "str | Executor | None" = None,
         dask_scheduler: str | None = None,
@@ -417,7 +437,10 @@ class Study:
 
         ``objective`` returns a float; it may call ``trial.report(value, step)`` and
         ``trial.should_prune()``. An exception, NaN/inf or a non-number marks the trial FAILED
-        (with the message) and the study goes on. No new trial starts after the timeout; running
+        (with the message, e.g. "ValueError: bad lr (my_script.py:19)": the innermost line of
+        the user's own code) and the study goes on. Failed trials are never silent: stderr gets
+        one line the first time each distinct message appears and, at the end, "3 of 20 trials
+        failed: <the most common message>". No new trial starts after the timeout; running
         ones finish (with ``stop_at_timeout`` they are stopped). On Ctrl-C the running trials are
         marked ABANDONED (resume re-runs them) and ``KeyboardInterrupt`` is raised again.
 
@@ -425,18 +448,26 @@ class Study:
             objective: the function to optimize.
             n_trials: trials this call finishes (complete, pruned or failed).
             timeout: seconds after which no new trial starts.
-            n_workers: trials running at once (worker processes; Dask: local cluster size).
+            n_workers: trials running at once (worker processes; Dask: local cluster size);
+                None: one per usable core. Native thread pools (OpenMP, BLAS, torch if
+                imported) of every process running trials, this one included with
+                ``"inline"``, are capped at usable cores // ``n_workers`` (``OMP_NUM_THREADS``
+                when set) while the call runs.
             callbacks: ``callback(study, frozen_trial)`` after each finished trial.
-            show_progress: draw a progress bar on stderr.
+            show_progress: draw a progress bar on stderr and name the winner at the end; None
+                (default): when stderr is a terminal and no other autodl progress bar is
+                drawing (``autodl.search`` draws its own).
             executor: ``"inline"`` (this process), ``"local"`` (worker processes, spawned; the
                 objective is cloudpickled once per worker so closures work), ``"dask"``, or an
                 :class:`~autodl.study.executors.Executor`. Default: inline for one worker
                 without ``trial_timeout``, else local.
             dask_scheduler: ``tcp://host:8786`` of a running Dask scheduler (implies
                 ``executor="dask"``); without it ``"dask"`` starts a local cluster.
-            trial_timeout: seconds after which a trial is stopped (its worker process is
-                killed) and recorded FAILED, "timed out after Xs". Needs a process executor;
-                with one worker ``"local"`` is chosen for you.
+            trial_timeout: seconds after which a trial is stopped and recorded FAILED, "timed
+                out after Xs": its worker process is killed (``"local"``, chosen for you with one
+                worker; Dask). With ``executor="inline"`` the trial stops at its next
+                ``trial.report()``, ``should_prune()`` or ``should_stop()`` after the timeout
+                (code in this process cannot be killed).
             trial_memory: bytes of memory each worker process may use (Linux; ``RLIMIT_DATA``,
                 its imports included). A trial that exceeds it is recorded FAILED, "exceeded the
                 memory cap of 2.0 GB (--trial-memory): <the allocation error>", its worker is
@@ -478,6 +509,10 @@ class Study:
                                               and not isinstance(trial_timeout, bool)
                                               and trial_timeout > 0):
             raise UserError(f"trial_timeout is {trial_timeout!r}, but must be a positive number of seconds")
+        if n_workers is None:
+            from autodl.study.executors import cpu_cores
+
+            n_workers = cpu_cores()
         if not isinstance(n_workers, int) or n_workers < 1:
             raise UserError(f"n_workers is {n_workers!r}, but must be an integer >= 1")
         if not isinstance(max_retries, int) or max_retries < 0:
@@ -495,12 +530,16 @@ class Study:
         deadline = None if timeout is None else time.monotonic() + float(timeout)
         limit = _Deadline(deadline, float(reserve_ratio)) if stop and deadline is not None else None
 
+        from autodl.study import progress as progress_mod
+
+        if show_progress is None:
+            show_progress = _is_terminal() and not progress_mod.live()
+        failures = progress_mod.FailureReport()
+        callbacks = [*callbacks, failures.update]
         progress = None
         if show_progress:
-            from autodl.study.progress import StudyProgress
-
-            progress = StudyProgress(self, n_trials=n_trials, timeout=timeout)
-            callbacks = [*callbacks, progress.update]
+            progress = progress_mod.StudyProgress(self, n_trials=n_trials, timeout=timeout)
+            callbacks.append(progress.update)
         try:
             if progress is not None:
                 progress.start()
@@ -510,6 +549,7 @@ class Study:
         finally:
             if progress is not None:
                 progress.stop()
+            failures.finish(self, show_best=bool(show_progress))
         return self
 
     def wait_for_others(self, deadline: float | None = None, poll: float = 0.5) -> bool:
@@ -715,6 +755,16 @@ class Study:
         where = self.storage.path or "memory"
         return (f"Study(searcher={self.searcher.name}, direction={self.direction}, "
                 f"trials={len(self.trials)}, storage={where})")
+
+
+def _is_terminal() -> bool:
+    """Whether stderr is a terminal (where progress is shown by default)."""
+    import sys
+
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
 
 
 def _at_top_budget(trials: list[FrozenTrial]) -> list[FrozenTrial]:

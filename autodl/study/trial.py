@@ -74,6 +74,17 @@ class FrozenTrial:
         }
 
 
+class TrialTimedOut(BaseException):
+    """Raised inside an in-process trial by ``trial.report()``, ``should_prune()`` or
+    ``should_stop()`` once its ``trial_timeout`` has passed; the trial is recorded FAILED,
+    "timed out after Xs". A BaseException, so an objective's ``except Exception`` does not
+    swallow it."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"timed out after {seconds:g}s")
+        self.seconds = seconds
+
+
 def check_value(value: Any) -> tuple[float | None, str | None]:
     """``(float value, None)`` for a usable objective result, else ``(None, why it failed)``."""
     if isinstance(value, bool) or value is None:
@@ -100,6 +111,10 @@ class RunningTrial:
         budget: resource to spend (epochs, iterations), or None for full-budget searchers.
         stop_at: the ``time.time()`` at which the study's deadline stops the trial (None: no
             deadline); see :meth:`should_stop`.
+        timeout: the per-trial timeout of an in-process trial (seconds from the handle's
+            creation; None: none): past it, :meth:`report`, :meth:`should_prune` and
+            :meth:`should_stop` raise :class:`TrialTimedOut` (worker processes are killed
+            instead).
 
     Example:
         >>> def objective(trial):
@@ -123,9 +138,12 @@ class RunningTrial:
         run_dir: str | None = None,
         keeper: Callable[[float], bool] | None = None,
         stop_at: float | None = None,
+        timeout: float | None = None,
     ):
         self.id = id
         self.stop_at = stop_at
+        self.timeout = timeout
+        self._timeout_at = None if timeout is None else time.monotonic() + float(timeout)
         self.config = dict(config)
         self.budget = budget
         self.run_dir = run_dir
@@ -158,9 +176,15 @@ class RunningTrial:
         self.intermediate[step] = v
         if self._on_report is not None:
             self._on_report(step, v)
+        self._check_timeout()
+
+    def _check_timeout(self) -> None:
+        if self._timeout_at is not None and time.monotonic() >= self._timeout_at:
+            raise TrialTimedOut(self.timeout)
 
     def should_prune(self) -> bool:
         """Whether the searcher's rule says to stop this trial now (then raise TrialPruned)."""
+        self._check_timeout()
         return bool(self._pruner()) if self._pruner is not None else False
 
     def should_stop(self) -> bool:
@@ -168,6 +192,7 @@ class RunningTrial:
         for this trial: an objective that checks it (between epochs or batches) and raises
         :class:`~autodl.TrialPruned` stops in time even where the study cannot kill it (the
         inline executor); the trial is recorded PRUNED."""
+        self._check_timeout()
         return self.stop_at is not None and time.time() >= self.stop_at
 
     def worth_keeping(self, value: float) -> bool:

@@ -87,9 +87,7 @@ def load_file(path: str | Path, target: str | None) -> Dataset:
         raise DataError(f"{path} has no feature columns besides the target '{target}'")
     if y.isna().all():
         raise DataError(f"target column '{target}' in {path} is empty")
-    if y.isna().any():
-        keep = ~y.isna()
-        X, y = X[keep], y[keep]
+    # rows whose target is missing stay: the search drops them and says how many
     return Dataset(X=X.reset_index(drop=True), y=y.reset_index(drop=True), name=Path(path).name,
                    target=target)
 

@@ -38,8 +38,9 @@ class _AutoDLBase(BaseEstimator):
 
     def __init__(self, time_budget: float | None = None, n_trials: int | None = None,
                  searcher: str = "tpe", metric: str | None = None, cv: int = 5, seed: int = 0,
-                 features: Any = None, space: Any = "tabular", n_workers: int = 1,
-                 random_state: int | np.random.RandomState | None = None):
+                 features: Any = None, space: Any = "tabular", n_workers: int | None = 1,
+                 random_state: int | np.random.RandomState | None = None,
+                 trial_timeout: float | None = None):
         self.time_budget = time_budget
         self.n_trials = n_trials
         self.searcher = searcher
@@ -50,6 +51,7 @@ class _AutoDLBase(BaseEstimator):
         self.space = space
         self.n_workers = n_workers
         self.random_state = random_state
+        self.trial_timeout = trial_timeout
 
     def _seed(self) -> int:
         """The seed of the search: ``random_state`` when given (scikit-learn's name), else
@@ -107,13 +109,15 @@ class _AutoDLBase(BaseEstimator):
             y = np.asarray(y, dtype=np.float64)
             if not np.all(np.isfinite(y)):
                 raise ValueError("y contains NaN or infinity")
-        if len(frame) < 2 * max(2, int(self.cv)) and len(frame) < 4:
+        if len(frame) < 4:
             raise ValueError(f"n_samples = {len(frame)}: too few samples to cross-validate")
         kwargs = dict(time_budget=self.time_budget, n_trials=self.n_trials)
         result = search(frame, y, task=self._task, space=self.space, searcher=self.searcher,
-                        seed=seed, metric=self.metric, cv=int(self.cv), test_size=0,
-                        n_workers=self.n_workers, features=self.features, **kwargs)
+                        seed=seed, metric=self.metric, cv=self.cv if isinstance(self.cv, str) else int(self.cv), test_size=0,
+                        n_workers=self.n_workers, features=self.features,
+                        trial_timeout=self.trial_timeout, **kwargs)
         self.best_estimator_ = result.best_model
+        self.column_plan_ = result.plan  # how rows are prepared for best_estimator_ (autodl.tabular.columns)
         self.best_config_ = dict(result.best_config)
         self.best_score_ = float(result.best_score)
         self.metric_ = result.metric
@@ -124,7 +128,17 @@ class _AutoDLBase(BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predictions of ``best_estimator_``."""
         check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.predict(self._input(X, reset=False))
+        return self.best_estimator_.predict(self._prepared(X))
+
+    def _prepared(self, X):
+        """``X`` as ``best_estimator_`` takes it (dates as epoch seconds, ...: the column plan)."""
+        frame = self._input(X, reset=False)
+        plan = getattr(self, "column_plan_", None)
+        if plan is None:
+            return frame
+        from autodl.tabular.columns import prepare_frame
+
+        return prepare_frame(frame, plan)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -149,7 +163,9 @@ class AutoDLClassifier(ClassifierMixin, _AutoDLBase):
             ``fit``); None (the default) keeps ``seed``.
         features: a feature-engineering step (see :func:`autodl.search`).
         space: the search space (a built-in name, a YAML path or an :class:`autodl.Space`).
-        n_workers: trials run in parallel processes.
+        n_workers: trials run in parallel processes (None: one per usable core).
+        trial_timeout: seconds after which a trial is stopped (its worker process killed)
+            and recorded failed; the search goes on.
 
     Attributes:
         best_estimator_: the winning pipeline refit on all rows.
@@ -168,7 +184,7 @@ class AutoDLClassifier(ClassifierMixin, _AutoDLBase):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of ``best_estimator_`` (columns in ``classes_`` order)."""
         check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.predict_proba(self._input(X, reset=False))
+        return self.best_estimator_.predict_proba(self._prepared(X))
 
 
 class AutoDLRegressor(RegressorMixin, _AutoDLBase):

@@ -27,9 +27,14 @@ class TabularKind(RunKind):
             raise UserError("--data needs --target COLUMN naming the column to predict")
         if args.target and not (args.data or args.entityset):
             raise UserError("--target only applies with --data FILE or --entityset YAML")
-        cv = 5 if args.cv is None else args.cv
-        if cv < 2:
-            raise UserError(f"--cv is {cv}, but must be at least 2")
+        cv = "auto" if args.cv is None else args.cv
+        if cv not in ("auto", "holdout"):
+            try:
+                cv = int(cv)
+            except ValueError:
+                raise UserError(f"--cv is {cv!r}, but must be a number of folds, holdout or auto") from None
+            if cv < 2:
+                raise UserError(f"--cv is {cv}, but must be at least 2")
         data = str(Path(args.data).resolve()) if args.data else None
         space = args.space or "tabular"
         if Path(space).suffix in (".yaml", ".yml", ".json"):
@@ -40,7 +45,8 @@ class TabularKind(RunKind):
                           budget_resource=args.budget_resource or "auto", n_trials=args.trials,
                           time_budget=args.time, seed=args.seed, cv=cv,
                           test_size=0.2 if args.test_size is None else args.test_size,
-                          n_workers=args.workers or 1, **_executor_fields(args), **feature_fields(args))
+                          n_workers=args.workers or 1, **_executor_fields(args), **feature_fields(args),
+                          column_roles=column_roles(args))
 
     def default_out(self, spec) -> str:
         stem = spec.dataset or Path(spec.data or spec.entityset).stem
@@ -57,8 +63,14 @@ class TabularKind(RunKind):
             fid = (f" (budgets {p['min_budget']:g}..{p['max_budget']:g}, eta {p['eta']:g}, "
                    f"resource {spec.budget_resource})")
         what = spec.dataset or Path(spec.data or spec.entityset).name
-        return (f"autodl: {what} ({spec.task}, {spec.metric}, {spec.cv}-fold CV), searcher {spec.searcher}{fid}, "
+        how = "holdout validation" if spec.cv == "holdout" else f"{spec.cv}-fold CV"
+        line = (f"autodl: {what} ({spec.task}, {spec.metric}, {how}), searcher {spec.searcher}{fid}, "
                 f"{budget} -> {run_dir}")
+        if spec.column_plan:  # the column roles, once the run folder exists
+            from autodl.tabular.columns import ColumnPlan
+
+            line += "\n" + ColumnPlan.from_dict(spec.column_plan).announcement()
+        return line
 
     def start(self, spec, out, X=None, y=None, features=None) -> Run:
         from autodl.tabular.search import start_run
@@ -103,8 +115,9 @@ class TabularKind(RunKind):
         if not (run_dir / "model.skops").is_file():
             raise UserError(f"{run_dir} has no model.skops; finish the run with `autodl resume {run_dir}`")
         prep = prepare_run(run_dir, load_spec(run_dir))
-        sample = prep.X_test if prep.X_test is not None else prep.X_all
-        written = export_onnx(load_best_model(run_dir), path, sample=sample.iloc[:512], metadata=onnx_metadata(result))
+        sample = (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512]
+        sample, meta = plan_sample(prep.plan, sample)
+        written = export_onnx(load_best_model(run_dir), path, sample=sample, metadata={**meta, **onnx_metadata(result)})
         what = "held-out test rows" if prep.X_test is not None else "training rows (the run held out none)"
         return written, f"{min(len(sample), 512)} {what}"
 
@@ -124,6 +137,32 @@ def onnx_metadata(result: Mapping[str, Any]) -> dict[str, Any]:
     return {"config": result.get("best_config"), "score": result.get("best_value"), "metric": result.get("metric"),
             "test_score": result.get("test_score"), "trial_id": result.get("best_trial"),
             "run_kind": result.get("kind")}
+
+
+def plan_sample(plan, sample) -> tuple[Any, dict[str, Any]]:
+    """The export rows and metadata of a column plan (:func:`autodl.tabular.columns.export_sample`);
+    as they are without one."""
+    if plan is None:
+        return sample, {}
+    from autodl.tabular.columns import export_sample
+
+    return export_sample(plan, sample)
+
+
+#: ``autodl search`` flags that give columns a role (tabular), and the role
+ROLE_FLAGS = {"ignore": "ignore", "categorical": "categorical", "datetime": "datetime"}
+
+
+def column_roles(args) -> dict[str, str] | None:
+    """``--ignore a,b --categorical zip --datetime when`` as ``{column: role}``; a column named
+    by two of them is a one-line error."""
+    roles: dict[str, str] = {}
+    for dest, role in ROLE_FLAGS.items():
+        for col in filter(None, (c.strip() for c in (getattr(args, dest, None) or "").split(","))):
+            if roles.get(col, role) != role:
+                raise UserError(f"column '{col}' is given two roles: --{roles[col]} and --{role}")
+            roles[col] = role
+    return roles or None
 
 
 def _budget_params(args, searcher: str) -> dict:

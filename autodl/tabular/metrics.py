@@ -48,3 +48,24 @@ def get_metric(name: str | None, task: str) -> Metric:
         valid = [m for m, v in METRICS.items() if v.task == task]
         raise UserError(f"metric '{name}' is for {metric.task}; for {task} use one of: {', '.join(valid)}")
     return metric
+
+
+#: a class below this share of the rows makes accuracy a poor default metric
+RARE_CLASS_SHARE = 0.05
+
+
+def imbalance_note(y, metric_given: str | None) -> str | None:
+    """One line for a strongly imbalanced classification target scored by the default metric
+    (accuracy rewards predicting the majority class), naming better metrics; None otherwise."""
+    import pandas as pd
+
+    if metric_given is not None:
+        return None
+    shares = pd.Series(pd.Series(y).dropna()).value_counts(normalize=True)
+    if len(shares) < 2 or shares.iloc[-1] >= RARE_CLASS_SHARE:
+        return None
+    rare, share = shares.index[-1], float(shares.iloc[-1])
+    better = "roc_auc or balanced_accuracy" if len(shares) == 2 else "balanced_accuracy or f1"
+    return (f"autodl: the target is imbalanced (class {rare!r} is {share:.1%} of the rows): accuracy rewards "
+            f"predicting the majority class; consider metric={better.split(' or ')[0]!r} "
+            f"(--metric {better.replace(' or ', ' or --metric ')})")

@@ -4,7 +4,8 @@ Models are written with skops (``model.skops``), which stores objects as a schem
 and arrays instead of a pickle stream. Loading checks every type the file names and refuses
 any outside scikit-learn, NumPy and SciPy, so opening a model from a run folder never runs
 arbitrary code. autodl's own estimators (the PyTorch MLP, which keeps its weights as NumPy
-arrays, and the feature transformers of :mod:`autodl.features`) are trusted too. Nothing of a
+arrays, the date transformer of :mod:`autodl.tabular.columns` and the feature transformers of
+:mod:`autodl.features`) are trusted too. Nothing of a
 tabular run is pickled.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.",
-                     "autodl.tabular.torch_mlp.", "autodl.features.")
+                     "autodl.tabular.torch_mlp.", "autodl.tabular.columns.", "autodl.features.")
 
 
 def save_model(model, path: str | Path) -> Path:

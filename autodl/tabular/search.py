@@ -33,15 +33,15 @@ import numpy as np
 
 from autodl.errors import DataError, UserError
 from autodl.runs import (Deadline, atomic_write, create_run, load_split, new_run_dir, read_run, result_envelope,
-                         save_split, study_counts, write_result)
+                         save_split, study_counts, write_json, write_result)
 from autodl.searchers import make_searcher
 from autodl.space import Space
 from autodl.study import Study, TrialState
 from autodl.tabular import data as data_mod
-from autodl.tabular.metrics import Metric, get_metric
+from autodl.tabular.metrics import Metric, get_metric, imbalance_note
 from autodl.tabular.persist import load_model, save_model
-from autodl.tabular.pipeline import (BUDGET_RESOURCES, ITERATION_PARAMS, CVObjective, build_pipeline, check_space,
-                                     make_cv, quiet_fit, score_model)
+from autodl.tabular.pipeline import (BUDGET_RESOURCES, HOLDOUT_VALIDATION, ITERATION_PARAMS, CVObjective, build_pipeline, check_space,
+                                     make_cv, quiet_fit, resolve_cv, score_model)
 
 #: budgets of a multi-fidelity searcher on tables unless given: fractions 1/9, 1/3 and 1 of the
 #: full fit (see :class:`~autodl.tabular.pipeline.CVObjective`)
@@ -71,7 +71,7 @@ class SearchSpec:
     n_trials: int | None = None  # total trials the run should finish
     time_budget: float | None = None  # seconds of searching per invocation
     seed: int = 0
-    cv: int = 5
+    cv: int | str = 5  # folds, "holdout" or "auto" (resolved when the run starts; see resolve_cv)
     test_size: float = 0.2
     n_workers: int = 1
     executor: str | None = None  # None: in-process for one worker, else "local"; or "dask"
@@ -85,6 +85,17 @@ class SearchSpec:
     #: what a multi-fidelity searcher's budget cuts: "auto", "iterations" or "rows" (see
     #: :class:`~autodl.tabular.pipeline.CVObjective`); ignored by full-budget searchers
     budget_resource: str = "auto"
+    #: user roles for columns, e.g. {"zip": "categorical", "note": "ignore"} (see
+    #: :mod:`autodl.tabular.columns`); they win over the inferred roles
+    column_roles: dict[str, str] | None = None
+    #: the column plan inferred when the run started (:meth:`ColumnPlan.to_dict`); a resumed run
+    #: reuses it, so the columns mean the same in every trial ({}: none, split by dtype)
+    column_plan: dict[str, Any] | None = None
+    #: print the column plan when it is inferred; None: when stderr is a terminal (not stored)
+    announce_columns: bool | None = False
+    #: start from strong default configurations (:mod:`autodl.tabular.portfolio`) before the
+    #: searcher's own proposals (full-budget searchers other than grid)
+    portfolio: bool = True
 
     def validate(self) -> None:
         if self.n_trials is None and self.time_budget is None:
@@ -93,8 +104,8 @@ class SearchSpec:
             raise UserError(f"trials is {self.n_trials}, but must be a positive integer")
         if self.time_budget is not None and not self.time_budget > 0:
             raise UserError(f"time budget is {self.time_budget}, but must be positive")
-        if not isinstance(self.cv, int) or self.cv < 2:
-            raise UserError(f"cv is {self.cv}, but must be an integer >= 2 folds")
+        if self.cv not in ("auto", "holdout") and (not isinstance(self.cv, int) or self.cv < 2):
+            raise UserError(f"cv is {self.cv!r}, but must be an integer >= 2 folds, 'holdout' or 'auto'")
         if not 0 <= self.test_size < 1:
             raise UserError(f"test size is {self.test_size}, but must be in [0, 1)")
         if not isinstance(self.n_workers, int) or self.n_workers < 1:
@@ -122,6 +133,9 @@ class SearchSpec:
         # building an executor starts nothing
         make_executor(self.executor if self.executor != "auto" else None, self.n_workers, self.trial_timeout,
                       self.dask_scheduler, trial_memory=self.trial_memory)
+        if self.column_roles is not None and not (
+                isinstance(self.column_roles, dict) and all(isinstance(r, str) for r in self.column_roles.values())):
+            raise UserError(f"column roles are {self.column_roles!r}, but must be a dict of column -> role")
         self._validate_budgets()
 
     def _validate_budgets(self) -> None:
@@ -177,6 +191,7 @@ class Prepared:
     y_all: Any
     features: Any = None  # an unfitted feature transformer, or None
     split: dict[str, np.ndarray] | None = None  # row indices of X_all: train, test
+    plan: Any = None  # the ColumnPlan the pipelines split columns by (None with a feature step)
 
 
 def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None = None) -> Prepared:
@@ -186,7 +201,15 @@ def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None 
     then only describes it); otherwise the transformer is made from ``spec.features``.
     ``split``: the row indices saved in a run folder (``train``, ``test``); made from the seed
     when None.
+
+    Rows whose target is missing are dropped (one line on stderr). Without a feature step the
+    columns get roles (:func:`autodl.tabular.columns.infer_roles` on the training rows, with
+    ``spec.column_roles`` winning; a resumed run reuses ``spec.column_plan``) and the data is
+    converted for the pipelines (:func:`~autodl.tabular.columns.prepare_frame`: dates to epoch
+    seconds, ...); ``spec.column_plan`` then holds the plan.
     """
+    from autodl.tabular.columns import ColumnPlan, drop_missing_target, infer_roles, prepare_frame
+
     spec.validate()
     space = Space.load(spec.space if not isinstance(spec.space, dict) else Space.from_dict(spec.space))
     check_space(space)  # an unknown model or parameter is an error before any trial runs
@@ -213,20 +236,42 @@ def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None 
         if len(X) != len(y):
             raise DataError(f"X has {len(X)} rows but y has {len(y)}")
         X = X.reset_index(drop=True)
+    if spec.column_roles and features is not None:
+        raise UserError("column roles apply to the table's own columns; they cannot be combined with a feature step")
+    X, y, dropped = drop_missing_target(X, y, say=spec.column_plan is None)
     task = data_mod.check_task(spec.task, y)
     metric = get_metric(spec.metric, task)
+    if task == "classification" and spec.column_plan is None:  # said once, when the run starts
+        note = imbalance_note(y, spec.metric)
+        if note:
+            sys.stderr.write(note + "\n")
+            sys.stderr.flush()
     spec.task, spec.metric = task, metric.name
     spec.check_budget_space(space)
     if split is None:
         split = make_split(len(y), y if task == "classification" else None, spec.test_size, spec.seed)
     train, test = split["train"], split.get("test", np.arange(0))
+    spec.cv = resolve_cv(spec.cv, len(train), spec.time_budget)  # run.json records what was used
     if len(train) + len(test) != len(y) or (len(test) and max(train.max(), test.max()) >= len(y)):
         raise DataError(f"the run's saved split ({len(train)} + {len(test)} rows) does not fit the data "
                         f"({len(y)} rows); the data file changed since the run started")
+    plan = None
+    if features is None and spec.column_plan != {}:  # {}: a run folder that has no plan
+        if spec.column_plan is not None:
+            plan = ColumnPlan.from_dict(spec.column_plan)
+        else:
+            plan = infer_roles(_rows(X, train), overrides=spec.column_roles)
+            plan.dropped_target_rows = dropped
+            spec.column_plan = plan.to_dict()
+            tty = sys.stderr is not None and sys.stderr.isatty()
+            if spec.announce_columns or (spec.announce_columns is None and tty):
+                sys.stderr.write(plan.announcement() + "\n")
+                sys.stderr.flush()
+        X = prepare_frame(X, plan)
     X_tr, y_tr = _rows(X, train), _rows(y, train)
     X_te, y_te = (_rows(X, test), _rows(y, test)) if len(test) else (None, None)
     return Prepared(spec, space, task, metric, X_tr, y_tr, X_te, y_te, X, y, features,
-                    {"train": np.asarray(train), "val": np.arange(0), "test": np.asarray(test)})
+                    {"train": np.asarray(train), "val": np.arange(0), "test": np.asarray(test)}, plan)
 
 
 def make_split(n_rows: int, stratify, test_size: float, seed: int) -> dict[str, np.ndarray]:
@@ -256,7 +301,10 @@ class SearchResult:
         best_score: its cross-validated metric.
         test_score: the metric on the held-out test split (None without one).
         leaderboard: completed trials best first (a DataFrame).
-        best_model: the winning pipeline refit on all data.
+        best_model: the winning pipeline refit on all data. It takes rows as the search's
+            pipelines saw them (:func:`autodl.tabular.columns.prepare_frame` with ``plan``:
+            dates as epoch seconds, ...); :meth:`predict` converts raw rows first.
+        plan: the :class:`~autodl.tabular.columns.ColumnPlan` (None with a feature step).
         task, metric: what was optimized.
         study: the :class:`~autodl.Study`; run_dir: the run folder (or None).
     """
@@ -272,18 +320,35 @@ class SearchResult:
         self.best_config = study.best_config
         self.best_score = study.best_value
         self.best_trial_id = study.best_trial.id
+        self.plan = None
 
     @property
     def leaderboard(self):
-        return self.study.leaderboard()
+        """Completed trials best first (a DataFrame): the score column is named after the
+        metric (e.g. ``accuracy``, the mean over the CV folds) and ``<metric>_cv_std`` is its
+        spread over the folds; then duration and the config."""
+        board = self.study.leaderboard()
+        if board.empty:
+            return board
+        spread = {t.id: t.user_attrs.get("cv_std") for t in self.study.trials}
+        board.insert(int(board.columns.get_loc("value")) + 1, f"{self.metric}_cv_std", board["id"].map(spread))
+        return board.rename(columns={"value": self.metric})
 
     def predict(self, X):
-        return self.best_model.predict(data_mod.as_frame(X, self._feature_names()))
+        return self.best_model.predict(self._frame(X))
 
     def predict_proba(self, X):
         if self.task != "classification":
             raise AttributeError("predict_proba is only available for classification")
-        return self.best_model.predict_proba(data_mod.as_frame(X, self._feature_names()))
+        return self.best_model.predict_proba(self._frame(X))
+
+    def _frame(self, X):
+        frame = data_mod.as_frame(X, self._feature_names())
+        if self.plan is None:
+            return frame
+        from autodl.tabular.columns import prepare_frame
+
+        return prepare_frame(frame, self.plan)
 
     def _feature_names(self) -> list[str] | None:
         names = getattr(self.best_model, "feature_names_in_", None)
@@ -291,7 +356,9 @@ class SearchResult:
 
     def export_onnx(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
         """Export :attr:`best_model` to ONNX, verified on the held-out test rows (the training
-        rows without a test split); see :func:`autodl.export.export_onnx`."""
+        rows without a test split); see :func:`autodl.export.export_onnx`. The file's inputs are
+        the columns the column plan uses (a date column: float64 epoch seconds, which
+        ``autodl predict`` converts from dates, see ``autodl.datetime_columns``)."""
         from autodl.export import export_onnx
 
         sample = getattr(self, "export_sample", None)
@@ -300,6 +367,11 @@ class SearchResult:
                             "autodl.export_onnx(result.best_model, path, sample=X_heldout)")
         meta = {"config": self.best_config, "score": self.best_score, "metric": self.metric,
                 "test_score": self.test_score, **(metadata or {})}
+        if self.plan is not None:
+            from autodl.tabular.columns import export_sample
+
+            sample, plan_meta = export_sample(self.plan, sample)
+            meta = {**plan_meta, **meta}
         return export_onnx(self.best_model, path, sample=sample, metadata=meta)
 
     def summary(self) -> dict[str, Any]:
@@ -310,7 +382,8 @@ class SearchResult:
             best_budget=self.study.best_trial.budget,  # None without a multi-fidelity searcher
             test_score=self.test_score, counts=study_counts(self.study),
             extra={"task": self.task, "model_file": "model.skops",
-                   "model_format": "skops (no pickle; see autodl.tabular.persist)"})
+                   "model_format": "skops (no pickle; see autodl.tabular.persist)",
+                   **({"columns": self.plan.to_dict()} if getattr(self, "plan", None) is not None else {})})
 
     def __repr__(self) -> str:
         test = f", test_score={self.test_score:.4g}" if self.test_score is not None else ""
@@ -336,17 +409,39 @@ def refit_ratio(prep: Prepared) -> float:
     k = make_cv(prep.task, prep.y_train, prep.spec.cv, prep.spec.seed).get_n_splits()
     n_train = len(prep.X_train)
     refit_rows = len(prep.X_all) + (n_train if prep.X_test is not None else 0)
-    return REFIT_SAFETY * refit_rows / ((k - 1) * n_train)
+    trial_rows = (k - 1) * n_train if prep.spec.cv != "holdout" else (1 - HOLDOUT_VALIDATION) * n_train
+    return REFIT_SAFETY * refit_rows / trial_rows
 
 
-def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = False,
+def enqueue_portfolio(study: Study, prep: Prepared) -> None:
+    """Queue the portfolio's configurations (:mod:`autodl.tabular.portfolio`) that the study has
+    not run yet, for searchers that evaluate every trial in full (not grid: it enumerates)."""
+    spec = prep.spec
+    if not spec.portfolio or uses_budget(spec.searcher) or str(spec.searcher).lower() == "grid":
+        return
+    from autodl.tabular.portfolio import portfolio
+
+    tried = [t.config for t in study.trials]
+    for config in portfolio(prep.space, len(prep.y_train)):
+        if config not in tried:
+            study.enqueue(config)
+
+
+def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool | None = False,
                progress_mode: str = "bar", resume: bool = False,
                deadline: Deadline | None = None) -> SearchResult:
     """Run (or continue) the search described by ``prep``; write the run folder if given.
 
     ``deadline``: when the whole call must end (default: ``spec.time_budget`` from now).
+    ``show_progress=None``: when stderr is a terminal. Failed trials are reported on stderr
+    either way (see :meth:`Study.optimize`).
     """
     spec = prep.spec
+    announce = show_progress is None  # the Python API's default: name the winner at the end
+    if show_progress is None:
+        from autodl.study.progress import live
+
+        show_progress = announce = sys.stderr is not None and sys.stderr.isatty() and not live()
     if deadline is None:
         deadline = Deadline.after(spec.time_budget)
     storage = None if run_dir is None else run_dir / "study.db"
@@ -356,6 +451,7 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
         study = Study(prep.space, searcher=spec.searcher, direction=prep.metric.direction,
                       storage=storage, seed=spec.seed, searcher_params=spec.searcher_params)
     objective = make_objective(prep, run_dir, study)
+    enqueue_portfolio(study, prep)
     end = None if not deadline.is_set else time.monotonic() + deadline.remaining() - FINISH_MARGIN
     stop = {} if end is None else {"stop_at_timeout": True, "reserve_ratio": refit_ratio(prep)}
     preload = []
@@ -381,7 +477,7 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
             break
         try:
             study.optimize(objective, n_trials=remaining, timeout=left, callbacks=callbacks,
-                           total_trials=spec.n_trials, **stop, **spec.executor_kwargs())
+                           total_trials=spec.n_trials, show_progress=False, **stop, **spec.executor_kwargs())
         finally:
             if progress is not None:
                 progress.stop()
@@ -390,7 +486,12 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool = Fa
         if remaining is None or not study.wait_for_others(end):
             break
         remaining = spec.n_trials - study.n_finished
-    return finalize(study, prep, run_dir)
+    result = finalize(study, prep, run_dir)
+    if announce:
+        test = f", test {result.test_score:.4g}" if result.test_score is not None else ""
+        print(f"autodl: best {result.metric} {result.best_score:.4g}{test}: trial {result.best_trial_id}, "
+              f"{result.best_config.get('model')}", file=sys.stderr)
+    return result
 
 
 def _preload(module: str) -> None:
@@ -436,12 +537,13 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult
     test_score = None
     with quiet_fit():
         if prep.X_test is not None:
-            model = build_pipeline(best.config, prep.X_train, prep.task, seed,
-                                   features=prep.features).fit(prep.X_train, prep.y_train)
+            model = build_pipeline(best.config, prep.X_train, prep.task, seed, features=prep.features,
+                                   plan=prep.plan).fit(prep.X_train, prep.y_train)
             test_score = float(score_model(model, prep.X_test, prep.y_test, prep.metric))
-        final = build_pipeline(best.config, prep.X_all, prep.task, seed,
-                               features=prep.features).fit(prep.X_all, prep.y_all)
+        final = build_pipeline(best.config, prep.X_all, prep.task, seed, features=prep.features,
+                               plan=prep.plan).fit(prep.X_all, prep.y_all)
     result = SearchResult(study, final, prep.task, prep.metric.name, test_score, run_dir)
+    result.plan = prep.plan
     result.export_sample = (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512]
     if run_dir is not None:
         save_model(final, run_dir / "model.skops")
@@ -456,6 +558,7 @@ def start_run(spec: SearchSpec, out: str | Path, X=None, y=None, features=None) 
     new_run_dir(out)  # a bad --out is said before the data is loaded (create_run checks it again)
     prep = prepare(spec, X, y, features)
     spec_dict = asdict(spec)
+    spec_dict.pop("announce_columns")
     if isinstance(spec.space, Space):
         spec_dict["space"] = spec.space.to_dict()
 
@@ -469,6 +572,8 @@ def start_run(spec: SearchSpec, out: str | Path, X=None, y=None, features=None) 
             frame.columns = [str(c) for c in frame.columns]
             atomic_write(run_dir / "data.parquet", lambda p: frame.to_parquet(p))
         save_split(run_dir, **prep.split)
+        if prep.plan is not None:
+            write_json(run_dir / "columns.json", prep.plan.to_dict())
 
     run_dir = create_run(out, "tabular", spec_dict, fill)
     return prep, run_dir
@@ -492,6 +597,8 @@ def prepare_run(run_dir: Path, spec: SearchSpec) -> Prepared:
     if spec.data and not Path(spec.data).is_file():
         raise DataError(f"the run's data file {spec.data} is gone; restore it to continue")
     split = load_split(run_dir)
+    if spec.column_plan is None:  # a run started before column roles (or with a feature step): none
+        spec.column_plan = {}
     prep = prepare(spec, split=split)
     if split is None:
         save_split(run_dir, **prep.split)
@@ -544,14 +651,17 @@ def search(
     n_trials: int | None = None,
     seed: int = 0,
     metric: str | None = None,
-    cv: int = 5,
+    cv: int | str = "auto",
     test_size: float = 0.2,
-    n_workers: int = 1,
+    n_workers: int | None = 1,
     out: str | Path | None = None,
-    show_progress: bool = False,
+    show_progress: bool | None = None,
     searcher_params: dict[str, Any] | None = None,
     features: Any = None,
     budget_resource: str = "auto",
+    trial_timeout: float | None = None,
+    column_roles: dict[str, str] | None = None,
+    portfolio: bool = True,
 ) -> SearchResult:
     """Tune a scikit-learn pipeline on ``(X, y)`` by k-fold cross-validation.
 
@@ -572,10 +682,19 @@ def search(
         seed: seeds the searcher, the folds and the test split.
         metric: accuracy, balanced_accuracy, f1, roc_auc, log_loss (classification); r2,
             rmse, mae (regression). Default accuracy / r2.
-        cv: number of folds.
+        cv: number of folds, ``"holdout"`` (one stratified 80/20 split of the training rows),
+            or ``"auto"`` (default): 3 folds from 10,000 training rows under a time budget (5
+            folds buy too few models in the time there; measured, see
+            :data:`autodl.tabular.pipeline.AUTO_LARGE_FOLDS`), else 5 folds.
         test_size: fraction held out for a final test score (0 for none).
-        n_workers: trials run in parallel in that many processes.
+        n_workers: trials run in parallel in that many processes (None: one per usable core).
+            Native thread pools (OpenMP, BLAS) of each are capped at cores // ``n_workers``
+            (``OMP_NUM_THREADS`` when set), in this process too when trials run in it.
         out: a run folder to keep the study, result and model in (resumable).
+        show_progress: a progress bar on stderr; None (default): when stderr is a terminal.
+            Failed trials are reported on stderr either way, with the file and line.
+        trial_timeout: seconds after which a trial is stopped and recorded FAILED ("timed out
+            after Xs"); the trials then run in a worker process, which is killed.
         features: a feature-engineering step run before the preprocessing, refitted per fold
             and cached by content across trials: ``"featuretools"`` (transform primitives on
             ``X``), ``"tsfresh"`` (``X`` holds a series per row), a dict ``{"kind": ...,
@@ -584,6 +703,14 @@ def search(
             count of hist_gb, random_forest, extra_trees and mlp; the training rows of each
             fold for linear, knn and svm), ``"iterations"`` (every model of the space must have
             one) or ``"rows"`` (every model). Only with a multi-fidelity searcher.
+        portfolio: start from strong default configurations (:mod:`autodl.tabular.portfolio`:
+            the library defaults of gradient boosting, a linear model and the forests) before the
+            searcher's own proposals; the searcher learns from them. Not with grid or
+            multi-fidelity searchers.
+        column_roles: roles for columns, winning over the inferred ones, e.g. ``{"zip":
+            "categorical", "note": "ignore", "when": "datetime"}`` (roles: numeric, categorical,
+            high_cardinality, boolean, datetime, ignore; see :mod:`autodl.tabular.columns`).
+            The plan is printed with the progress, kept as ``result.plan`` and in the run folder.
 
     Example:
         >>> from sklearn.datasets import load_wine
@@ -595,10 +722,16 @@ def search(
     t0 = time.monotonic()
     if time_budget is None and n_trials is None:
         time_budget = 60.0
+    if n_workers is None:
+        from autodl.study.executors import cpu_cores
+
+        n_workers = cpu_cores()
     spec = SearchSpec(task=task, metric=metric, space=space if not isinstance(space, Space) else space.to_dict(),
                       searcher=searcher, searcher_params=dict(searcher_params or {}), n_trials=n_trials,
                       time_budget=time_budget, seed=seed, cv=cv, test_size=test_size, n_workers=n_workers,
-                      features=_features_spec(features), budget_resource=budget_resource)
+                      features=_features_spec(features), budget_resource=budget_resource,
+                      trial_timeout=trial_timeout, column_roles=column_roles, announce_columns=show_progress,
+                      portfolio=portfolio)
     obj = features if features is not None and not isinstance(features, (str, dict)) else None
     if out is not None:
         prep, run_dir = start_run(spec, out, X, y, features=obj)
@@ -650,7 +783,7 @@ def make_objective(prep: Prepared, run_dir: Path | None, study: Study) -> CVObje
         features.set_params(cache_dir=str(run_dir / "feature_cache"))  # shared by worker processes
     return CVObjective(prep.X_train, prep.y_train, prep.task, prep.metric, prep.spec.cv, prep.spec.seed,
                        features=features, budget_resource=prep.spec.budget_resource,
-                       max_budget=study.searcher.max_budget)
+                       max_budget=study.searcher.max_budget, plan=prep.plan)
 
 
 def _features_spec(features: Any) -> Any:

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from autodl import Categorical, Float, Int, Space, SpaceError
-from autodl.tabular.pipeline import (HYPERPARAMETERS, MODELS, PREPROCESSING, build_model, build_pipeline,
-                                     check_space)
+from autodl.tabular.pipeline import (CLASS_WEIGHT_MODELS, HYPERPARAMETERS, MODELS, PREPROCESSING, build_model,
+                                     build_pipeline, check_space)
 
 KNOWN = "known models: linear, knn, svm, random_forest, extra_trees, hist_gb, mlp"
 
@@ -51,7 +51,7 @@ BAD = {
         "parameters:\n  model: {type: categorical, choices: [linear]}\n"
         "  scaling: {type: categorical, choices: [standard]}\n",
         "search space: unknown parameter 'scaling'; a tabular space has 'model', 'impute', 'scaler', "
-        "'encoder' and '<model>.<hyperparameter>' parameters"),
+        "'encoder', 'class_weight' and '<model>.<hyperparameter>' parameters"),
     "unknown encoder": (
         "parameters:\n  model: {type: categorical, choices: [linear]}\n"
         "  encoder: {type: categorical, choices: [onehot, target]}\n",
@@ -102,7 +102,9 @@ def test_the_hyperparameter_table_is_what_build_model_reads(model):
         config = _Recording({"model": model})
         build_model(config, task)
         read |= config.read
-    assert read - {"model"} == {f"{model}.{h}" for h in HYPERPARAMETERS[model]}
+    # and class_weight, a top-level parameter, for the families whose classifiers take it
+    assert ("class_weight" in read) == (model in CLASS_WEIGHT_MODELS)
+    assert read - {"model", "class_weight"} == {f"{model}.{h}" for h in HYPERPARAMETERS[model]}
     assert set(HYPERPARAMETERS) == set(MODELS)
 
 

@@ -41,7 +41,8 @@ def check_result(result, X, n_trials, direction):
     n_complete = sum(t.state == TrialState.COMPLETE for t in result.study.trials)
     assert len(lb) == n_complete >= 1
     assert result.study.n_finished == n_trials
-    values = list(lb["value"])
+    values = list(lb[result.metric])  # the score column is named after the metric, with its CV spread
+    assert (lb[f"{result.metric}_cv_std"] >= 0).all()
     assert values == sorted(values, reverse=direction == "maximize")
     assert values[0] == result.best_score
     assert result.best_model is not None
