@@ -43,6 +43,9 @@ def test_every_portfolio_config_is_in_the_built_in_space_and_large_tables_put_fo
     assert portfolio(space, 1000) == PORTFOLIO
     big = [c["model"] for c in portfolio(space, 100_000)]
     assert big[-2:] == ["random_forest", "extra_trees"] and big[0] == "hist_gb"
+    # many classes: boosting grows a tree per class, so the linear model goes first
+    assert [c["model"] for c in portfolio(space, 1000, n_classes=10)][:2] == ["linear", "hist_gb"]
+    assert portfolio(space, 1000, n_classes=2) == PORTFOLIO
     narrow = autodl.Space({"model": autodl.Categorical(["knn"]), "knn.n_neighbors": autodl.Int(1, 9)})
     assert portfolio(narrow, 1000) == []  # nothing of it is a point of that space
 
@@ -54,7 +57,7 @@ def test_a_tabular_search_starts_with_the_portfolio_unless_told_otherwise():
     X, y = load_wine(return_X_y=True, as_frame=True)
     res = autodl.search(X, y, n_trials=len(PORTFOLIO) + 1, cv=2, seed=0, show_progress=False)
     configs = [t.config for t in sorted(res.study.trials, key=lambda t: t.id)]
-    assert configs[:len(PORTFOLIO)] == PORTFOLIO
+    assert configs[:len(PORTFOLIO)] == portfolio(autodl.Space.load("tabular"), len(X), n_classes=3)
     assert configs[-1] not in PORTFOLIO  # then the searcher
     off = autodl.search(X, y, n_trials=3, cv=2, seed=0, portfolio=False, show_progress=False)
     assert [t.config for t in off.study.trials][0] not in PORTFOLIO
