@@ -114,7 +114,9 @@ def user_run_model(net, run_dir: Path, split: dict[str, np.ndarray], result: dic
     graph (:func:`autodl.export.network.image_input`); sequences N×T×F standardized per feature;
     table columns through the column handling of the search
     (:func:`autodl.export.network.table_network`). The held-out rows are checked against the
-    recorded test accuracy, as in :func:`run_model`."""
+    recorded test accuracy, as in :func:`run_model`. A regression network's output is mapped
+    back from the standardized target it learned (``y_std * out + y_mean``, inside the graph), so
+    the file predicts in the target's own units."""
     from torch import nn
 
     from autodl.export.network import image_input, table_network
@@ -128,11 +130,13 @@ def user_run_model(net, run_dir: Path, split: dict[str, np.ndarray], result: dic
     test = split.get("test")
     held, what = (test, "test rows") if test is not None and len(test) else (split["val"], "validation rows")
     held = np.asarray(held)
+    regression = x.get("task") == "regression"
     if nd.kind == "table":
-        model = table_network(x["preprocessor"], net.eval(), feature_frame=nd.X.iloc[split["train"]],
-                              class_labels=list(nd.classes))
+        body = _target_units(net.eval(), x["y_mean"], x["y_std"]) if regression else net.eval()
+        model = table_network(x["preprocessor"], body, feature_frame=nd.X.iloc[split["train"]],
+                              class_labels=None if regression else list(nd.classes))
         rows = nd.X.iloc[held].reset_index(drop=True)
-        pred_idx = model.logits(rows).argmax(axis=1)
+        out = model.logits(rows)
         how = "raw table columns; the graph imputes, standardizes and one-hot encodes them as the search did"
         inputs = {"kind": "table", "feature_names": list(nd.feature_names or [])}
     else:
@@ -144,20 +148,45 @@ def user_run_model(net, run_dir: Path, split: dict[str, np.ndarray], result: dic
         import torch
 
         with torch.no_grad():
-            pred_idx = model(torch.as_tensor(rows)).numpy().argmax(axis=1)
+            out = model(torch.as_tensor(rows)).numpy()
         how = (f"raw {nd.kind}s as given ({x['raw_dtype']}, N x {' x '.join(map(str, nd.X.shape[1:]))}); the graph "
                f"standardizes each {'channel' if nd.kind == 'image' else 'feature'} with the training rows' "
                "mean and std")
         inputs = {"kind": nd.kind, "image_shape": nd.image_shape}
     recorded = result.get("test_score") if what == "test rows" else None
-    acc = float((pred_idx == np.asarray(nd.y)[held]).mean())
-    if recorded is not None and abs(acc - float(recorded)) > 0.5 / len(held):
+    truth = np.asarray(nd.y)[held]
+    if regression:
+        pred = np.asarray(out, dtype=np.float64).reshape(-1)
+        acc = 1.0 - float(((truth - pred) ** 2).sum()) / max(float(((truth - truth.mean()) ** 2).sum()), 1e-300)
+        allowed, metric = 1e-4, "R²"
+    else:
+        acc = float((np.asarray(out).argmax(axis=1) == truth).mean())
+        allowed, metric = 0.5 / len(held), "accuracy"
+    if recorded is not None and abs(acc - float(recorded)) > allowed:
         raise ExportError(f"the model scores {acc:.4f} on the run's {what}, but {run_dir}/result.json records "
                           f"{float(recorded):.4f}: {run_dir}/{DATA_DIR} or model.pt changed since the run")
-    note = f"{len(held)} {what} of {nd.source} (accuracy {acc:.4f}" + (", as recorded)" if recorded is not None else ")")
+    note = f"{len(held)} {what} of {nd.source} ({metric} {acc:.4f}" + (", as recorded)" if recorded is not None else ")")
     names = list(nd.feature_names) if nd.kind == "table" else None
     meta = {**metadata, "dataset": nd.source, "input": how}
     return RunModel(model, rows, list(nd.classes), names, meta, note, inputs)
+
+
+def _target_units(net, mean: float, std: float):
+    """``net`` whose single output is mapped back to the target's units: ``std * out + mean``."""
+    import torch
+    from torch import nn
+
+    class TargetUnits(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+            self.register_buffer("scale", torch.tensor(float(std), dtype=torch.float32))
+            self.register_buffer("shift", torch.tensor(float(mean), dtype=torch.float32))
+
+        def forward(self, x):
+            return self.net(x) * self.scale + self.shift
+
+    return TargetUnits().eval()
 
 
 def export_run_model(run: RunModel, path: str | Path) -> tuple[Path, str]:
@@ -169,5 +198,5 @@ def export_run_model(run: RunModel, path: str | Path) -> tuple[Path, str]:
     torch.set_num_threads(1)  # small networks; leave the other cores alone
     sample = run.sample.iloc[:512] if hasattr(run.sample, "iloc") else run.sample[:512]
     written = export_onnx(run.model, path, sample=sample, feature_names=run.feature_names,
-                          class_labels=run.class_labels, metadata=run.metadata)
+                          class_labels=run.class_labels or None, metadata=run.metadata)
     return written, run.rows_note

@@ -49,7 +49,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from autodl.nas.architect import Architect
@@ -120,8 +119,10 @@ FINISH_SECONDS = 1.0
 def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float = 0.05,
                   batch_size: int = 64, weight_decay: float = 3e-4, seed: int = 0,
                   losses: list[float] | None = None, deadline=None,
-                  should_stop: Callable[[], bool] | None = None) -> nn.Module:
-    """Train ``model`` from its current weights: SGD (momentum 0.9), cosine learning rate.
+                  should_stop: Callable[[], bool] | None = None, task: str = "classification") -> nn.Module:
+    """Train ``model`` from its current weights: SGD (momentum 0.9), cosine learning rate, on
+    cross-entropy (``task="regression"``: mean squared error of a single output against float
+    targets, :func:`autodl.nn.data.loss_function`).
     ``losses`` (a list) receives the mean training loss of each epoch.
 
     ``deadline`` (a :class:`~autodl.runs.Deadline`): after the first epoch, the training is
@@ -129,6 +130,9 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs:
     number of epochs run is ``len(losses)``. ``should_stop()`` is asked before every batch
     (``trial.should_stop`` of a candidate); when it says yes, :class:`~autodl.TrialPruned` is raised.
     """
+    from autodl.nn.data import loss_function
+
+    criterion = loss_function(task)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1))
@@ -146,7 +150,7 @@ def train_network(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs:
             if len(idx) < 2:  # BatchNorm needs two rows
                 continue
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(X[idx]), y[idx])
+            loss = criterion(model(X[idx]), y[idx])
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()

@@ -46,15 +46,23 @@ class NasResult:
     study: Any = None
 
 
-def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
+def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, task: str = "classification") -> float:
+    """Accuracy, or R² for a regression network (:func:`autodl.nn.data.score`)."""
+    from autodl.nn.data import score
+
     model.eval()
     with torch.no_grad():
-        return float((model(X).argmax(1) == y).float().mean())
+        return score(model(X), y, task)
 
 
-def _tensors(data):
+def _label_dtype(task: str):
+    return torch.float32 if task == "regression" else torch.int64
+
+
+def _tensors(data, task: str = "classification"):
     t = lambda a, dt=torch.float32: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
-    return (t(data.X_train), t(data.y_train, torch.int64), t(data.X_val), t(data.y_val, torch.int64))
+    label = _label_dtype(task)
+    return (t(data.X_train), t(data.y_train, label), t(data.X_val), t(data.y_val, label))
 
 
 class ArchObjective:
@@ -67,6 +75,9 @@ class ArchObjective:
         self.X_train, self.y_train = np.asarray(data.X_train), np.asarray(data.y_train)
         self.X_val, self.y_val = np.asarray(data.X_val), np.asarray(data.y_val)
         self.epochs, self.seed = int(epochs), int(seed)
+        from autodl.nn.data import task_of
+
+        self.task = task_of(data)
 
     def __call__(self, trial) -> float:
         from autodl.nas.darts import train_network
@@ -75,15 +86,15 @@ class ArchObjective:
             from autodl.errors import TrialPruned
 
             raise TrialPruned("stopped at the deadline before it began")
-        X_tr, y_tr, X_va, y_va = _tensors(self)
+        X_tr, y_tr, X_va, y_va = _tensors(self, self.task)
         epochs = int(round(trial.budget)) if trial.budget is not None else self.epochs
         torch.manual_seed(self.seed)
         model = freeze(self.factory, trial.config)
-        train_network(model, X_tr, y_tr, epochs=epochs, seed=self.seed,
+        train_network(model, X_tr, y_tr, epochs=epochs, seed=self.seed, task=self.task,
                       should_stop=trial.should_stop if getattr(trial, "stop_at", None) is not None else None)
         trial.set_user_attr("n_params", int(sum(p.numel() for p in model.parameters())))
         trial.set_user_attr("epochs", epochs)
-        return accuracy(model, X_va, y_va)
+        return accuracy(model, X_va, y_va, self.task)
 
 
 def make_study(factory: Callable[[], nn.Module], *, searcher: str = "evolution", population: int = 8,
@@ -158,18 +169,21 @@ def evolutionary_nas(factory: Callable[[], nn.Module], data, *, n_trials: int | 
                        **stop, **executor)
     seconds = time.perf_counter() - start
     best = best_trial(study)
-    X_tr, y_tr, X_va, y_va = _tensors(data)
+    from autodl.nn.data import task_of
+
+    task = task_of(data)
+    X_tr, y_tr, X_va, y_va = _tensors(data, task)
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     final = freeze(factory, best.config)
     losses: list[float] = []
     train_network(final, torch.cat([X_tr, X_va]), torch.cat([y_tr, y_va]), epochs=train_epochs or epochs,
-                  seed=seed, losses=losses, deadline=deadline)
+                  seed=seed, losses=losses, deadline=deadline, task=task)
     train_seconds = time.perf_counter() - t0
     test_acc = None
     if getattr(data, "X_test", None) is not None and len(data.X_test):
         test_acc = accuracy(final, torch.as_tensor(np.asarray(data.X_test), dtype=torch.float32),
-                            torch.as_tensor(np.asarray(data.y_test), dtype=torch.int64))
+                            torch.as_tensor(np.asarray(data.y_test), dtype=_label_dtype(task)), task)
     finished = [t for t in study.trials if t.state.finished]
     history = [{"trial": t.id, "config": dict(t.config), "val_accuracy": t.value, "state": t.state.value,
                 "epochs": t.user_attrs.get("epochs"), "n_params": t.user_attrs.get("n_params")}

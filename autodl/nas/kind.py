@@ -109,7 +109,7 @@ class NasKind(RunKind):
             split = make_split(spec)
         x = result["extra"]
         meta = {"config": result.get("best_config"), "score": result.get("best_value"),
-                "metric": "accuracy (validation split)", "test_score": result.get("test_score"),
+                "metric": f"{result.get('metric', 'accuracy')} (validation split)", "test_score": result.get("test_score"),
                 "run_kind": "nas", "method": spec.method,
                 "architecture": "darts cell" if spec.space == "cell" else x.get("space", "mlp")}
         if spec.dataset is None:

@@ -44,7 +44,7 @@ import numpy as np
 
 from autodl.errors import UserError
 from autodl.nn.data import NN_DATASETS
-from autodl.nn.search import data_facts
+from autodl.nn.search import data_facts, metric_name
 from autodl.runs import Deadline, create_run, load_split, read_run, result_envelope, save_split, study_counts, write_json, write_result
 
 NAS_METHODS = ("darts", "evolution", "random")
@@ -247,7 +247,11 @@ def start_nas_run(spec: NasSpec, out: str | Path, netdata=None) -> Path:
     rows = None
     if spec.max_rows is not None and spec.max_rows < len(netdata.y):
         rows = np.random.default_rng(spec.seed).permutation(len(netdata.y))[:spec.max_rows]
-    split = split_indices(netdata.y, seed=spec.seed, val_size=0.5, test_size=spec.test_size, rows=rows)
+    split = split_indices(netdata.y, seed=spec.seed, val_size=0.5, test_size=spec.test_size, rows=rows,
+                          stratify=netdata.task != "regression")
+    if netdata.task == "regression" and spec.method == "darts":
+        raise UserError("--nas darts searches image classifiers; for a regression table use --nas evolution "
+                        "--nas-space mlp or --model mlp")
     return create_run(out, "nas", asdict(spec), lambda run_dir: save_user_data(run_dir, netdata, split))
 
 
@@ -394,11 +398,11 @@ def _finish(spec: NasSpec, run_dir: Path, data, model, test_acc, genotype, curve
     settings = dict(extra.pop("settings", {}) or {})
     settings.update({"train_C": spec.C, "layers": spec.layers, "nodes": spec.nodes,
                      "image_shape": list(spec.image_shape) if spec.image_shape else None,
-                     "n_features": data.n_features, "space": spec.space, "seed": spec.seed,
+                     "n_features": data.n_features, "n_outputs": data.n_classes, "space": spec.space, "seed": spec.seed,
                      "train_epochs": spec.train_epochs, "train_epochs_run": len(curves["final_training"]["values"])})
     save_weights(run_dir / "model.pt", model, {"method": spec.method, "space": spec.space, "settings": settings})
     envelope = result_envelope(
-        "nas", metric="accuracy", direction="maximize", best_value=best_value, best_config=best_config,
+        "nas", metric=metric_name(data), direction="maximize", best_value=best_value, best_config=best_config,
         best_trial=best_trial, best_budget=best_budget, test_score=test_acc, counts=counts,  # DARTS: no trials
         extra={"method": spec.method, "space": spec.space, "dataset": spec.dataset, "n_params": n_params,
                "genotype": genotype, "classes": data.classes, "n_train": len(data.X_train),
@@ -424,7 +428,8 @@ def load_nas_model(run_dir: str | Path):
         from autodl.nas.darts import load_model
 
         return load_model(run_dir)
-    factory = space_factory(spec, info["settings"]["n_features"], len(info["classes"]))
+    factory = space_factory(spec, info["settings"]["n_features"],
+                            info["settings"].get("n_outputs") or len(info["classes"]))
     model = freeze(factory, json.loads((run_dir / "architecture.json").read_text()))
     model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True, map_location="cpu"))
     return model.eval()

@@ -58,9 +58,10 @@ def raw_dataset(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def split_indices(y: np.ndarray, *, seed: int = 0, val_size: float = 0.2, test_size: float = 0.2,
-                  rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Row indices ``train``/``val``/``test``: ``test_size`` of the rows held out (stratified,
-    seeded), then ``val_size`` of the rest for validation. ``rows``: a subset to split."""
+                  rows: np.ndarray | None = None, stratify: bool = True) -> dict[str, np.ndarray]:
+    """Row indices ``train``/``val``/``test``: ``test_size`` of the rows held out (stratified by
+    class unless ``stratify=False``, e.g. for a regression target; seeded), then ``val_size`` of
+    the rest for validation. ``rows``: a subset to split."""
     if not 0 < val_size < 1 or not 0 <= test_size < 1 or val_size + test_size >= 1:
         raise DataError(f"val_size {val_size} and test_size {test_size} must be fractions summing below 1")
     from sklearn.model_selection import train_test_split
@@ -69,8 +70,9 @@ def split_indices(y: np.ndarray, *, seed: int = 0, val_size: float = 0.2, test_s
     test = idx[:0]
     try:
         if test_size > 0:
-            idx, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y[idx])
-        train, val = train_test_split(idx, test_size=val_size, random_state=seed, stratify=y[idx])
+            idx, test = train_test_split(idx, test_size=test_size, random_state=seed,
+                                         stratify=y[idx] if stratify else None)
+        train, val = train_test_split(idx, test_size=val_size, random_state=seed, stratify=y[idx] if stratify else None)
     except ValueError as exc:
         raise DataError(f"cannot split {len(idx)} rows into train/validation/test: {exc}") from None
     return {"train": np.asarray(train), "val": np.asarray(val), "test": np.asarray(test)}
@@ -180,16 +182,24 @@ def from_net_data(nd, split: dict[str, np.ndarray], name: str = "data") -> Array
         mean, std = (np.repeat(cm, per), np.repeat(cs, per)) if nd.kind == "image" else (np.tile(cm, per), np.tile(cs, per))
         shape = tuple(int(s) for s in nd.X.shape[1:]) if nd.kind == "image" else None
 
+    regression = getattr(nd, "task", "classification") == "regression"
+    if regression:  # the network learns standardized targets; the export maps its output back
+        y_all = np.asarray(nd.y, dtype=np.float64)
+        y_mean, y_std = float(y_all[train].mean()), float(y_all[train].std()) or 1.0
+        extra.update(task="regression", y_mean=y_mean, y_std=y_std)
+
     def part(key):
         idx = split.get(key)
         if idx is None or len(idx) == 0:
             return None, None
         idx = np.asarray(idx)
+        if regression:
+            return rows(idx), ((np.asarray(nd.y, dtype=np.float64)[idx] - y_mean) / y_std).astype(np.float32)
         return rows(idx), np.asarray(nd.y)[idx].astype(np.int64)
 
     (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = part("train"), part("val"), part("test")
-    data = ArrayData(X_tr, y_tr, X_va, y_va, X_te, y_te, len(nd.classes), shape, name, mean, std,
-                     list(nd.classes))
+    data = ArrayData(X_tr, y_tr, X_va, y_va, X_te, y_te, 1 if regression else len(nd.classes), shape, name,
+                     mean, std, list(nd.classes))
     data.extra = {**extra, "sequence_shape": tuple(int(s) for s in nd.X.shape[1:]) if nd.kind == "sequence" else None,
                   "prepare_seconds": time.perf_counter() - t0, "load_seconds": float(nd.load_seconds),
                   "source": nd.source, "feature_names": nd.feature_names}
@@ -210,3 +220,31 @@ def run_data(dataset: str | None, run_dir, split: dict[str, np.ndarray], *, val_
         raise DataError(f"{run_dir} has no {DATA_DIR}/ folder with the run's data; start a new run")
     nd = load_net_data(folder)
     return from_net_data(nd, split, name=nd.source)
+
+
+# ------------------------------------------------------------------- classification or regression
+def task_of(data) -> str:
+    """``"regression"`` for a table with a numeric target (:func:`from_net_data`), else
+    ``"classification"``."""
+    return (getattr(data, "extra", None) or {}).get("task", "classification")
+
+
+def loss_function(task: str):
+    """The training loss on the network's output: cross-entropy of the logits, or for regression
+    the mean squared error of its single output against the standardized target."""
+    import torch.nn.functional as F
+
+    if task == "regression":
+        return lambda out, y: F.mse_loss(out.reshape(-1), y)
+    return F.cross_entropy
+
+
+def score(out, y, task: str) -> float:
+    """What the searches maximize on held-out rows: accuracy of the logits' argmax, or R² of the
+    output (1 - residual / total sum of squares; the same on standardized and raw targets)."""
+    if task == "regression":
+        pred = out.reshape(-1).double()
+        y = y.double()
+        total = float(((y - y.mean()) ** 2).sum())
+        return 1.0 - float(((y - pred) ** 2).sum()) / total if total > 0 else 0.0
+    return float((out.argmax(1) == y).float().mean())

@@ -102,7 +102,7 @@ class NNKind(RunKind):
             split = split_indices(raw_dataset(spec.dataset)[1], seed=spec.seed, val_size=spec.val_size,
                                   test_size=spec.test_size)
         meta = {"config": result.get("best_config"), "score": result.get("best_value"),
-                "metric": "accuracy (validation split)", "test_score": result.get("test_score"),
+                "metric": f"{result.get('metric', 'accuracy')} (validation split)", "test_score": result.get("test_score"),
                 "trial_id": result.get("best_trial"), "run_kind": "nn", "architecture": info["model"]}
         if not spec.dataset:
             from autodl.export.runs import user_run_model
@@ -113,8 +113,9 @@ class NNKind(RunKind):
     def describe(self, result: Mapping[str, Any], run_dir: Path) -> list[str]:
         x = result["extra"]
         test = result.get("test_score")
-        return [f"best val accuracy {result['best_value']:.4f}"
-                + (f", test accuracy {test:.4f}" if test is not None else "")
+        metric = result.get("metric") or "accuracy"
+        return [f"best val {metric} {result['best_value']:.4f}"
+                + (f", test {metric} {test:.4f}" if test is not None else "")
                 + f" — trial {result['best_trial']} at {x.get('best_epochs')} epochs",
                 f"epochs trained {x.get('epochs_trained')}, saved by checkpoints {x.get('epochs_resumed')}; "
                 f"{x.get('n_trials')} trials ({result['n_pruned']} pruned, {result['n_failed']} failed)",

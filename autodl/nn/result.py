@@ -21,7 +21,8 @@ from autodl.errors import UserError
 IN_MEMORY = {"DataFrame", "array", "Dataset"}
 
 
-def search_network(data, y=None, *, target: str | None = None, model: str | None = None, nas: str | None = None,
+def search_network(data, y=None, *, target: str | None = None, kind: str | None = None, model: str | None = None,
+                   nas: str | None = None,
                    time_budget: float | None = None, n_trials: int | None = None, out: str | Path | None = None,
                    seed: int = 0, progress: str = "quiet", **settings) -> "NetworkResult":
     """Search a PyTorch network for ``data`` and return the result.
@@ -33,7 +34,9 @@ def search_network(data, y=None, *, target: str | None = None, model: str | None
             Parquet file with ``target``), sequences (an array or ``.npz`` N×T×F), or the name of a
             built-in set (``"digits"``).
         y: the labels when ``data`` is an array or a DataFrame without the target column.
-        target: a table's label column.
+        target: a table's label column (a numeric target of many values: regression).
+        kind: ``"image"``, ``"sequence"`` or ``"table"`` when a 3-D array could be either
+            (default: images when both sides are 8 or more, else sequences).
         model: ``"mlp"`` or ``"cnn"`` (default: ``cnn`` for images, else ``mlp``); tunes the
             network family's hyperparameters (budget = epochs, Hyperband by default).
         nas: ``"darts"``, ``"evolution"`` or ``"random"`` instead of ``model``: searches
@@ -57,7 +60,7 @@ def search_network(data, y=None, *, target: str | None = None, model: str | None
     if not builtin:
         from autodl.nn.userdata import read_net_data
 
-        netdata = read_net_data(data, y, target=target)
+        netdata = read_net_data(data, y, target=target, kind=kind)
         source = str(Path(data).resolve()) if isinstance(data, (str, Path)) else _memory_name(data)
     where = {"dataset": data if builtin else None, "data": source, "target": target, "seed": seed,
              "time_budget": time_budget, "n_trials": n_trials}
@@ -99,15 +102,15 @@ class NetworkResult:
 
     Attributes:
         best_config: the winning configuration (hyperparameters, or the architecture).
-        best_score: its validation accuracy; test_score: accuracy on the held-out test rows.
-        classes: the user's labels, in the order of :meth:`predict_proba`'s columns.
+        best_score: its validation accuracy (R² for regression); test_score: the same on the
+            held-out test rows.
+        classes: the user's labels, in the order of :meth:`predict_proba`'s columns (empty for
+            regression).
         model: the network taking raw inputs: a torch module returning logits for images and
             sequences (pixels as given), an :class:`autodl.export.network.TableNetwork` for tables.
-        metric, task: ``"accuracy"``, ``"classification"``; run_dir: the run folder.
+        metric, task: ``"accuracy"`` and ``"classification"``, or ``"r2"`` and ``"regression"`` (a
+            table with a numeric target); run_dir: the run folder.
     """
-
-    metric = "accuracy"
-    task = "classification"
 
     def __init__(self, run_dir: str | Path):
         from autodl.runs import open_run, read_result
@@ -119,6 +122,8 @@ class NetworkResult:
         self.best_score = self._envelope["best_value"]
         self.test_score = self._envelope["test_score"]
         self.best_trial_id = self._envelope["best_trial"]
+        self.metric = self._envelope.get("metric") or "accuracy"
+        self.task = "regression" if self.metric == "r2" else "classification"
         loaded = self._run.kind.load_model(self.run_dir)
         self.model = loaded.model
         self.classes = list(loaded.class_labels)
@@ -142,6 +147,8 @@ class NetworkResult:
 
         from autodl.export.runtime import softmax
 
+        if self.task == "regression":
+            raise AttributeError("predict_proba is only available for classification")
         rows = self._rows(X)
         if hasattr(self.model, "predict_proba"):  # a table: the search's column handling, then the network
             return self.model.predict_proba(rows)
@@ -151,7 +158,10 @@ class NetworkResult:
         return softmax(np.asarray(logits, dtype=np.float64))
 
     def predict(self, X) -> np.ndarray:
-        """The user's labels for raw inputs (see :meth:`predict_proba`)."""
+        """The user's labels for raw inputs (see :meth:`predict_proba`); for regression, the
+        predicted values in the target's units."""
+        if self.task == "regression":
+            return np.asarray(self.model.logits(self._rows(X)), dtype=np.float64).reshape(-1)
         return np.asarray(self.classes, dtype=object)[self.predict_proba(X).argmax(axis=1)]
 
     def _rows(self, X):
@@ -171,4 +181,4 @@ class NetworkResult:
 
     def __repr__(self) -> str:
         test = f", test_score={self.test_score:.4g}" if self.test_score is not None else ""
-        return f"NetworkResult(accuracy={self.best_score:.4g}{test}, run_dir={str(self.run_dir)!r})"
+        return f"NetworkResult({self.metric}={self.best_score:.4g}{test}, run_dir={str(self.run_dir)!r})"

@@ -195,7 +195,8 @@ def start_nn_run(spec: NNSearchSpec, out: str | Path, netdata=None) -> Path:
         return create_run(out, "nn", asdict(spec), lambda run_dir: save_split(run_dir, **split))
     netdata = read_user_data(spec, netdata)
     check_model_fits(spec.model, netdata)
-    split = split_indices(netdata.y, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size)
+    split = split_indices(netdata.y, seed=spec.seed, val_size=spec.val_size, test_size=spec.test_size,
+                          stratify=netdata.task != "regression")
     return create_run(out, "nn", asdict(spec), lambda run_dir: save_user_data(run_dir, netdata, split))
 
 
@@ -325,7 +326,7 @@ def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path, *,
     trained = sum(int(t.user_attrs.get("epochs_trained", 0)) for t in finished)
     resumed = sum(int(t.user_attrs.get("epochs_resumed", 0)) for t in finished)
     envelope = result_envelope(
-        "nn", metric="accuracy", direction="maximize", best_value=best.value, best_config=best.config,
+        "nn", metric=metric_name(data), direction="maximize", best_value=best.value, best_config=best.config,
         best_trial=best.id, best_budget=best.budget, test_score=test_acc, counts=study_counts(study),
         extra={"dataset": spec.dataset, "model": spec.model, "searcher": spec.searcher, "best_epochs": trainer.epoch,
                "epochs_trained": trained, "epochs_resumed": resumed, "epochs_from_scratch": trained + resumed,
@@ -334,13 +335,20 @@ def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path, *,
     return envelope
 
 
+def metric_name(data) -> str:
+    """What a network search maximizes: ``accuracy``, or ``r2`` for a regression table."""
+    from autodl.nn.data import task_of
+
+    return "r2" if task_of(data) == "regression" else "accuracy"
+
+
 def data_facts(data, search_seconds: float | None) -> dict[str, Any]:
     """What ``result.json`` says about the data: where it came from, its shape, and the seconds
     spent reading and preparing it against the seconds spent searching (training)."""
     x = data.extra
     if not x:
         return {"search_seconds": None if search_seconds is None else round(search_seconds, 3)}
-    return {"data": {"source": x.get("source"), "kind": x["kind"], "rows": len(data.y_train) + len(data.y_val)
+    return {"data": {"source": x.get("source"), "kind": x["kind"], "task": x.get("task", "classification"), "rows": len(data.y_train) + len(data.y_val)
                      + (0 if data.y_test is None else len(data.y_test)), "n_classes": data.n_classes,
                      "image_shape": list(data.image_shape) if data.image_shape else None,
                      "raw_dtype": x.get("raw_dtype"), "notes": x.get("notes", []),

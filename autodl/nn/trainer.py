@@ -335,7 +335,10 @@ class Trainer:
         self._ytr = torch.as_tensor(data.y_train, device=dev)
         self._Xva = torch.as_tensor(data.X_val, device=dev)
         self._yva = torch.as_tensor(data.y_val, device=dev)
-        self._loss = nn.CrossEntropyLoss()
+        from autodl.nn.data import loss_function, task_of
+
+        self.task = task_of(data)
+        self._loss = loss_function(self.task)
 
     # ------------------------------------------------------------------ epochs
     def train_epochs(self, n: int, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
@@ -409,14 +412,15 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, X, y) -> tuple[float, float]:
-        """``(mean cross-entropy, accuracy)`` on ``X, y`` (arrays or tensors) in eval mode."""
+        """``(mean loss, score)`` on ``X, y`` (arrays or tensors) in eval mode: cross-entropy and
+        accuracy, or for regression mean squared error and R² (:func:`autodl.nn.data.score`)."""
+        from autodl.nn.data import score
+
         X = torch.as_tensor(X, device=self.device)
         y = torch.as_tensor(y, device=self.device)
         self.model.eval()
-        logits = self.model(X)
-        loss = float(self._loss(logits, y))
-        acc = float((logits.argmax(1) == y).float().mean())
-        return loss, acc
+        out = self.model(X)
+        return float(self._loss(out, y)), score(out, y, self.task)
 
     @torch.no_grad()
     def predict(self, X) -> np.ndarray:

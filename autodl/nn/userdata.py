@@ -74,7 +74,9 @@ class NetData:
     """The user's data as networks take it (see the module doc for the formats).
 
     ``X``: images ``N×C×H×W`` (uint8, int64 or float32), sequences ``N×T×F`` float32, or a
-    DataFrame of the feature columns (tables, raw). ``y``: int64 indices into ``classes``.
+    DataFrame of the feature columns (tables, raw). ``y``: int64 indices into ``classes``, or
+    for ``task="regression"`` (tables with a numeric target of many values) the float64
+    targets, with ``classes`` empty.
     """
 
     kind: str
@@ -87,6 +89,7 @@ class NetData:
     feature_names: list | None = None
     target: str | None = None
     files: list | None = None
+    task: str = "classification"
 
     @property
     def image_shape(self) -> tuple[int, int, int] | None:
@@ -325,6 +328,19 @@ def _labels(y, n: int, where: str) -> tuple[np.ndarray, list]:
     return index.reshape(-1).astype(np.int64), classes
 
 
+def is_regression_target(labels) -> bool:
+    """A numeric target with more than 20 distinct values, not all whole numbers: a quantity to
+    predict (regression), not classes (the rule of :func:`autodl.tabular.data.infer_task` for
+    floats)."""
+    import pandas as pd
+
+    labels = pd.Series(labels)
+    if not pd.api.types.is_float_dtype(labels):
+        return False
+    values = labels.to_numpy(dtype=np.float64)
+    return labels.nunique() > 20 and not np.all(np.mod(values[np.isfinite(values)], 1) == 0)
+
+
 def _missing(v) -> bool:
     """None, NaN, or pandas' NA / NaT."""
     return v is None or isinstance(v, float) and np.isnan(v) or type(v).__name__ in ("NAType", "NaTType")
@@ -345,11 +361,6 @@ def _from_frame(df, y, target, where, source, notes) -> NetData:
             keep = labels.notna().to_numpy()
             notes.append(f"{int((~keep).sum())} rows without a value in '{target}' were dropped")
             labels, X = labels[keep], X[keep]
-        n_values, data_arg = labels.nunique(), "FILE" if where == "DataFrame" else where
-        if pd.api.types.is_float_dtype(labels) and n_values > 20 and not np.all(np.mod(labels, 1) == 0):
-            raise DataError(f"target '{target}' has {n_values} distinct non-integer values: it looks like a regression "
-                            "target; --model mlp/--nas search classifiers here; use tabular search "
-                            f"(autodl search --data {data_arg} --target {target}) for regression")
     elif y is not None:
         labels, X = y, df
     else:
@@ -363,6 +374,13 @@ def _from_frame(df, y, target, where, source, notes) -> NetData:
         raise DataError(f"{where} has duplicate column names ({', '.join(dup)}); give every column its own name")
     X = X.reset_index(drop=True)
     X.columns = names
+    if is_regression_target(np.asarray(labels.to_numpy() if hasattr(labels, "to_numpy") else labels).ravel()):
+        values = np.asarray(labels, dtype=np.float64).ravel()
+        if len(values) != len(X):
+            raise DataError(f"{where} has {len(X)} rows but y has {len(values)} values; give one per row")
+        if not np.isfinite(values).all():
+            raise DataError(f"the target of {where} has missing or infinite values; drop those rows")
+        return NetData("table", X, values, [], source, notes, 0.0, names, target, task="regression")
     index, classes = _labels(labels, len(X), where)
     return NetData("table", X, index, classes, source, notes, 0.0, names, target)
 
@@ -469,9 +487,9 @@ def save_net_data(nd: NetData, folder) -> None:
                             "values of one type") from None
     else:
         _save_npy(folder / "X.npy", nd.X)
-    _save_npy(folder / "y.npy", np.asarray(nd.y, dtype=np.int64))
+    _save_npy(folder / "y.npy", np.asarray(nd.y, dtype=np.float64 if nd.task == "regression" else np.int64))
     write_json(folder / "data.json", {
-        "kind": nd.kind, "classes": list(nd.classes), "source": nd.source, "notes": list(nd.notes),
+        "kind": nd.kind, "task": nd.task, "classes": list(nd.classes), "source": nd.source, "notes": list(nd.notes),
         "load_seconds": float(nd.load_seconds), "feature_names": nd.feature_names, "target": nd.target,
         "files": nd.files, "dtype": None if nd.kind == "table" else str(nd.X.dtype), "shape": list(nd.X.shape)})
 
@@ -509,7 +527,8 @@ def load_net_data(folder, *, mmap_bytes: int = MMAP_BYTES) -> NetData:
         raise StorageError(f"{folder}: the saved arrays do not match data.json (shape {list(X.shape)}, "
                            f"{len(y)} labels, expected {meta['shape']}); start a new run")
     return NetData(meta["kind"], X, y, list(meta["classes"]), meta["source"], list(meta["notes"]),
-                   float(meta["load_seconds"]), meta.get("feature_names"), meta.get("target"), meta.get("files"))
+                   float(meta["load_seconds"]), meta.get("feature_names"), meta.get("target"), meta.get("files"),
+                   meta.get("task", "classification"))
 
 
 # ------------------------------------------------------------------------------- prediction

@@ -163,6 +163,43 @@ def test_sequences_search_the_rnn_space_and_predict_from_npz(autodl_cli, tmp_pat
     assert list(pred["prediction"]) == list(NetworkResult(tmp_path / "run").predict(X.astype(np.float32)))
 
 
+def _r2(y, pred) -> float:
+    y, pred = np.asarray(y, float), np.asarray(pred, float)
+    return 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+
+
+@pytest.mark.slow
+def test_regression_table_mlp_and_nas_predict_values_in_the_targets_units(autodl_cli, tmp_path):
+    from autodl import NetworkResult, search_network
+
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n), "shop": rng.choice(["a", "b"], n)})
+    frame["price"] = 100 + 20 * frame["x1"] - 10 * frame["x2"] ** 2 + np.where(frame["shop"] == "a", 15, 0) \
+        + rng.normal(0, 2, n)
+    frame.to_csv(tmp_path / "prices.csv", index=False)
+    r = autodl_cli("search", "--data", "prices.csv", "--target", "price", "--model", "mlp", "--searcher", "random",
+                   "--trials", "4", "--max-budget", "20", "--quiet", "--out", "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    test, result = _held_out(tmp_path / "run")
+    assert result["metric"] == "r2" and result["test_score"] > 0.6
+    pred = _predict_cli(autodl_cli, tmp_path / "run", tmp_path / "prices.csv", tmp_path)
+    res = NetworkResult(tmp_path / "run")
+    assert res.task == "regression" and res.classes == []
+    np.testing.assert_allclose(pred["prediction"], res.predict(frame.drop(columns="price")), rtol=1e-4, atol=1e-3)
+    # the file predicts prices (around 100), and its held-out R² is the recorded one
+    assert abs(pred["prediction"].mean() - frame["price"].mean()) < 10
+    assert _r2(frame["price"].to_numpy()[test], pred["prediction"].to_numpy()[test]) == pytest.approx(
+        result["test_score"], abs=1e-3)
+    with pytest.raises(AttributeError):
+        res.predict_proba(frame)
+    nas = search_network(frame, target="price", nas="evolution", n_trials=3, candidate_epochs=10, train_epochs=30,
+                         out=tmp_path / "nas")
+    assert nas.metric == "r2" and nas.test_score > 0.6
+    values = nas.predict(frame.drop(columns="price"))
+    assert _r2(frame["price"], values) > 0.6
+
+
 @pytest.mark.parametrize("make, flags, message", [
     (lambda p: np.savez(p / "one.npz", X=np.zeros((20, 8, 8), np.uint8), y=np.zeros(20)), ["--model", "cnn"],
      "two classes"),

@@ -222,8 +222,8 @@ BAD = {  # name: (data, y, target, words the message must hold)
     "tiny image file": (lambda t: _bad_folder(t, "tiny"), None, None, ["b/tiny.png", "5x9", "at least 8x8"]),
     "missing target": (lambda t: pd.DataFrame({"a": [1, 2], "b": [0, 1]}), None, "c", ["'c'", "columns are: a, b"]),
     "no target": (lambda t: pd.DataFrame({"a": [1, 2], "b": [0, 1]}), None, None, ["target=COLUMN"]),
-    "regression": (lambda t: pd.DataFrame({"a": range(50), "p": np.linspace(0, 1, 50) + 0.001}), None, "p",
-                   ["regression", "autodl search --data FILE --target p"]),
+    "infinite target": (lambda t: pd.DataFrame({"a": range(50), "p": np.r_[np.linspace(0, 1, 49) + 0.001, np.inf]}),
+                        None, "p", ["infinite", "drop those rows"]),
     "unsupported file": (lambda t: (t / "x.json").write_text("{}") and t / "x.json", [0, 1], None,
                          ["unsupported format", ".npz"]),
 }
@@ -243,6 +243,20 @@ def test_bad_inputs_one_line_with_fix(tmp_path, case):
     assert "\n" not in msg and "; " in msg, msg  # one line: the problem; the fix
     for word in words:
         assert word in msg, (word, msg)
+
+
+def test_a_numeric_target_of_many_values_is_a_regression_table(tmp_path):
+    frame = pd.DataFrame({"a": range(50), "c": ["x", "y"] * 25, "p": np.linspace(0, 1, 50) + 0.001})
+    nd = read_net_data(frame, target="p")
+    assert nd.task == "regression" and nd.classes == [] and nd.kind == "table"
+    np.testing.assert_array_equal(nd.y, frame["p"].to_numpy())  # the values themselves, float64
+    assert list(nd.X.columns) == ["a", "c"]
+    save_net_data(nd, tmp_path / "d")
+    back = load_net_data(tmp_path / "d")
+    assert back.task == "regression" and back.y.dtype == np.float64
+    np.testing.assert_array_equal(back.y, nd.y)
+    # integer targets, and floats that are whole numbers, stay classes
+    assert read_net_data(frame.assign(p=np.arange(50) % 3), target="p").task == "classification"
 
 
 def test_damaged_run_copy(tmp_path):
