@@ -104,7 +104,8 @@ def run_model(net, run_dir: Path, dataset: str, split: dict[str, np.ndarray] | N
                 "input": (f"raw {dataset} feature values; the graph divides them by {float(data.std[0]):g} first"
                           if pixel else f"raw {dataset} feature values; the graph standardizes them with the "
                                         "training split's mean and std")}
-    return RunModel(model, rows, list(data.classes), names, metadata, note)
+    return RunModel(model, rows, list(data.classes), names, metadata, note,
+                    {"kind": "table", "feature_names": [str(n) for n in names]})
 
 
 def user_run_model(net, run_dir: Path, split: dict[str, np.ndarray], result: dict[str, Any],

@@ -152,6 +152,8 @@ class NetworkResult:
         rows = self._rows(X)
         if hasattr(self.model, "predict_proba"):  # a table: the search's column handling, then the network
             return self.model.predict_proba(rows)
+        if hasattr(rows, "iloc"):  # the raw columns of a built-in set, as one float32 row each
+            rows = rows.to_numpy(dtype=np.float32)
         self.model.eval()
         with torch.no_grad():
             logits = self.model(torch.as_tensor(np.ascontiguousarray(rows)))

@@ -413,12 +413,6 @@ def refit_ratio(prep: Prepared) -> float:
     return REFIT_SAFETY * refit_rows / trial_rows
 
 
-def pd_nunique(y) -> int:
-    import pandas as pd
-
-    return int(pd.Series(np.asarray(y).ravel()).nunique())
-
-
 def enqueue_portfolio(study: Study, prep: Prepared) -> None:
     """Queue the portfolio's configurations (:mod:`autodl.tabular.portfolio`) that the study has
     not run yet, for searchers that evaluate every trial in full (not grid: it enumerates)."""
@@ -428,7 +422,7 @@ def enqueue_portfolio(study: Study, prep: Prepared) -> None:
     from autodl.tabular.portfolio import portfolio
 
     tried = [t.config for t in study.trials]
-    n_classes = int(pd_nunique(prep.y_train)) if prep.task == "classification" else None
+    n_classes = len(set(np.asarray(prep.y_train).ravel().tolist())) if prep.task == "classification" else None
     for config in portfolio(prep.space, len(prep.y_train), n_classes):
         if config not in tried:
             study.enqueue(config)

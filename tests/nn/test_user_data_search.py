@@ -216,3 +216,15 @@ def test_bad_user_data_is_one_line_and_leaves_no_run(tmp_path, capsys, make, fla
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_search_network_on_a_built_in_set_predicts_raw_rows(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from autodl import search_network
+
+    res = search_network("digits", model="mlp", searcher="random", n_trials=2, max_budget=3, out=tmp_path / "run")
+    X, y = load_digits(return_X_y=True)
+    pred = res.predict(X)  # raw pixel values 0..16, as scikit-learn ships them
+    assert (pred.astype(int) == y).mean() > 0.5 and res.predict_proba(X[:3]).shape == (3, 10)
