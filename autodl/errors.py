@@ -42,3 +42,10 @@ class ExportError(UserError):
     Raised by :func:`autodl.export_onnx`; the message names the step or the output that failed
     (and by how much), and no file is left behind.
     """
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (at most ``limit`` characters), or its type's
+    name when the message is empty: what a one-line error quotes of a library's exception."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -10,8 +10,10 @@ largest of the repeats.
 
 On the last repeat of each kind, the other verbs run on the finished run folder and their exit
 codes are recorded: ``show --json``, ``report``, ``export --onnx``, ``predict RUN --data``,
-``resume --trials N+1 --time 20s`` and ``worker --time 10s`` (DARTS: both refused with one line
-and exit 2, as it has no trials to continue).
+``resume --trials N+1 --time 20s`` and ``worker --time 10s`` (DARTS: ``resume --time 20s``
+continues the search the deadline cut short and trains the final network again, its wall time and
+search epochs recorded; ``worker`` is refused with one line and exit 2, as DARTS has no trials to
+share).
 
     python benchmarks/deadline.py                 # T = 60 s (30 s tabular), 3 repeats: ~13 min
     python benchmarks/deadline.py --quick         # T = 12 s, 1 repeat, mlp and tabular: ~1 min
@@ -74,9 +76,12 @@ def _verbs(kind: str, run: Path, new: Path, cwd: Path) -> dict[str, int]:
         codes["resume"] = _autodl("resume", str(run), "--trials", str(total + 1), "--time", "20s", "--quiet",
                                   cwd=cwd)[0]
         codes["worker"] = _autodl("worker", str(run), "--time", "10s", "--quiet", cwd=cwd)[0]
-    else:
-        codes["resume"] = _autodl("resume", str(run), cwd=cwd)[0]
-        codes["worker"] = _autodl("worker", str(run), cwd=cwd)[0]
+    else:  # the deadline cut the search short: resume searches on, then trains the final network again
+        code, wall, _ = _autodl("resume", str(run), "--time", "20s", "--quiet", cwd=cwd)
+        codes["resume"] = code
+        codes["resume_wall"] = round(wall, 2)
+        codes["resume_search_epochs"] = json.loads((run / "result.json").read_text())["extra"].get("search_epochs")
+        codes["worker"] = _autodl("worker", str(run), cwd=cwd)[0]  # refused: DARTS has no trials to share
     return codes
 
 

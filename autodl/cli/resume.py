@@ -24,9 +24,7 @@ def cmd_resume(args, deadline) -> int:
     run = open_run(args.run)
     kind, variant = run.kind, run.kind.variant(run.spec)
     check_flags(args, RESUME_FLAGS, variant)
-    if variant == "darts":
-        raise UserError(f"{args.run} is a DARTS run; DARTS searches cannot be resumed, start a new one")
-    if not (Path(args.run) / "study.db").is_file():
+    if variant != "darts" and not (Path(args.run) / "study.db").is_file():
         raise UserError(f"{args.run} has no study.db; it was not started by `autodl search`")
     kind.apply_overrides(run.spec, n_trials=args.trials, n_workers=args.workers,
                          executor=executor_overrides(args))

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 
 from autodl._deps import require
-from autodl.errors import ExportError
+from autodl.errors import ExportError, first_line
 from autodl.export import runtime
 
 PROBA_ATOL = 1e-5
@@ -175,7 +175,7 @@ def export_onnx(
     try:
         onnx.checker.check_model(onx, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ExportError(f"the ONNX model is invalid: {_first_line(exc)}") from None
+        raise ExportError(f"the ONNX model is invalid: {first_line(exc)}") from None
     data = onx.SerializeToString()
     verify(model, data, meta, sample)
     _write_atomic(path, data)
@@ -189,7 +189,7 @@ def verify(model, data: bytes, meta: dict[str, Any], sample) -> None:
     try:
         session = runtime.make_session(data, threads=1)
     except Exception as exc:  # onnxruntime raises its own (non-Python-hierarchy) error types
-        raise ExportError(f"onnxruntime cannot load the exported model: {_first_line(exc)}") from None
+        raise ExportError(f"onnxruntime cannot load the exported model: {first_line(exc)}") from None
     n = len(sample)
     if n == 0:
         raise ExportError("sample has no rows; give held-out rows to verify the export")
@@ -210,7 +210,7 @@ def verify(model, data: bytes, meta: dict[str, Any], sample) -> None:
             try:
                 got = runtime.run(session, feeds)
             except Exception as exc:  # onnxruntime's own error types
-                raise ExportError(f"onnxruntime fails at batch size {len(idx)}: {_first_line(exc)}") from None
+                raise ExportError(f"onnxruntime fails at batch size {len(idx)}: {first_line(exc)}") from None
             _compare_torch(expected, got[meta["outputs"][0]["name"]], meta["outputs"][0], len(idx))
             if "label" in roles:  # the graph's own label and probabilities
                 if table_net:
@@ -227,7 +227,7 @@ def verify(model, data: bytes, meta: dict[str, Any], sample) -> None:
         try:
             got = runtime.run(session, feeds)
         except Exception as exc:  # onnxruntime's own error types
-            raise ExportError(f"onnxruntime fails at batch size {len(idx)}: {_first_line(exc)}") from None
+            raise ExportError(f"onnxruntime fails at batch size {len(idx)}: {first_line(exc)}") from None
         _compare(ref, got, roles, len(idx))
 
 
@@ -350,6 +350,3 @@ def _version() -> str:
     return __version__
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

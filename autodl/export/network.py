@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from autodl.errors import ExportError
+from autodl.errors import ExportError, first_line
 
 
 def _image_input_class():  # built lazily: importing this module loads no torch
@@ -152,7 +152,7 @@ def table_network(preprocessor, net, *, feature_frame, class_labels: list | None
     try:
         out = model.logits(feature_frame.iloc[:2])
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-        raise ExportError(f"the network cannot take the preprocessor's output: {torch_onnx._first_line(exc)}") from None
+        raise ExportError(f"the network cannot take the preprocessor's output: {first_line(exc)}") from None
     if class_labels is not None and (out.ndim != 2 or out.shape[1] != len(class_labels)):
         raise ExportError(f"{len(class_labels)} class labels but the network outputs shape {out.shape}; a "
                           "classifier must output [batch, n_classes] logits")
@@ -187,7 +187,7 @@ def convert(model: TableNetwork, sample):
         raise
     except (RuntimeError, ValueError, TypeError, NotImplementedError, KeyError, AttributeError) as exc:
         raise ExportError(f"skl2onnx cannot convert {type(model.preprocessor).__name__}: "
-                          f"{sklearn_onnx._first_line(exc)}") from None
+                          f"{first_line(exc)}") from None
     if len(pre.graph.output) != 1:
         raise ExportError(f"the preprocessor's graph has {len(pre.graph.output)} outputs; one feature matrix expected")
     pre.graph.node.append(helper.make_node("Cast", [pre.graph.output[0].name], ["features32"],

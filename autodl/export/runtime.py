@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from autodl._deps import require
-from autodl.errors import DataError, ExportError
+from autodl.errors import DataError, ExportError, first_line
 
 #: what a missing categorical value becomes in a string input
 MISSING_STRING = ""
@@ -256,13 +256,10 @@ def predict_table(model_path: str | Path, frame, threads: int | None = None):
     try:
         session = make_session(path, threads)
     except Exception as exc:  # onnxruntime raises its own exception classes for unreadable files
-        raise ExportError(f"{path}: onnxruntime cannot load it ({_first_line(exc)})") from None
+        raise ExportError(f"{path}: onnxruntime cannot load it ({first_line(exc)})") from None
     meta = read_metadata(session)
     if "inputs" not in meta:
         raise ExportError(f"{path} was not written by autodl (no autodl.inputs metadata)")
     return predictions_frame(run(session, table_to_feeds(frame, meta)), meta)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

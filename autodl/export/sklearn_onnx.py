@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 
 from autodl._deps import require
-from autodl.errors import ExportError
+from autodl.errors import ExportError, first_line
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
@@ -579,7 +579,7 @@ def convert(model, sample, *, is_classifier: bool):
     except ExportError:
         raise
     except (RuntimeError, ValueError, TypeError, NotImplementedError, KeyError, AttributeError) as exc:
-        raise ExportError(f"skl2onnx cannot convert {type(est).__name__}: {_first_line(exc)}") from None
+        raise ExportError(f"skl2onnx cannot convert {type(est).__name__}: {first_line(exc)}") from None
     graph_inputs = [i.name for i in onx.graph.input]
     if len(graph_inputs) != len(inputs):
         raise ExportError(f"skl2onnx produced {len(graph_inputs)} inputs for {len(inputs)} columns")
@@ -632,6 +632,3 @@ def reference_outputs(model, frame, is_classifier: bool) -> dict[str, np.ndarray
     return {"prediction": np.asarray(model.predict(frame), dtype=np.float64)}
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from autodl.errors import ExportError
+from autodl.errors import ExportError, first_line
 
 OPSET = 17
 
@@ -90,7 +90,7 @@ def convert(model, sample, *, class_labels=None, feature_names=None):
     except ExportError:
         raise
     except (RuntimeError, ValueError, TypeError, NotImplementedError, AttributeError) as exc:
-        raise ExportError(f"torch.onnx cannot export {type(model).__name__}: {_first_line(exc)}") from None
+        raise ExportError(f"torch.onnx cannot export {type(model).__name__}: {first_line(exc)}") from None
     finally:
         model.train(was_training)
     onx = onnx.load_from_string(buf.getvalue())
@@ -154,9 +154,6 @@ def reference_outputs(model, x) -> dict[str, np.ndarray]:
     return {"output": out.detach().cpu().numpy().astype(np.float64)}
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def describe(model) -> dict[str, Any]:

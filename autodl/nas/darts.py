@@ -175,7 +175,8 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
               max_rows: int | None = None, max_param_free: float = 0.5, guard_warmup: int | None = None,
               time_budget: float | None = None, primitives: list[str] | None = None,
               on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
-              splits: tuple | None = None, deadline=None) -> DartsResult:
+              splits: tuple | None = None, deadline=None, state_dir: str | Path | None = None,
+              resume: bool = False) -> DartsResult:
     """Search a cell with DARTS, derive its genotype, train that network from scratch.
 
     Args:
@@ -217,6 +218,13 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
         splits: ``(X_tr, y_tr, X_va, y_va, X_te, y_te)`` already made (labels ``0..K-1``, rows
             flat or images); then ``X``/``y`` only give the classes and ``test_size``/``max_rows``
             are not used.
+        state_dir: a folder where the search's state (supernet and architecture weights, both
+            optimizers, the schedule, the batch-order generator, histories) is written after
+            every epoch, in autodl's checkpoint format (:mod:`autodl.nn.checkpoint`, no pickle).
+        resume: continue from the state in ``state_dir``: the search goes on from the epoch
+            after the last one saved (a search stopped between epochs goes on exactly as if
+            it had not stopped); a search that had ended (all epochs, or
+            ``pf-stop``) is not continued, only the final network is trained again.
 
     Returns:
         A :class:`DartsResult`.
@@ -257,22 +265,51 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
     steps_per_epoch = math.ceil(len(X_tr) / batch_size)
     total_steps = max(epochs * steps_per_epoch, 1)
     history: dict[str, list] = {"normal": [], "reduce": []}
-    val_history = [_accuracy(model, X_va, y_va)]
-
     start, cpu_start = time.perf_counter(), time.process_time()
     step = 0
     stopped_by = None
     warmup = epochs // 4 if guard_warmup is None else int(guard_warmup)
     kept = None  # pf-stop: (epoch, genotype) of the last epoch whose cell was within the limit
     epochs_run = 0
+    done = False  # the search has ended for good (all epochs, or pf-stop)
+    before = (0.0, 0.0)  # search seconds and CPU seconds of earlier processes (resume)
+    if resume:
+        saved = load_search_state(state_dir)
+        model.load_state_dict(saved["model"])
+        w_opt.load_state_dict(saved["w_opt"])
+        architect.optimizer.load_state_dict(saved["arch_opt"])
+        sched.load_state_dict(saved["sched"])
+        gen.set_state(saved["gen"])
+        torch.set_rng_state(saved["torch_rng"])
+        m = saved["meta"]
+        history, val_history, step, epochs_run = m["history"], m["val_history"], m["step"], m["epochs_run"]
+        kept = (m["kept"][0], m["kept"][1]) if m["kept"] is not None else None
+        done, stopped_by, before = m["done"], m["stopped_by"], (m["search_seconds"], m["search_cpu_seconds"])
+    else:
+        val_history = [_accuracy(model, X_va, y_va)]
+
+    def save_state() -> None:
+        if state_dir is None:
+            return
+        from autodl.nn.checkpoint import save_checkpoint
+
+        meta = {"history": history, "val_history": val_history, "step": step, "epochs_run": epochs_run,
+                "kept": list(kept) if kept is not None else None, "done": done, "stopped_by": stopped_by,
+                "search_seconds": before[0] + time.perf_counter() - start,
+                "search_cpu_seconds": before[1] + time.process_time() - cpu_start}
+        save_checkpoint(state_dir, {"model": model.state_dict(), "w_opt": w_opt.state_dict(),
+                                    "arch_opt": architect.optimizer.state_dict(), "sched": sched.state_dict(),
+                                    "gen": gen.get_state(), "torch_rng": torch.get_rng_state()},
+                        {"darts_search": 1, **meta})
 
     def final_reserve() -> float:
         """Seconds the final training is estimated to need (from the search's speed so far)."""
-        epoch_seconds = (time.perf_counter() - start) / max(step, 1) * steps_per_epoch
+        epoch_seconds = (time.perf_counter() - start) / max(step - steps_before, 1) * steps_per_epoch
         return min(train_epochs * FINAL_EPOCH_RATIO * epoch_seconds, FINAL_SHARE * deadline.budget) + FINISH_SECONDS
 
     cut = False
-    for epoch in range(1, epochs + 1):
+    epochs_before, steps_before = epochs_run, step
+    for epoch in range(epochs_run + 1, 0 if done else epochs + 1):
         model.train()
         val_batches = _batches(len(X_va), batch_size, gen)
         for i, idx in enumerate(_batches(len(X_tr), batch_size, gen)):
@@ -303,22 +340,25 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
         if on_epoch is not None:
             on_epoch(epoch, {"val_accuracy": val_history[-1], "parameter_free_share": share,
                              "seconds": time.perf_counter() - start, "genotype": derived})
-        if guard == "pf-stop" and epoch > warmup:
-            if share > max_param_free:
-                stopped_by = f"pf-stop at epoch {epoch}: parameter-free share {share:.2f} > {max_param_free:g}"
-                break
+        stopped_by = None
+        if guard == "pf-stop" and epoch > warmup and share > max_param_free:
+            stopped_by = f"pf-stop at epoch {epoch}: parameter-free share {share:.2f} > {max_param_free:g}"
+            done = True
+        elif guard == "pf-stop" and epoch > warmup:
             kept = (epoch, derived)
-        if cut:
+        if stopped_by is None and cut:
             stopped_by = f"deadline during epoch {epoch} (time left kept for the final training)"
-            break
-        if deadline.is_set and epoch < epochs:
+        elif stopped_by is None and deadline.is_set and epoch < epochs:
             # stop before an epoch that would leave too little time for the final training
-            epoch_seconds = (time.perf_counter() - start) / epoch
+            epoch_seconds = (time.perf_counter() - start) / (epoch - epochs_before)
             if deadline.remaining() - epoch_seconds < final_reserve():
                 stopped_by = f"deadline after epoch {epoch} (time left kept for the final training)"
-                break
-    search_seconds = time.perf_counter() - start
-    search_cpu_seconds = time.process_time() - cpu_start
+        done = done or (stopped_by is None and epoch == epochs)
+        save_state()
+        if stopped_by is not None:
+            break
+    search_seconds = before[0] + time.perf_counter() - start
+    search_cpu_seconds = before[1] + time.process_time() - cpu_start
     model.aux_skip_beta = 0.0
 
     genotype = derive_genotype(model)
@@ -354,6 +394,29 @@ def run_darts(X, y, *, image_shape: tuple[int, int, int] = (1, 8, 8), C: int = 8
     if run_dir is not None:
         write_run(result, run_dir)
     return result
+
+
+#: the folder (in a run folder) of the search state written after every epoch
+STATE_DIR = "darts_state"
+
+
+def load_search_state(state_dir: str | Path | None) -> dict[str, Any]:
+    """The search state :func:`run_darts` saved in ``state_dir`` (its ``meta`` key holds the
+    histories, counters and whether the search had ended). Raises :class:`~autodl.UserError`
+    when there is none."""
+    from autodl.errors import UserError
+    from autodl.nn.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        state, meta = load_checkpoint(state_dir)
+    except (FileNotFoundError, TypeError):
+        raise UserError(f"{state_dir} holds no DARTS search state (the search stopped before its first epoch "
+                        "ended, or was run by an older autodl); start a new run") from None
+    except CheckpointError as exc:
+        raise UserError(f"the DARTS search state is damaged ({exc}); start a new run") from None
+    if not meta.get("darts_search"):
+        raise UserError(f"{state_dir} holds no DARTS search state; start a new run")
+    return {**state, "meta": meta}
 
 
 def write_run(result: DartsResult, run_dir: str | Path) -> Path:

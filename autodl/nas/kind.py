@@ -68,8 +68,6 @@ class NasKind(RunKind):
     def run(self, run: Run, *, deadline: Deadline, progress: str = "quiet", resume: bool = False) -> dict[str, Any]:
         from autodl.nas.search import run_nas
 
-        if resume and run.spec.method == "darts":
-            raise UserError(f"{run.run_dir} is a DARTS run; DARTS searches cannot be resumed, start a new one")
         run.spec.time_budget = deadline.budget
         return run_nas(run.spec, run.run_dir, resume=resume, progress=progress, deadline=deadline)
 

@@ -45,13 +45,11 @@ import numpy as np
 from autodl.errors import UserError
 from autodl.nn.data import NN_DATASETS
 from autodl.nn.search import data_facts, metric_name
-from autodl.runs import Deadline, create_run, load_split, read_run, result_envelope, save_split, study_counts, write_json, write_result
+from autodl.runs import Deadline, create_run, load_split, read_result, read_run, result_envelope, save_split, study_counts, write_json, write_result
 
 NAS_METHODS = ("darts", "evolution", "random")
 NAS_SPACES = ("cell", "mlp", "rnn")
 GUARD_CHOICES = ("none", "pf-stop", "darts-")
-#: built-in data sets for NAS (those of ``--model``): name -> image shape (None: tabular rows, mlp space only)
-NAS_DATASETS = NN_DATASETS
 
 
 @dataclass
@@ -100,15 +98,15 @@ class NasSpec:
             raise UserError(f"--nas-space is {self.space!r}, but must be one of {', '.join(NAS_SPACES)}")
         if self.dataset is None and not self.data:
             raise UserError("give a built-in --dataset or --data FILE (CSV, Parquet, .npz, or a folder of images)")
-        if self.dataset is not None and self.dataset not in NAS_DATASETS:
+        if self.dataset is not None and self.dataset not in NN_DATASETS:
             raise UserError(f"dataset {self.dataset!r} cannot be used with --nas; choose one of: "
-                            f"{', '.join(NAS_DATASETS)}")
+                            f"{', '.join(NN_DATASETS)}")
         if self.method == "darts" and self.space != "cell":
             raise UserError("--nas darts searches the cell space; use --nas-space cell (or evolution/random "
                             "for the mlp space)")
         if self.space == "rnn" and self.dataset is not None:
             raise UserError(f"the rnn space needs sequences (--data an .npz of N x T x F); {self.dataset} has none")
-        if self.space == "cell" and self.dataset is not None and NAS_DATASETS[self.dataset] is None:
+        if self.space == "cell" and self.dataset is not None and NN_DATASETS[self.dataset] is None:
             raise UserError(f"the cell space needs images; {self.dataset} is tabular: use --nas-space mlp")
         if self.guard not in GUARD_CHOICES:
             raise UserError(f"--guard is {self.guard!r}, but must be one of {', '.join(GUARD_CHOICES)}")
@@ -136,7 +134,7 @@ class NasSpec:
     def image_shape(self) -> tuple[int, int, int] | None:
         if self.dataset is None:
             return tuple(self.shape) if self.shape and len(self.shape) == 3 else None
-        return NAS_DATASETS[self.dataset]
+        return NN_DATASETS[self.dataset]
 
     def searcher_name(self) -> str:
         return "random" if self.method == "random" else "evolution"
@@ -282,9 +280,7 @@ def run_nas(spec: NasSpec, run_dir: str | Path, *, resume: bool = False, progres
         deadline = Deadline.after(time_budget if time_budget is not None else spec.time_budget)
     data = load_nas_data(spec, load_split(run_dir), run_dir)
     if spec.method == "darts":
-        if resume:
-            raise UserError(f"{run_dir} is a DARTS run; DARTS searches cannot be resumed, start a new one")
-        return _run_darts(spec, data, run_dir, progress, deadline)
+        return _run_darts(spec, data, run_dir, progress, deadline, resume)
     return _run_sampled(spec, data, run_dir, progress, resume, n_trials, deadline)
 
 
@@ -296,8 +292,25 @@ def _emit(progress: str, text: str, record: dict[str, Any]) -> None:
         sys.stderr.flush()
 
 
-def _run_darts(spec: NasSpec, data, run_dir: Path, progress: str, deadline: Deadline) -> dict[str, Any]:
-    from autodl.nas.darts import run_darts
+def _run_darts(spec: NasSpec, data, run_dir: Path, progress: str, deadline: Deadline,
+               resume: bool = False) -> dict[str, Any]:
+    """DARTS in ``run_dir``; the search state is saved after every epoch (``darts_state/``), so
+    ``resume`` goes on with the epochs a deadline or Ctrl-C cut off, then trains the final
+    network again (a finished search only retrains a final network the deadline had shortened)."""
+    from autodl.nas.darts import STATE_DIR, load_search_state, run_darts
+
+    if resume:
+        state = load_search_state(run_dir / STATE_DIR)["meta"]
+        trained = read_result(run_dir)["extra"]["settings"].get("train_epochs_run") if (
+            run_dir / "result.json").is_file() else None
+        if state["done"] and trained is not None and trained >= spec.train_epochs:
+            ended = state["stopped_by"] or f"all {spec.epochs} epochs"
+            raise UserError(f"{run_dir} is finished: the DARTS search ended ({ended}) and the final network "
+                            f"trained all {spec.train_epochs} epochs; nothing to resume (start a new run with "
+                            "more --epochs)")
+        _emit(progress, f"  resuming after search epoch {state['epochs_run']}/{spec.epochs}"
+                        + (" (search done: training the final network again)" if state["done"] else ""),
+              {"resumed_after_epoch": state["epochs_run"], "search_done": state["done"]})
 
     def on_epoch(epoch: int, info: dict[str, Any]) -> None:
         _emit(progress, f"  epoch {epoch}/{spec.epochs}: supernet val accuracy {info['val_accuracy']:.4f}, "
@@ -310,7 +323,8 @@ def _run_darts(spec: NasSpec, data, run_dir: Path, progress: str, deadline: Dead
     result = run_darts(X, y, image_shape=spec.image_shape, C=spec.C, layers=spec.layers, nodes=spec.nodes,
                        epochs=spec.epochs, order=spec.order, guard=None if spec.guard == "none" else spec.guard,
                        arch_lr=spec.arch_lr, train_epochs=spec.train_epochs, seed=spec.seed,
-                       deadline=deadline.minus(_FINISH_SECONDS), on_epoch=on_epoch, splits=splits)
+                       deadline=deadline.minus(_FINISH_SECONDS), on_epoch=on_epoch, splits=splits,
+                       state_dir=run_dir / STATE_DIR, resume=resume)
     curves = {"search": {"metric": "supernet validation accuracy", "x": "epoch",
                          "values": result.val_history},
               "final_training": {"metric": "training loss", "x": "epoch", "values": result.train_losses}}
@@ -419,7 +433,6 @@ def load_nas_model(run_dir: str | Path):
 
     from autodl.nas.choices import freeze
 
-    from autodl.runs import read_result
 
     run_dir = Path(run_dir)
     spec = load_nas_spec(run_dir)

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from autodl.errors import DataError, StorageError
+from autodl.errors import DataError, StorageError, first_line
 
 #: images larger than this on a side are downscaled so their longer side is this
 MAX_SIDE = 64
@@ -169,10 +169,10 @@ def _read_npz(path: Path, need_y: bool):
         if "allow_pickle" in str(exc):
             raise DataError(f"{path}: its arrays hold Python objects (ragged or text); save numeric arrays of one "
                             "shape (np.savez(path, X=..., y=...))") from None
-        raise DataError(f"{path}: cannot read it as .npz ({_first_line(exc)}); save it with "
+        raise DataError(f"{path}: cannot read it as .npz ({first_line(exc)}); save it with "
                         "np.savez(path, X=..., y=...)") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: cannot read it as .npz ({_first_line(exc)}); save it with "
+        raise DataError(f"{path}: cannot read it as .npz ({first_line(exc)}); save it with "
                         "np.savez(path, X=..., y=...)") from None
     X, y = arrays.get("X", arrays.get("x")), arrays.get("y", arrays.get("Y"))
     missing = "X" if X is None else "y" if y is None and need_y else None
@@ -348,8 +348,6 @@ def _missing(v) -> bool:
 
 def _from_frame(df, y, target, where, source, notes) -> NetData:
     """A table: the ``target`` column (or ``y``) as labels, the other columns as features."""
-    import pandas as pd
-
     if target is not None:
         if target not in df.columns:
             cols = ", ".join(map(str, df.columns[:12])) + (", ..." if df.shape[1] > 12 else "")
@@ -406,7 +404,7 @@ def _scan(files: list[Path], root: Path) -> tuple[list[tuple[int, int]], list[st
                 modes.append(im.mode)
         except Exception as exc:  # noqa: BLE001 - PIL raises many kinds for a damaged file
             raise DataError(f"{f.relative_to(root).as_posix()} in {root}: cannot read it as an image "
-                            f"({_first_line(exc)}); fix or remove the file") from None
+                            f"({first_line(exc)}); fix or remove the file") from None
     return sizes, modes
 
 
@@ -426,7 +424,7 @@ def _decode(files: list[Path], root: Path, mode: str, h: int, w: int) -> np.ndar
                     im = im.resize((w, h), Image.BOX if im.width >= w and im.height >= h else Image.BILINEAR)
                 a = np.asarray(im)
         except Exception as exc:  # noqa: BLE001 - as above
-            raise DataError(f"{f.relative_to(root).as_posix()} in {root}: cannot decode the image ({_first_line(exc)});"
+            raise DataError(f"{f.relative_to(root).as_posix()} in {root}: cannot decode the image ({first_line(exc)});"
                             " fix or remove the file") from None
         X[i] = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
     return X
@@ -483,7 +481,7 @@ def save_net_data(nd: NetData, folder) -> None:
         try:
             atomic_write(folder / "table.parquet", lambda p: nd.X.to_parquet(p, index=False))
         except (ValueError, TypeError, NotImplementedError) as exc:  # pyarrow: a column mixing types
-            raise DataError(f"{nd.source}: cannot store the table as Parquet ({_first_line(exc)}); give every column "
+            raise DataError(f"{nd.source}: cannot store the table as Parquet ({first_line(exc)}); give every column "
                             "values of one type") from None
     else:
         _save_npy(folder / "X.npy", nd.X)
@@ -522,7 +520,7 @@ def load_net_data(folder, *, mmap_bytes: int = MMAP_BYTES) -> NetData:
             X = np.load(path, mmap_mode="r" if path.stat().st_size > mmap_bytes else None, allow_pickle=False)
         y = np.load(folder / "y.npy", allow_pickle=False)
     except (OSError, ValueError, KeyError) as exc:
-        raise StorageError(f"{folder}: cannot read the saved data ({_first_line(exc)}); start a new run") from None
+        raise StorageError(f"{folder}: cannot read the saved data ({first_line(exc)}); start a new run") from None
     if list(X.shape) != list(meta["shape"]) or len(y) != X.shape[0]:
         raise StorageError(f"{folder}: the saved arrays do not match data.json (shape {list(X.shape)}, "
                            f"{len(y)} labels, expected {meta['shape']}); start a new run")
@@ -626,6 +624,3 @@ def _dims(shape) -> str:
     return "x".join(str(int(s)) for s in shape)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -118,3 +118,44 @@ def test_bad_arguments_are_rejected(digits):
         run_darts(X, y, guard="pdarts")
     with pytest.raises(ValueError):
         run_darts(X, y, order=3)
+
+
+def _digits(n=300):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X[:n] / 16.0, y[:n]
+
+
+def test_a_search_stopped_between_epochs_resumes_exactly_where_it_stopped(tmp_path):
+    """Ctrl-C after epoch 2 of 4, then ``resume=True``: the architecture weights of every epoch,
+    the genotype and the final network equal those of a search that never stopped."""
+    X, y = _digits()
+    kw = dict(C=4, layers=2, nodes=2, epochs=4, train_epochs=1, guard=None, seed=1)
+    whole = run_darts(X, y, state_dir=tmp_path / "whole", **kw)
+
+    def interrupt(epoch, info):
+        if epoch == 3:  # the state of epoch 2 is on disk, epoch 3 is lost
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_darts(X, y, state_dir=tmp_path / "cut", on_epoch=interrupt, **kw)
+    from autodl.nas.darts import load_search_state
+
+    assert load_search_state(tmp_path / "cut")["meta"]["epochs_run"] == 2
+    seen = []
+    resumed = run_darts(X, y, state_dir=tmp_path / "cut", resume=True, on_epoch=lambda e, i: seen.append(e), **kw)
+    assert seen == [3, 4]
+    assert resumed.alphas == whole.alphas and resumed.val_history == whole.val_history
+    assert resumed.genotype == whole.genotype and resumed.settings["epochs_run"] == 4
+    for a, b in zip(resumed.model.state_dict().values(), whole.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert resumed.search_seconds > 0
+
+
+def test_resume_without_a_saved_state_is_one_clear_error(tmp_path):
+    from autodl.errors import UserError
+
+    X, y = _digits(100)
+    with pytest.raises(UserError, match="no DARTS search state"):
+        run_darts(X, y, C=4, layers=2, epochs=1, train_epochs=1, state_dir=tmp_path, resume=True)

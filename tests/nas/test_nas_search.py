@@ -60,7 +60,7 @@ def test_cli_darts_run_folder_show_and_report(tmp_path, autodl_cli):
         assert f"<h2>{section}</h2>" in page, section
     assert page.count("data:image/png;base64,") >= 3
     again = autodl_cli("resume", str(run), cwd=tmp_path)
-    assert again.returncode == 2 and "cannot be resumed" in again.stderr
+    assert again.returncode == 2 and "nothing to resume" in again.stderr
 
 
 @pytest.mark.slow

@@ -320,11 +320,11 @@ def test_worker_runs_trials_of_the_run(runs, variant, tmp_path):
     assert one_line(err) == f"autodl worker: ran 0 trials; {run} has {total}/{total} finished"
 
 
-def test_darts_cannot_be_resumed_or_joined(runs):
+def test_a_finished_darts_run_has_nothing_to_resume_and_cannot_be_joined(runs):
     run = runs["darts"]
     before = sorted(p.name for p in run.iterdir())
     code, _, err = cli("resume", run)
-    assert code == 2 and "cannot be resumed" in one_line(err)
+    assert code == 2 and "nothing to resume" in one_line(err)
     code, _, err = cli("resume", run, "--trials", "5")
     assert code == 2
     assert one_line(err) == ("autodl resume: error: --trials does not apply to --nas darts; it applies to: "
@@ -334,6 +334,43 @@ def test_darts_cannot_be_resumed_or_joined(runs):
     code, _, err = cli("worker", run, "--workers", "2")
     assert code == 2 and "--workers does not apply to --nas darts" in one_line(err)
     assert sorted(p.name for p in run.iterdir()) == before  # nothing written
+
+
+def test_an_interrupted_darts_search_resumes_from_its_last_epoch(tmp_path, monkeypatch):
+    """Ctrl-C during epoch 2 of 3: `autodl resume` goes on with epochs 2 and 3 (not from zero),
+    trains the final network, and the run folder then works like any finished one."""
+    import autodl.nas.darts as darts
+
+    calls = {"n": 0}
+    share = darts.parameter_free_share
+
+    def interrupt_at_epoch_2(genotype):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return share(genotype)
+
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    np.savez(tmp_path / "digits.npz", X=digits.images[:500].astype(np.uint8), y=digits.target[:500])
+    run = tmp_path / "run"
+    monkeypatch.setattr(darts, "parameter_free_share", interrupt_at_epoch_2)
+    code, out, err = cli("search", "--data", tmp_path / "digits.npz", "--nas", "darts", "--epochs", "3",
+                         "--train-epochs", "4", "--out", run)
+    assert code == 130 and "interrupted" in err and not (run / "result.json").exists()
+    monkeypatch.setattr(darts, "parameter_free_share", share)
+    code, out, err = cli("resume", run)
+    ok(code, out, err)
+    assert "resuming after search epoch 1/3" in err
+    assert "epoch 1/3" not in err.replace("after search epoch 1/3", "")  # epoch 1 is not searched again
+    result = json.loads((run / "result.json").read_text())
+    assert result["extra"]["search_epochs"] == 3
+    assert len(json.loads((run / "alphas.json").read_text())["history"]["normal"]) == 3
+    assert result["test_score"] > 0.5  # 10 classes: chance 0.1
+    code, _, err = cli("resume", run)
+    assert code == 2 and "nothing to resume" in one_line(err)
+    ok(*cli("show", run))
 
 
 def test_worker_says_why_a_darts_run_is_refused(runs):
