@@ -53,7 +53,8 @@ def export_tabular_winner(result, prep, run_dir: Path | None, path: str, require
         skipped = [{"trial_id": result.best_trial_id, "reason": str(exc)}]
         _note(f"autodl: trial {result.best_trial_id} does not export ({exc}); trying the next best")
     from autodl.study import TrialState
-    from autodl.tabular.pipeline import build_pipeline, score_model
+    from autodl.tabular.pipeline import score_model
+    from autodl.tabular.search import fit_config
 
     study = result.study
     trials = sorted(study.get_trials([TrialState.COMPLETE]),
@@ -61,9 +62,7 @@ def export_tabular_winner(result, prep, run_dir: Path | None, path: str, require
     for trial in trials:
         if trial.id == result.best_trial_id:
             continue
-        seed = prep.spec.seed
-        model = build_pipeline(trial.config, prep.X_all, prep.task, seed, features=prep.features,
-                               plan=prep.plan).fit(prep.X_all, prep.y_all)
+        model = fit_config(prep, trial.config, "all")
         meta = {**plan_meta, "config": trial.config, "score": trial.value, "metric": prep.metric.name,
                 "trial_id": trial.id}
         try:
@@ -73,9 +72,9 @@ def export_tabular_winner(result, prep, run_dir: Path | None, path: str, require
             continue
         test_score = None
         if prep.X_test is not None:
-            fitted = build_pipeline(trial.config, prep.X_train, prep.task, seed, features=prep.features,
-                                    plan=prep.plan).fit(prep.X_train, prep.y_train)
-            test_score = float(score_model(fitted, prep.X_test, prep.y_test, prep.metric))
+            fitted = fit_config(prep, trial.config, "train")
+            test_score = float(score_model(fitted, prep.X_test, prep.y_test, prep.metric,
+                                           prep.rows(prep.weights, "test")))
         result.best_model, result.best_config, result.best_score = model, dict(trial.config), trial.value
         result.best_trial_id, result.test_score = trial.id, test_score
         if run_dir is not None:

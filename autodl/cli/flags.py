@@ -44,8 +44,15 @@ SEARCH_FLAGS: list[Flag] = [
     _f("--task", ["tabular"], choices=["auto", "classification", "regression", "timeseries"],
        help="default: inferred from the target"),
     _f("--metric", ["tabular"], help="accuracy, balanced_accuracy, f1, roc_auc, log_loss, r2, rmse, mae"),
-    _f("--cv", ["tabular"], help="cross-validation folds, holdout (one 80/20 split) or auto (default: 3 folds "
-                                 "from 10,000 rows with --time, else 5)"),
+    _f("--cv", ["tabular"], help="cross-validation folds, holdout (one 80/20 split), time (5 expanding windows "
+                                 "in date order; the test rows are the latest) or auto (default: 3 folds from "
+                                 "10,000 rows with --time, else 5)"),
+    _f("--time-column", ["tabular"], metavar="COL",
+       help="with --cv time: the date column ordering the rows (default: the one date column)"),
+    _f("--weight", ["tabular"], metavar="COL", help="a column of sample weights (>= 0) for every fit and score; "
+                                                    "not a feature"),
+    _f("--groups", ["tabular"], metavar="COL",
+       help="a column of group labels: no group is on both sides of a fold or of the test split; not a feature"),
     _f("--test-size", ALL, type=fraction, help="fraction held out for a final test score (default 0.2; 0 for none)"),
     _f("--seed", ALL, type=int, default=0, help="seeds the searcher, the split and the training (default 0)"),
     # the search

@@ -22,6 +22,8 @@ Callback = Callable[["Study", FrozenTrial], None]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
 _POLL = 0.25  # seconds between looks at trials whose worker has not begun them (deadline)
+#: with ``trial_cost``: after this many trials in a row were skipped as too costly, no new trial starts
+MAX_SKIPS_IN_A_ROW = 20
 _ACTIVE = (TrialState.RUNNING, *_FINISHED)
 
 
@@ -430,6 +432,7 @@ class Study:
         total_trials: int | None = None,
         stop_at_timeout: bool = False,
         reserve_ratio: float = 0.0,
+        trial_cost: "Callable[[Mapping[str, Any], float | None, list[FrozenTrial]], float | None] | None" = None,
     ) -> "Study":
         """Run ``objective(trial)`` on new trials until ``n_trials`` more have finished, the
         ``timeout`` (seconds) has passed, the study holds ``total_trials``, or the searcher is
@@ -493,6 +496,12 @@ class Study:
                 refitting the winner): the search ends that much earlier, and a running trial
                 is stopped (PRUNED) as soon as it could no longer finish and leave its own
                 reserve in time.
+            trial_cost: with ``stop_at_timeout``, ``trial_cost(config, budget, finished_trials)``
+                predicts a new trial's seconds (None: no idea). A trial predicted to need more
+                than the time it would be given is not run: it is recorded PRUNED ("skipped:
+                expected to need 40s, 12s left") and the searcher is told, so the time goes to
+                trials that can finish. After :data:`MAX_SKIPS_IN_A_ROW` skips in a row no
+                new trial starts (the time left is too short for what the searcher proposes).
 
         Intermediate values and ``should_prune()`` reach the searcher live with the inline and
         local executors; on Dask the values arrive with the result and pruning is off.
@@ -545,7 +554,7 @@ class Study:
                 progress.start()
             with Heartbeat(self.storage):
                 self._run(ex, objective, n_trials, total_trials, deadline, callbacks, progress,
-                          max_retries, limit)
+                          max_retries, limit, trial_cost)
         finally:
             if progress is not None:
                 progress.stop()
@@ -614,10 +623,20 @@ class Study:
             return float(duration) * float(top) / float(budget)
         return float(duration)
 
+    def _too_costly(self, job: _Job, trial_cost, limit: _Deadline) -> str | None:
+        """Why ``job`` is not worth starting (its predicted seconds exceed the time it would
+        get before it is stopped), or None."""
+        now = time.monotonic()
+        left = limit.cutoff(now) - now
+        need = trial_cost(job.trial.config, job.trial.budget, self.get_trials(_FINISHED))
+        if need is None or need <= left:
+            return None
+        return f"skipped: expected to need {need:.1f}s, {max(left, 0.0):.1f}s left"
+
     def _run(self, ex: "Executor", objective, n_trials, total, deadline, callbacks, progress,
-             max_retries, limit: _Deadline | None = None) -> None:
+             max_retries, limit: _Deadline | None = None, trial_cost=None) -> None:
         running: dict[int, _Job] = {}
-        started = 0
+        started = skipped = 0
         exhausted = False
         # while time is kept free after the search, the best complete trial sets how much
         track = limit is not None and limit.ratio > 0
@@ -636,6 +655,18 @@ class Study:
                     if job is None:
                         exhausted = True
                         break
+                    if trial_cost is not None and limit is not None:
+                        why = self._too_costly(job, trial_cost, limit)
+                        if why is not None:
+                            frozen = self._finish(job, TrialOutcome(TrialState.PRUNED, None, why, duration=0.0),
+                                                  reported=True)
+                            for cb in callbacks:
+                                cb(self, frozen)
+                            skipped += 1
+                            started += 1
+                            exhausted = skipped >= MAX_SKIPS_IN_A_ROW
+                            continue
+                        skipped = 0
                     stop_at = None if limit is None else time.time() + limit.cutoff(time.monotonic()) - time.monotonic()
                     ex.submit(TrialTask(job.id, dict(job.trial.config), job.trial.budget, self.run_dir, stop_at))
                     running[job.id] = job

@@ -5,16 +5,17 @@ given (no held-out split: hold one out yourself, or use ``score``) and keeps the
 them as ``best_estimator_``; ``predict``/``predict_proba`` delegate to it. The estimators
 follow scikit-learn's contract (``get_params``/``set_params``/``clone``, fitted attributes end
 in ``_``, ``n_features_in_``/``feature_names_in_``), so they work in ``Pipeline``,
-``cross_val_score`` and ``GridSearchCV``, and pass every check of
+``cross_val_score`` and ``GridSearchCV``, and pass the checks of
 ``sklearn.utils.estimator_checks.parametrize_with_checks`` with a tiny budget (``n_trials=2,
-cv=2``; ``tests/tabular/test_estimators.py``). Checks that cannot apply are skipped by
-scikit-learn itself: the ``sample_weight`` checks (``fit`` takes no ``sample_weight``: the
-search's cross-validation would have to weight every fold and metric) and the array-API checks.
-``check_estimators_nan_inf`` is skipped because the tag ``allow_nan`` is set: missing values are
-imputed inside the pipeline (infinity is still refused by ``check_array``).
-``EXPECTED_FAILED_CHECKS`` is empty; ``check_classifiers_train``/``check_regressors_train``
-demand a high training score after one ``fit``, which a 2-trial search passes with the default
-seed, but a budget that small may pick a weak configuration with another seed or space.
+cv=2``; ``tests/tabular/test_estimators.py``). ``fit(X, y, sample_weight=None, groups=None)``
+weights every fit and score of the search and keeps groups on one side of every fold (see
+:func:`autodl.search`). Checks that cannot apply are skipped by scikit-learn itself (the
+array-API checks) or listed in ``EXPECTED_FAILED_CHECKS`` with the reason (the equivalence of
+weights and repeated rows). ``check_estimators_nan_inf`` is skipped because the tag
+``allow_nan`` is set: missing values are imputed inside the pipeline (infinity is still refused
+by ``check_array``). ``check_classifiers_train``/``check_regressors_train`` demand a high
+training score after one ``fit``, which a 2-trial search passes with the default seed, but a
+budget that small may pick a weak configuration with another seed or space.
 
 Input: a DataFrame (numeric, categorical and missing values; kept as is) or anything
 array-like of numbers (checked by ``check_array``; NaN allowed, it is imputed).
@@ -29,8 +30,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
-#: checks of ``sklearn.utils.estimator_checks`` that cannot apply (none; see the module docstring)
-EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+#: checks of ``sklearn.utils.estimator_checks`` that cannot apply (see the module docstring)
+EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "sets cv to explicit (train, test) index pairs, which the search does not take (cv is folds, 'holdout' "
+        "or 'time'); a search picks its winner by CV, so weights equal to repeated rows need not give the same "
+        "winner, and forests draw other bootstrap samples either way"),
+}
 
 
 class _AutoDLBase(BaseEstimator):
@@ -80,12 +86,15 @@ class _AutoDLBase(BaseEstimator):
             names = [f"x{i}" for i in range(arr.shape[1])]
         return pd.DataFrame(arr, columns=names)
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Search the space on ``(X, y)`` and refit the best pipeline on all rows.
 
         Args:
             X: a DataFrame or a 2-D array of numbers.
             y: the target.
+            sample_weight: a weight per row (>= 0) for every fit (k-NN's excepted) and every
+                cross-validated score.
+            groups: a group label per row; no group is on both sides of a fold.
 
         Returns:
             self
@@ -114,8 +123,8 @@ class _AutoDLBase(BaseEstimator):
         kwargs = dict(time_budget=self.time_budget, n_trials=self.n_trials)
         result = search(frame, y, task=self._task, space=self.space, searcher=self.searcher,
                         seed=seed, metric=self.metric, cv=self.cv if isinstance(self.cv, str) else int(self.cv), test_size=0,
-                        n_workers=self.n_workers, features=self.features,
-                        trial_timeout=self.trial_timeout, **kwargs)
+                        n_workers=self.n_workers, features=self.features, trial_timeout=self.trial_timeout,
+                        sample_weight=sample_weight, groups=groups, **kwargs)
         self.best_estimator_ = result.best_model
         self.column_plan_ = result.plan  # how rows are prepared for best_estimator_ (autodl.tabular.columns)
         self.best_config_ = dict(result.best_config)
@@ -155,8 +164,10 @@ class AutoDLClassifier(ClassifierMixin, _AutoDLBase):
             trials are stopped (default 60 when ``n_trials`` is not given either).
         n_trials: number of configurations to try.
         searcher: ``"random"``, ``"tpe"``, ``"gp"``, ...
-        metric: accuracy (default), balanced_accuracy, f1, roc_auc or log_loss.
-        cv: folds (stratified).
+        metric: accuracy (default), balanced_accuracy, f1, roc_auc or log_loss; or a function
+            ``fn(y_true, y_pred)`` (see :func:`autodl.search`).
+        cv: folds (stratified), ``"holdout"`` or ``"time"`` (rows ordered by the one date column of
+            a DataFrame; see :func:`autodl.search`).
         seed: seeds the searcher, the folds and the models.
         random_state: scikit-learn's name for the seed: when not None it is used instead of
             ``seed`` (an int, or a ``numpy.random.RandomState`` from which one int is drawn at

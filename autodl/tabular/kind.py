@@ -28,11 +28,11 @@ class TabularKind(RunKind):
         if args.target and not (args.data or args.entityset):
             raise UserError("--target only applies with --data FILE or --entityset YAML")
         cv = "auto" if args.cv is None else args.cv
-        if cv not in ("auto", "holdout"):
+        if cv not in ("auto", "holdout", "time"):
             try:
                 cv = int(cv)
             except ValueError:
-                raise UserError(f"--cv is {cv!r}, but must be a number of folds, holdout or auto") from None
+                raise UserError(f"--cv is {cv!r}, but must be a number of folds, holdout, time or auto") from None
             if cv < 2:
                 raise UserError(f"--cv is {cv}, but must be at least 2")
         data = str(Path(args.data).resolve()) if args.data else None
@@ -46,7 +46,8 @@ class TabularKind(RunKind):
                           time_budget=args.time, seed=args.seed, cv=cv,
                           test_size=0.2 if args.test_size is None else args.test_size,
                           n_workers=args.workers or 1, **_executor_fields(args), **feature_fields(args),
-                          column_roles=column_roles(args))
+                          column_roles=column_roles(args), weight_column=args.weight, groups_column=args.groups,
+                          time_column=args.time_column)
 
     def default_out(self, spec) -> str:
         stem = spec.dataset or Path(spec.data or spec.entityset).stem
@@ -63,7 +64,10 @@ class TabularKind(RunKind):
             fid = (f" (budgets {p['min_budget']:g}..{p['max_budget']:g}, eta {p['eta']:g}, "
                    f"resource {spec.budget_resource})")
         what = spec.dataset or Path(spec.data or spec.entityset).name
-        how = "holdout validation" if spec.cv == "holdout" else f"{spec.cv}-fold CV"
+        how = {"holdout": "holdout validation", "time": f"time-ordered CV by {spec.time_column}"}.get(
+            spec.cv, f"{spec.cv}-fold CV")
+        how += "".join(f", {what} {col}" for what, col in (("groups", spec.groups_column),
+                                                           ("weights", spec.weight_column)) if col)
         line = (f"autodl: {what} ({spec.task}, {spec.metric}, {how}), searcher {spec.searcher}{fid}, "
                 f"{budget} -> {run_dir}")
         if spec.column_plan:  # the column roles, once the run folder exists

@@ -1,10 +1,19 @@
-"""Metrics for tabular search: name -> scikit-learn scorer, direction and sign."""
+"""Metrics for tabular search: name -> scikit-learn scorer, direction and sign; or a Python
+function ``metric(y_true, y_pred) -> float`` (:func:`function_metric`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
 
 from autodl.errors import UserError
+
+#: the ``scoring`` of a metric given as a Python function (scored as it returns, no sign change)
+FUNCTION = "function"
+DIRECTIONS = ("maximize", "minimize")
 
 
 @dataclass(frozen=True)
@@ -12,13 +21,52 @@ class Metric:
     """A metric as users read it (``rmse`` is positive) and the scorer that computes it."""
 
     name: str
-    scoring: str  # scikit-learn scorer name (greater is better)
+    scoring: str  # scikit-learn scorer name (greater is better), or FUNCTION
     direction: str  # how the metric as reported is optimized
     task: str
+    #: the function of a FUNCTION metric; None in a run resumed without it (see :meth:`scorer`)
+    func: Callable | None = field(default=None, compare=False, repr=False)
 
     def from_scorer(self, score: float) -> float:
         """Scorer value (greater is better) -> metric value as reported."""
         return -score if self.scoring.startswith("neg_") else score
+
+    def scorer(self, y=None):
+        """The scikit-learn scorer, called ``scorer(model, X, y, sample_weight=w)``: binary
+        ``roc_auc`` when ``y`` (all the rows scored) has two classes; a function metric gets
+        ``sample_weight`` only if it has such a parameter."""
+        from sklearn.metrics import get_scorer, make_scorer
+
+        if self.scoring == FUNCTION:
+            if self.func is None:
+                raise UserError(f"the metric '{self.name}' was a Python function, which run.json cannot hold; "
+                                f"resume it from Python: autodl.tabular.search.resume_run(RUN, metric={self.name})")
+            return make_scorer(self.func) if takes_weights(self.func) else make_scorer(_unweighted, func=self.func)
+        binary = self.name == "roc_auc" and y is not None and len(np.unique(np.asarray(y))) == 2
+        return get_scorer("roc_auc" if binary else self.scoring)
+
+
+def takes_weights(func: Callable) -> bool:
+    """Whether ``func`` has a ``sample_weight`` parameter."""
+    try:
+        return "sample_weight" in inspect.signature(func).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+
+
+def _unweighted(y_true, y_pred, *, func: Callable, sample_weight=None) -> float:
+    return func(y_true, y_pred)
+
+
+def function_metric(metric: Any) -> tuple[Callable, str, str]:
+    """``(function, name, direction)`` of ``metric=fn`` (maximized) or ``metric=(fn, "minimize")``:
+    ``fn(y_true, y_pred) -> float`` gets predicted labels (classification) or values; its name
+    is ``fn.__name__``."""
+    func, direction = metric if isinstance(metric, tuple) and len(metric) == 2 else (metric, "maximize")
+    if not callable(func) or direction not in DIRECTIONS:
+        raise UserError(f"metric is {metric!r}, but must be a metric name, a function metric(y_true, y_pred) "
+                        "or (function, 'minimize')")
+    return func, getattr(func, "__name__", type(func).__name__), direction
 
 
 METRICS = {
@@ -38,8 +86,12 @@ METRICS = {
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "r2"}
 
 
-def get_metric(name: str | None, task: str) -> Metric:
-    """The metric called ``name`` (default: accuracy / r2), checked against the task."""
+def get_metric(name: str | None, task: str, direction: str | None = None, func: Callable | None = None) -> Metric:
+    """The metric called ``name`` (default: accuracy / r2), checked against the task; with a
+    ``direction``, the function metric ``func`` called ``name`` (see :func:`function_metric`;
+    ``func`` is None in a run resumed without it: it can be shown, not scored)."""
+    if direction is not None:
+        return Metric(name, FUNCTION, direction, task, func)
     name = name or DEFAULT_METRIC[task]
     metric = METRICS.get(name)
     if metric is None:

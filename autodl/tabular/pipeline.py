@@ -317,11 +317,29 @@ def resolve_cv(cv: int | str, n_rows: int, time_budget: float | None) -> int | s
     return cv
 
 
-def make_cv(task: str, y, folds: int | str, seed: int):
-    """The splitter: stratified k-fold for classes (at most the smallest class's count), k-fold
-    for regression, or one shuffled holdout split for ``folds="holdout"``."""
-    from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
+#: ``cv="time"``: expanding-window folds (:class:`~sklearn.model_selection.TimeSeriesSplit`) over
+#: the training rows in time order
+TIME_FOLDS = 5
 
+
+def make_cv(task: str, y, folds: int | str, seed: int, groups=None):
+    """The splitter: stratified k-fold for classes (at most the smallest class's count), k-fold
+    for regression, or one shuffled holdout split for ``folds="holdout"``; ``folds="time"``:
+    :data:`TIME_FOLDS` expanding windows over the rows in their order (each fold trains on rows
+    before its validation rows). With ``groups`` (pass them to ``split`` too) no group is on both
+    sides of a fold: stratified group k-fold for classes, group k-fold (at most one fold per
+    group), or one group-disjoint holdout split."""
+    from sklearn.model_selection import (GroupKFold, GroupShuffleSplit, KFold, ShuffleSplit, StratifiedGroupKFold,
+                                         StratifiedKFold, StratifiedShuffleSplit, TimeSeriesSplit)
+
+    if folds == "time":
+        return TimeSeriesSplit(n_splits=max(2, min(TIME_FOLDS, len(y) - 1)))
+    if groups is not None:
+        if folds == "holdout":
+            return GroupShuffleSplit(n_splits=1, test_size=HOLDOUT_VALIDATION, random_state=seed)
+        folds = max(2, min(folds, len(np.unique(groups))))
+        cls = StratifiedGroupKFold if task == "classification" else GroupKFold
+        return cls(n_splits=folds, shuffle=True, random_state=seed)
     if folds == "holdout":
         if task == "classification":
             return StratifiedShuffleSplit(n_splits=1, test_size=HOLDOUT_VALIDATION, random_state=seed)
@@ -333,10 +351,45 @@ def make_cv(task: str, y, folds: int | str, seed: int):
     return KFold(n_splits=folds, shuffle=True, random_state=seed)
 
 
-def scoring_name(metric: Metric, y) -> str:
-    if metric.name == "roc_auc" and len(np.unique(np.asarray(y))) == 2:
-        return "roc_auc"
-    return metric.scoring
+def cv_splits(task: str, X, y, folds: int | str, seed: int, groups=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``(train, validation)`` row positions of :func:`make_cv`'s folds."""
+    return list(make_cv(task, y, folds, seed, groups).split(X, np.asarray(y), groups))
+
+
+def take_rows(a, idx):
+    """Rows ``idx`` (positions) of a DataFrame, Series or array; None stays None."""
+    if a is None:
+        return None
+    return a.iloc[idx] if hasattr(a, "iloc") else np.asarray(a)[idx]
+
+
+def takes_weights(pipe) -> bool:
+    """Whether the model step of ``pipe`` takes ``sample_weight`` (all of autodl's models but k-NN)."""
+    from sklearn.utils.validation import has_fit_parameter
+
+    return has_fit_parameter(pipe.named_steps["model"], "sample_weight")
+
+
+def fit_pipeline(pipe, X, y, sample_weight=None):
+    """``pipe.fit(X, y)``, with ``sample_weight`` going to its model step when it takes them
+    (k-NN does not: it is fitted unweighted, and scored weighted like the others)."""
+    if sample_weight is None or not takes_weights(pipe):
+        return pipe.fit(X, y)
+    return pipe.fit(X, y, model__sample_weight=np.asarray(sample_weight, dtype=np.float64))
+
+
+def cv_scores(pipe, X, y, splits, metric: Metric, sample_weight=None) -> np.ndarray:
+    """The metric (as reported) of a clone of ``pipe`` fitted on each split's training rows and
+    scored on its validation rows, both with the rows' ``sample_weight`` when given."""
+    from sklearn.base import clone
+
+    scorer = metric.scorer(y)
+    scores = []
+    for train, val in splits:
+        model = fit_pipeline(clone(pipe), take_rows(X, train), take_rows(y, train), take_rows(sample_weight, train))
+        score = scorer(model, take_rows(X, val), take_rows(y, val), sample_weight=take_rows(sample_weight, val))
+        scores.append(metric.from_scorer(score))
+    return np.array(scores, dtype=np.float64)
 
 
 @contextlib.contextmanager
@@ -445,15 +498,15 @@ def subsample_rows(y, fraction: float, *, seed: int, fold: int = 0, stratify: bo
     return np.sort(np.concatenate(chosen))
 
 
-def row_budget_splits(cv, X, y, fraction: float, *, seed: int, stratify: bool, min_rows: int = MIN_ROWS):
-    """The folds of ``cv`` with each training part cut to ``fraction`` (see
-    :func:`subsample_rows`); every validation part stays whole."""
+def row_budget_splits(splits, y, fraction: float, *, seed: int, stratify: bool, min_rows: int = MIN_ROWS):
+    """``splits`` (``(train, validation)`` positions) with each training part cut to
+    ``fraction`` (see :func:`subsample_rows`); every validation part stays whole."""
     y_arr = np.asarray(y)
-    splits = []
-    for fold, (train, test) in enumerate(cv.split(X, y_arr)):
+    out = []
+    for fold, (train, test) in enumerate(splits):
         part = subsample_rows(y_arr[train], fraction, seed=seed, fold=fold, stratify=stratify, min_rows=min_rows)
-        splits.append((train[part], test))
-    return splits
+        out.append((train[part], test))
+    return out
 
 
 class CVObjective:
@@ -477,41 +530,41 @@ class CVObjective:
     The trial records ``budget_fraction``, ``budget_resource`` and ``fit_rows`` (training rows
     per fold, averaged) or the scaled parameter (e.g. ``hist_gb.max_iter``) as attributes.
     ``plan``: the column roles the pipelines split the columns by (see :func:`build_pipeline`).
+    ``sample_weight`` (per row of ``X``) weights every fit and score (:func:`cv_scores`);
+    ``groups`` (per row) keep each group on one side of every fold (:func:`make_cv`).
 
     Nothing is reported per step, so define-by-run searchers (``mode="prune"``, whose trials all
     get ``max_budget``) run full fits and prune nothing; use the default ``mode="promote"``.
     """
 
     def __init__(self, X, y, task: str, metric: Metric, folds: int = 5, seed: int = 0, features=None,
-                 budget_resource: str = "auto", max_budget: float | None = None, plan=None):
+                 budget_resource: str = "auto", max_budget: float | None = None, plan=None, sample_weight=None,
+                 groups=None):
         self.X, self.y, self.task, self.metric, self.plan = X, y, task, metric, plan
+        self.sample_weight, self.groups = sample_weight, groups
         self.folds, self.seed, self.features = folds, seed, features
         resource_of("hist_gb", budget_resource)  # validates the name
         self.budget_resource, self.max_budget = budget_resource, max_budget
 
     def __call__(self, trial) -> float:
-        from sklearn.model_selection import cross_val_score
-
         # a feature step is refitted per fold (tsfresh selection uses the fold's target); its
         # tables are cached by content, so every trial after the first reuses them
         pipe = build_pipeline(trial.config, self.X, self.task, self.seed, features=self.features,
                               plan=getattr(self, "plan", None))
-        cv = make_cv(self.task, self.y, self.folds, self.seed)
-        splits = self._apply_budget(trial, pipe, cv)
+        splits = cv_splits(self.task, self.X, self.y, self.folds, self.seed, self.groups)
+        splits = self._apply_budget(trial, pipe, splits)
         with quiet_fit() as caught:
-            scores = cross_val_score(pipe, self.X, self.y, cv=splits,
-                                     scoring=scoring_name(self.metric, self.y), error_score="raise")
+            values = cv_scores(pipe, self.X, self.y, splits, self.metric, self.sample_weight)
         if caught:
             trial.set_user_attr("warnings", sorted({f"{w.category.__name__}: {w.message}"[:200] for w in caught}))
-        values = np.array([self.metric.from_scorer(s) for s in scores])
         trial.set_user_attr("cv_std", float(values.std()))
         return float(values.mean())
 
-    def _apply_budget(self, trial, pipe, cv):
+    def _apply_budget(self, trial, pipe, splits):
         """Cut ``pipe`` or the folds to the trial's budget; the folds to cross-validate on."""
         budget = getattr(trial, "budget", None)
         if budget is None or self.max_budget is None:
-            return cv
+            return splits
         fraction = budget_fraction(budget, self.max_budget)
         model = trial.config["model"]
         resource = resource_of(model, self.budget_resource)
@@ -521,16 +574,14 @@ class CVObjective:
             if fraction < 1:
                 name, value = scale_iterations(pipe, model, fraction)
                 trial.set_user_attr(name, value)
-            return cv
+            return splits
         min_rows = max(MIN_ROWS, int(getattr(pipe.named_steps["model"], "n_neighbors", 0) or 0))
-        splits = row_budget_splits(cv, self.X, self.y, fraction, seed=self.seed,
+        splits = row_budget_splits(splits, self.y, fraction, seed=self.seed,
                                    stratify=self.task == "classification", min_rows=min_rows)
         trial.set_user_attr("fit_rows", float(np.mean([len(train) for train, _ in splits])))
         return splits
 
 
-def score_model(model, X, y, metric: Metric) -> float:
-    """The metric of a fitted model on ``(X, y)``, as reported."""
-    from sklearn.metrics import get_scorer
-
-    return metric.from_scorer(get_scorer(scoring_name(metric, y))(model, X, y))
+def score_model(model, X, y, metric: Metric, sample_weight=None) -> float:
+    """The metric of a fitted model on ``(X, y)`` (weighted by ``sample_weight``), as reported."""
+    return metric.from_scorer(metric.scorer(y)(model, X, y, sample_weight=sample_weight))

@@ -4,9 +4,15 @@ A run folder holds:
 
 * ``study.db``    every trial (SQLite; resumable),
 * ``run.json``    what was asked (data source, task, metric, searcher and its budgets, budget
-  resource, time budget, seed),
+  resource, time budget, seed, the weight, group and time columns),
 * ``result.json`` task, metric, best score and config, held-out test score,
-* ``model.skops`` the best pipeline refit on all data (skops format, no pickle).
+* ``model.skops`` the best pipeline refit on all data (skops format, no pickle),
+* ``split.npz``   the held-out test rows (and the training rows, in time order with ``cv="time"``),
+* ``data.parquet`` the data when it was given in memory, with the ``sample_weight`` and ``groups``
+  given to :func:`search` as the columns :data:`~autodl.tabular.rows.WEIGHT_COLUMN` and
+  :data:`~autodl.tabular.rows.GROUPS_COLUMN`.
+
+Sample weights, groups and time order: see :mod:`autodl.tabular.rows`.
 
 A time budget is a deadline for the whole search, refit included. Trials run in a worker
 process (``Study.optimize(stop_at_timeout=True)``), so one still running when time is up is
@@ -27,7 +33,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -38,10 +44,11 @@ from autodl.searchers import make_searcher
 from autodl.space import Space
 from autodl.study import Study, TrialState
 from autodl.tabular import data as data_mod
-from autodl.tabular.metrics import Metric, get_metric, imbalance_note
+from autodl.tabular.metrics import DIRECTIONS, Metric, function_metric, get_metric, imbalance_note
 from autodl.tabular.persist import load_model, save_model
-from autodl.tabular.pipeline import (BUDGET_RESOURCES, HOLDOUT_VALIDATION, ITERATION_PARAMS, CVObjective, build_pipeline, check_space,
-                                     make_cv, quiet_fit, resolve_cv, score_model)
+from autodl.tabular.pipeline import (BUDGET_RESOURCES, ITERATION_PARAMS, CVObjective, build_pipeline, check_space,
+                                     cv_splits, fit_pipeline, quiet_fit, resolve_cv, score_model, take_rows)
+from autodl.tabular.rows import make_split, row_columns, row_times, weight_notes, with_row_arrays
 
 #: budgets of a multi-fidelity searcher on tables unless given: fractions 1/9, 1/3 and 1 of the
 #: full fit (see :class:`~autodl.tabular.pipeline.CVObjective`)
@@ -71,7 +78,7 @@ class SearchSpec:
     n_trials: int | None = None  # total trials the run should finish
     time_budget: float | None = None  # seconds of searching per invocation
     seed: int = 0
-    cv: int | str = 5  # folds, "holdout" or "auto" (resolved when the run starts; see resolve_cv)
+    cv: int | str = 5  # folds, "holdout", "time" or "auto" (resolved when the run starts; see resolve_cv)
     test_size: float = 0.2
     n_workers: int = 1
     executor: str | None = None  # None: in-process for one worker, else "local"; or "dask"
@@ -96,6 +103,16 @@ class SearchSpec:
     #: start from strong default configurations (:mod:`autodl.tabular.portfolio`) before the
     #: searcher's own proposals (full-budget searchers other than grid)
     portfolio: bool = True
+    #: columns of the data holding each row's sample weight / group label (not features; see the
+    #: module docstring)
+    weight_column: str | None = None
+    groups_column: str | None = None
+    #: cv="time": the date column ordering the rows (None: the one the column roles call
+    #: datetime; filled in when the run starts)
+    time_column: str | None = None
+    #: "maximize" or "minimize" when ``metric`` names a Python function given to search(); run.json
+    #: cannot hold the function, so resuming needs it again (resume_run(metric=...))
+    metric_direction: str | None = None
 
     def validate(self) -> None:
         if self.n_trials is None and self.time_budget is None:
@@ -104,8 +121,13 @@ class SearchSpec:
             raise UserError(f"trials is {self.n_trials}, but must be a positive integer")
         if self.time_budget is not None and not self.time_budget > 0:
             raise UserError(f"time budget is {self.time_budget}, but must be positive")
-        if self.cv not in ("auto", "holdout") and (not isinstance(self.cv, int) or self.cv < 2):
-            raise UserError(f"cv is {self.cv!r}, but must be an integer >= 2 folds, 'holdout' or 'auto'")
+        if self.cv not in ("auto", "holdout", "time") and (not isinstance(self.cv, int) or self.cv < 2):
+            raise UserError(f"cv is {self.cv!r}, but must be an integer >= 2 folds, 'holdout', 'time' or 'auto'")
+        if self.time_column is not None and self.cv != "time":
+            raise UserError(f"a time column ('{self.time_column}') only applies with cv='time' (--cv time)")
+        if self.metric_direction not in (None, *DIRECTIONS):
+            raise UserError(f"metric direction is {self.metric_direction!r}, but must be one of: "
+                            f"{', '.join(DIRECTIONS)}")
         if not 0 <= self.test_size < 1:
             raise UserError(f"test size is {self.test_size}, but must be in [0, 1)")
         if not isinstance(self.n_workers, int) or self.n_workers < 1:
@@ -192,15 +214,25 @@ class Prepared:
     features: Any = None  # an unfitted feature transformer, or None
     split: dict[str, np.ndarray] | None = None  # row indices of X_all: train, test
     plan: Any = None  # the ColumnPlan the pipelines split columns by (None with a feature step)
+    weights: np.ndarray | None = None  # each row's sample weight (X_all's rows; None: unweighted)
+    groups: np.ndarray | None = None  # each row's group, as codes 0, 1, ... (None: no groups)
+
+    def rows(self, values, part: str):
+        """``values`` (one per row of ``X_all``) of the ``"train"`` or ``"test"`` rows; None stays None."""
+        return take_rows(values, self.split[part])
 
 
-def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None = None) -> Prepared:
+def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None = None, *, sample_weight=None,
+            groups=None, metric_fn=None) -> Prepared:
     """Validate ``spec`` and load/split the data. Raises UserError before anything is written.
 
     ``features`` is a feature transformer object given to :func:`search` (``spec.features``
     then only describes it); otherwise the transformer is made from ``spec.features``.
     ``split``: the row indices saved in a run folder (``train``, ``test``); made from the seed
-    when None.
+    when None. ``sample_weight`` and ``groups``: arrays given to :func:`search` (one value per
+    row of ``X``), kept with the rows as the columns ``spec.weight_column`` / ``groups_column``
+    name (see :mod:`autodl.tabular.rows`), which are then taken out of the features.
+    ``metric_fn``: the function of a metric given as one (``spec.metric_direction``).
 
     Rows whose target is missing are dropped (one line on stderr). Without a feature step the
     columns get roles (:func:`autodl.tabular.columns.infer_roles` on the training rows, with
@@ -235,12 +267,17 @@ def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None 
         y = np.asarray(y).ravel() if not hasattr(y, "iloc") else y.reset_index(drop=True)
         if len(X) != len(y):
             raise DataError(f"X has {len(X)} rows but y has {len(y)}")
-        X = X.reset_index(drop=True)
+        X = with_row_arrays(X.reset_index(drop=True), spec, sample_weight, groups)
     if spec.column_roles and features is not None:
         raise UserError("column roles apply to the table's own columns; they cannot be combined with a feature step")
     X, y, dropped = drop_missing_target(X, y, say=spec.column_plan is None)
+    X, weights, group_codes = row_columns(X, spec)
+    if spec.cv == "time" and group_codes is not None:
+        raise UserError("cv='time' splits by date, not by groups; give one of them (--cv time or --groups)")
     task = data_mod.check_task(spec.task, y)
-    metric = get_metric(spec.metric, task)
+    metric = get_metric(spec.metric, task, spec.metric_direction, metric_fn)
+    if spec.column_plan is None:  # said once, when the run starts
+        weight_notes(weights, metric, space)
     if task == "classification" and spec.column_plan is None:  # said once, when the run starts
         note = imbalance_note(y, spec.metric)
         if note:
@@ -249,18 +286,22 @@ def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None 
     spec.task, spec.metric = task, metric.name
     spec.check_budget_space(space)
     if split is None:
-        split = make_split(len(y), y if task == "classification" else None, spec.test_size, spec.seed)
+        split = make_split(len(y), y if task == "classification" else None, spec.test_size, spec.seed,
+                           groups=group_codes, times=row_times(X, spec) if spec.cv == "time" else None)
     train, test = split["train"], split.get("test", np.arange(0))
     spec.cv = resolve_cv(spec.cv, len(train), spec.time_budget)  # run.json records what was used
     if len(train) + len(test) != len(y) or (len(test) and max(train.max(), test.max()) >= len(y)):
         raise DataError(f"the run's saved split ({len(train)} + {len(test)} rows) does not fit the data "
                         f"({len(y)} rows); the data file changed since the run started")
+    if group_codes is not None and len(np.unique(group_codes[train])) < 2:
+        raise DataError(f"the training rows hold {len(np.unique(group_codes[train]))} group; group-disjoint "
+                        "validation needs at least 2 (give more groups, or a smaller test size)")
     plan = None
     if features is None and spec.column_plan != {}:  # {}: a run folder that has no plan
         if spec.column_plan is not None:
             plan = ColumnPlan.from_dict(spec.column_plan)
         else:
-            plan = infer_roles(_rows(X, train), overrides=spec.column_roles)
+            plan = infer_roles(take_rows(X, train), overrides=spec.column_roles)
             plan.dropped_target_rows = dropped
             spec.column_plan = plan.to_dict()
             tty = sys.stderr is not None and sys.stderr.isatty()
@@ -268,29 +309,11 @@ def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None 
                 sys.stderr.write(plan.announcement() + "\n")
                 sys.stderr.flush()
         X = prepare_frame(X, plan)
-    X_tr, y_tr = _rows(X, train), _rows(y, train)
-    X_te, y_te = (_rows(X, test), _rows(y, test)) if len(test) else (None, None)
+    X_tr, y_tr = take_rows(X, train), take_rows(y, train)
+    X_te, y_te = (take_rows(X, test), take_rows(y, test)) if len(test) else (None, None)
     return Prepared(spec, space, task, metric, X_tr, y_tr, X_te, y_te, X, y, features,
-                    {"train": np.asarray(train), "val": np.arange(0), "test": np.asarray(test)}, plan)
-
-
-def make_split(n_rows: int, stratify, test_size: float, seed: int) -> dict[str, np.ndarray]:
-    """Row indices ``train`` / ``test`` (``test_size`` of the rows, stratified by ``stratify``
-    when given, seeded); ``test`` is empty for ``test_size`` 0."""
-    idx = np.arange(n_rows)
-    if test_size <= 0:
-        return {"train": idx, "val": idx[:0], "test": idx[:0]}
-    from sklearn.model_selection import train_test_split
-
-    try:
-        train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
-    except ValueError as exc:
-        raise DataError(f"cannot hold out a test split of {test_size}: {exc}") from None
-    return {"train": train, "val": idx[:0], "test": test}  # validation: the CV folds of train
-
-
-def _rows(a, idx):
-    return a.iloc[idx] if hasattr(a, "iloc") else np.asarray(a)[idx]
+                    {"train": np.asarray(train), "val": np.arange(0), "test": np.asarray(test)}, plan,
+                    weights, group_codes)
 
 
 class SearchResult:
@@ -403,14 +426,14 @@ def refit_ratio(prep: Prepared) -> float:
     """Seconds the refit of the winner (in :func:`finalize`) takes per second of its
     cross-validation, estimated from the rows fitted.
 
-    A trial fits k folds of ``n_train (k-1)/k`` rows, ``(k-1) n_train`` rows in all; the refit
-    fits ``n_train`` rows for the test score (when there is a test split) and then all rows.
+    A trial fits the training parts of its folds (k folds: ``(k-1) n_train`` rows in all); the
+    refit fits ``n_train`` rows for the test score (when there is a test split) and then all rows.
     """
-    k = make_cv(prep.task, prep.y_train, prep.spec.cv, prep.spec.seed).get_n_splits()
+    splits = cv_splits(prep.task, prep.X_train, prep.y_train, prep.spec.cv, prep.spec.seed,
+                       prep.rows(prep.groups, "train"))
     n_train = len(prep.X_train)
     refit_rows = len(prep.X_all) + (n_train if prep.X_test is not None else 0)
-    trial_rows = (k - 1) * n_train if prep.spec.cv != "holdout" else (1 - HOLDOUT_VALIDATION) * n_train
-    return REFIT_SAFETY * refit_rows / trial_rows
+    return REFIT_SAFETY * refit_rows / sum(len(train) for train, _ in splits)
 
 
 def enqueue_portfolio(study: Study, prep: Prepared) -> None:
@@ -534,15 +557,13 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult
             budget = f" of the {prep.spec.time_budget:g}s time budget" if prep.spec.time_budget else ""
             why += f"; {len(stopped)} stopped at the deadline{budget}: give more time (--time)"
         raise UserError(f"no trial completed, so there is no best model{why}") from None
-    seed = prep.spec.seed
     test_score = None
     with quiet_fit():
         if prep.X_test is not None:
-            model = build_pipeline(best.config, prep.X_train, prep.task, seed, features=prep.features,
-                                   plan=prep.plan).fit(prep.X_train, prep.y_train)
-            test_score = float(score_model(model, prep.X_test, prep.y_test, prep.metric))
-        final = build_pipeline(best.config, prep.X_all, prep.task, seed, features=prep.features,
-                               plan=prep.plan).fit(prep.X_all, prep.y_all)
+            model = fit_config(prep, best.config, "train")
+            test_score = float(score_model(model, prep.X_test, prep.y_test, prep.metric,
+                                           prep.rows(prep.weights, "test")))
+        final = fit_config(prep, best.config, "all")
     result = SearchResult(study, final, prep.task, prep.metric.name, test_score, run_dir)
     result.plan = prep.plan
     result.export_sample = (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512]
@@ -552,12 +573,22 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult
     return result
 
 
-def start_run(spec: SearchSpec, out: str | Path, X=None, y=None, features=None) -> tuple[Prepared, Path]:
+def fit_config(prep: Prepared, config: dict[str, Any], rows: str):
+    """The pipeline of ``config`` fitted on the ``"train"`` rows or on ``"all"`` rows, with their
+    sample weights."""
+    X, y, w = ((prep.X_all, prep.y_all, prep.weights) if rows == "all" else
+               (prep.X_train, prep.y_train, prep.rows(prep.weights, "train")))
+    pipe = build_pipeline(config, X, prep.task, prep.spec.seed, features=prep.features, plan=prep.plan)
+    return fit_pipeline(pipe, X, y, w)
+
+
+def start_run(spec: SearchSpec, out: str | Path, X=None, y=None, features=None, *, sample_weight=None,
+              groups=None, metric_fn=None) -> tuple[Prepared, Path]:
     """Validate everything, then create the run folder with ``run.json``, ``split.npz`` (the
-    held-out rows) and, when the data was given in memory, ``data.parquet`` (so the run can be
-    resumed and exported)."""
+    held-out rows) and, when the data was given in memory, ``data.parquet`` (with the weights
+    and groups; so the run can be resumed and exported). Arguments as :func:`prepare`."""
     new_run_dir(out)  # a bad --out is said before the data is loaded (create_run checks it again)
-    prep = prepare(spec, X, y, features)
+    prep = prepare(spec, X, y, features, sample_weight=sample_weight, groups=groups, metric_fn=metric_fn)
     spec_dict = asdict(spec)
     spec_dict.pop("announce_columns")
     if isinstance(spec.space, Space):
@@ -570,6 +601,9 @@ def start_run(spec: SearchSpec, out: str | Path, X=None, y=None, features=None) 
         if X is not None:
             frame = prep.X_all.copy()
             frame["__target__"] = np.asarray(prep.y_all)
+            for column, values in ((spec.weight_column, prep.weights), (spec.groups_column, prep.groups)):
+                if values is not None:
+                    frame[column] = values
             frame.columns = [str(c) for c in frame.columns]
             atomic_write(run_dir / "data.parquet", lambda p: frame.to_parquet(p))
         save_split(run_dir, **prep.split)
@@ -592,15 +626,16 @@ def load_spec(run_dir: str | Path) -> SearchSpec:
     return spec_from_dict(data)
 
 
-def prepare_run(run_dir: Path, spec: SearchSpec) -> Prepared:
+def prepare_run(run_dir: Path, spec: SearchSpec, metric_fn=None) -> Prepared:
     """The data of an existing run folder, split by its saved ``split.npz`` (format-1 folders:
-    the split rebuilt from the seed, then saved)."""
+    the split rebuilt from the seed, then saved); ``metric_fn``: the function of a run whose
+    metric was one."""
     if spec.data and not Path(spec.data).is_file():
         raise DataError(f"the run's data file {spec.data} is gone; restore it to continue")
     split = load_split(run_dir)
     if spec.column_plan is None:  # a run started before column roles (or with a feature step): none
         spec.column_plan = {}
-    prep = prepare(spec, split=split)
+    prep = prepare(spec, split=split, metric_fn=metric_fn)
     if split is None:
         save_split(run_dir, **prep.split)
     return prep
@@ -608,14 +643,22 @@ def prepare_run(run_dir: Path, spec: SearchSpec) -> Prepared:
 
 def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget: float | None = None,
                n_workers: int | None = None, show_progress: bool = False,
-               progress_mode: str = "bar", deadline: Deadline | None = None, **executor: Any) -> SearchResult:
+               progress_mode: str = "bar", deadline: Deadline | None = None, metric: Any = None,
+               **executor: Any) -> SearchResult:
     """Continue a run folder: completed trials are kept, abandoned ones re-run, the rest asked.
 
     ``executor`` may override the run's ``executor``, ``dask_scheduler`` or ``trial_timeout``;
-    ``time_budget`` (or ``deadline``) is a new deadline for this call.
+    ``time_budget`` (or ``deadline``) is a new deadline for this call. ``metric``: the function
+    (or ``(function, direction)``) of a run whose metric was a Python function, which run.json
+    cannot hold (``autodl resume`` refuses such a run).
     """
     run_dir = Path(run_dir)
     spec = load_spec(run_dir)
+    metric_fn = None
+    if metric is not None:
+        if spec.metric_direction is None:
+            raise UserError(f"metric= is for a run whose metric was a Python function; this run's is '{spec.metric}'")
+        metric_fn = function_metric(metric)[0]
     for key, value in executor.items():
         setattr(spec, key, value)
     if n_trials is not None:
@@ -625,7 +668,7 @@ def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget:
     if deadline is None:
         deadline = Deadline.after(time_budget)
     spec.time_budget = deadline.budget
-    prep = prepare_run(run_dir, spec)
+    prep = prepare_run(run_dir, spec, metric_fn)
     return run_search(prep, run_dir, show_progress=show_progress, progress_mode=progress_mode,
                       resume=True, deadline=deadline)
 
@@ -651,7 +694,7 @@ def search(
     time_budget: float | None = None,
     n_trials: int | None = None,
     seed: int = 0,
-    metric: str | None = None,
+    metric: str | Callable | tuple[Callable, str] | None = None,
     cv: int | str = "auto",
     test_size: float = 0.2,
     n_workers: int | None = 1,
@@ -663,6 +706,9 @@ def search(
     trial_timeout: float | None = None,
     column_roles: dict[str, str] | None = None,
     portfolio: bool = True,
+    sample_weight=None,
+    groups=None,
+    time_column: str | None = None,
 ) -> SearchResult:
     """Tune a scikit-learn pipeline on ``(X, y)`` by k-fold cross-validation.
 
@@ -682,12 +728,25 @@ def search(
         n_trials: number of trials. Give this, ``time_budget`` or both.
         seed: seeds the searcher, the folds and the test split.
         metric: accuracy, balanced_accuracy, f1, roc_auc, log_loss (classification); r2,
-            rmse, mae (regression). Default accuracy / r2.
+            rmse, mae (regression). Default accuracy / r2. Or a function ``fn(y_true, y_pred)
+            -> float`` of the predicted labels (classification) or values, maximized;
+            ``(fn, "minimize")`` to minimize it. It is named ``fn.__name__`` (the leaderboard's
+            column) and gets ``sample_weight=`` when it has that parameter. A run folder then
+            resumes from Python only (:func:`resume_run` with ``metric=fn``).
         cv: number of folds, ``"holdout"`` (one stratified 80/20 split of the training rows),
-            or ``"auto"`` (default): 3 folds from 10,000 training rows under a time budget (5
-            folds buy too few models in the time there; measured, see
-            :data:`autodl.tabular.pipeline.AUTO_LARGE_FOLDS`), else 5 folds.
+            ``"time"`` (rows ordered by ``time_column``: the test split is the latest
+            ``test_size`` of them, the folds are 5 expanding windows, scikit-learn's
+            ``TimeSeriesSplit``, over the others), or ``"auto"`` (default): 3 folds from 10,000
+            training rows under a time budget (5 folds buy too few models in the time there;
+            measured, see :data:`autodl.tabular.pipeline.AUTO_LARGE_FOLDS`), else 5 folds.
         test_size: fraction held out for a final test score (0 for none).
+        sample_weight: a weight per row (finite, >= 0, not all 0) for every fit (k-NN's
+            excepted: it takes none) and every score, in the folds and on the test split.
+        groups: a group label per row: no group is in both the training and the validation
+            rows of a fold (group k-fold, stratified for classes; a group-disjoint holdout), nor
+            in both the test split (``test_size`` of the groups) and the rest.
+        time_column: with ``cv="time"``, the date column ordering the rows; None: the one
+            column the column roles call datetime.
         n_workers: trials run in parallel in that many processes (None: one per usable core).
             Native thread pools (OpenMP, BLAS) of each are capped at cores // ``n_workers``
             (``OMP_NUM_THREADS`` when set), in this process too when trials run in it.
@@ -727,17 +786,21 @@ def search(
         from autodl.study.executors import cpu_cores
 
         n_workers = cpu_cores()
+    metric_fn = direction = None
+    if metric is not None and not isinstance(metric, str):
+        metric_fn, metric, direction = function_metric(metric)
     spec = SearchSpec(task=task, metric=metric, space=space if not isinstance(space, Space) else space.to_dict(),
                       searcher=searcher, searcher_params=dict(searcher_params or {}), n_trials=n_trials,
                       time_budget=time_budget, seed=seed, cv=cv, test_size=test_size, n_workers=n_workers,
                       features=_features_spec(features), budget_resource=budget_resource,
                       trial_timeout=trial_timeout, column_roles=column_roles, announce_columns=show_progress,
-                      portfolio=portfolio)
+                      portfolio=portfolio, time_column=time_column, metric_direction=direction)
     obj = features if features is not None and not isinstance(features, (str, dict)) else None
+    given = dict(sample_weight=sample_weight, groups=groups, metric_fn=metric_fn)
     if out is not None:
-        prep, run_dir = start_run(spec, out, X, y, features=obj)
+        prep, run_dir = start_run(spec, out, X, y, features=obj, **given)
     else:
-        prep, run_dir = prepare(spec, X, y, features=obj), None
+        prep, run_dir = prepare(spec, X, y, features=obj, **given), None
     result = run_search(prep, run_dir, show_progress=show_progress, deadline=deadline)
     result.search_seconds = time.monotonic() - t0
     return result
@@ -782,9 +845,11 @@ def make_objective(prep: Prepared, run_dir: Path | None, study: Study) -> CVObje
     features = prep.features
     if features is not None and run_dir is not None and features.get_params().get("cache_dir", 0) is None:
         features.set_params(cache_dir=str(run_dir / "feature_cache"))  # shared by worker processes
+    prep.metric.scorer(prep.y_train)  # a function metric of a run resumed without it: one line, before any trial
     return CVObjective(prep.X_train, prep.y_train, prep.task, prep.metric, prep.spec.cv, prep.spec.seed,
                        features=features, budget_resource=prep.spec.budget_resource,
-                       max_budget=study.searcher.max_budget, plan=prep.plan)
+                       max_budget=study.searcher.max_budget, plan=prep.plan,
+                       sample_weight=prep.rows(prep.weights, "train"), groups=prep.rows(prep.groups, "train"))
 
 
 def _features_spec(features: Any) -> Any:

@@ -1,8 +1,8 @@
 """A multi-layer perceptron trained with PyTorch, as a scikit-learn estimator.
 
 Training runs in torch (Adam written out in :class:`_Adam`, mini-batches, weight decay, early stopping on a held-out
-fraction with the best weights restored). The fitted weights are then kept as NumPy arrays
-(``coefs_``, ``intercepts_``, like scikit-learn's ``MLPClassifier``) and prediction is plain
+fraction with the best weights restored; ``sample_weight`` weights each row's loss). The fitted weights are then
+kept as NumPy arrays (``coefs_``, ``intercepts_``, like scikit-learn's ``MLPClassifier``) and prediction is plain
 NumPy in float64, so a fitted model needs no torch at prediction time, is stored by skops like
 any scikit-learn model, and exports to ONNX as MatMul/Add/activation nodes (see
 :mod:`autodl.export.sklearn_onnx`). Inputs are standardized inside the model (``x_mean_``,
@@ -55,8 +55,9 @@ class _TorchMLP(BaseEstimator):
         if int(self.max_epochs) < 1 or int(self.batch_size) < 1:
             raise ValueError("max_epochs and batch_size must be at least 1")
 
-    def _fit(self, X: np.ndarray, target: np.ndarray, n_out: int):
+    def _fit(self, X: np.ndarray, target: np.ndarray, n_out: int, sample_weight=None):
         import torch
+        from sklearn.utils.validation import _check_sample_weight
 
         self._check_params()
         seed = 0 if self.random_state is None else int(self.random_state)
@@ -88,7 +89,16 @@ class _TorchMLP(BaseEstimator):
                 layers.append(torch.nn.Linear(width, n_out))
             net = torch.nn.Sequential(*layers).double()
             opt = _Adam(list(net.parameters()), lr=float(self.learning_rate), weight_decay=float(self.alpha))
-            loss_fn = torch.nn.CrossEntropyLoss() if self._classifier else torch.nn.MSELoss()
+            per_row = (torch.nn.CrossEntropyLoss if self._classifier else torch.nn.MSELoss)(reduction="none")
+            wt = None
+            if sample_weight is not None:  # scaled to mean 1, so the step size means the same as unweighted
+                w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+                wt = torch.from_numpy(w / w.mean())
+
+            def loss_fn(out, y, idx):
+                loss = per_row(out, y).reshape(len(idx), -1).mean(dim=1)
+                return loss.mean() if wt is None else (loss * wt[idx]).mean()
+
             xt = torch.from_numpy(Z)
             yt = torch.from_numpy(target)
             best, best_state, stale = np.inf, None, 0
@@ -100,7 +110,7 @@ class _TorchMLP(BaseEstimator):
                 total = 0.0
                 for i in range(0, len(perm), bs):
                     idx = perm[i:i + bs]
-                    loss = loss_fn(net(xt[idx]), yt[idx])
+                    loss = loss_fn(net(xt[idx]), yt[idx], idx)
                     loss.backward()
                     opt.step()
                     total += loss.item() * len(idx)
@@ -108,7 +118,7 @@ class _TorchMLP(BaseEstimator):
                 if n_val:
                     net.eval()
                     with torch.no_grad():
-                        score = float(loss_fn(net(xt[val]), yt[val]))
+                        score = float(loss_fn(net(xt[val]), yt[val], val))
                 else:
                     score = total / len(train)
                 if score < best - 1e-6:
@@ -191,12 +201,12 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
 
     _classifier = True
 
-    def fit(self, X, y):
-        """Train on ``(X, y)``."""
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``(X, y)``, each row's loss weighted by ``sample_weight`` when given."""
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
-        return self._fit(X, codes.astype(np.int64), len(self.classes_))
+        return self._fit(X, codes.astype(np.int64), len(self.classes_), sample_weight)
 
     def predict_proba(self, X) -> np.ndarray:
         z = self._forward(X)
@@ -212,14 +222,14 @@ class TorchMLPRegressor(RegressorMixin, _TorchMLP):
     """An MLP regressor trained with PyTorch (mean squared error on the standardized target);
     arguments as :class:`TorchMLPClassifier`. Attributes add ``y_mean_`` and ``y_scale_``."""
 
-    def fit(self, X, y):
-        """Train on ``(X, y)``."""
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``(X, y)``, each row's loss weighted by ``sample_weight`` when given."""
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         y = np.asarray(y, dtype=np.float64).ravel()
         self.y_mean_ = float(y.mean())
         sd = float(y.std())
         self.y_scale_ = sd if sd > 1e-12 else 1.0
-        return self._fit(X, ((y - self.y_mean_) / self.y_scale_).reshape(-1, 1), 1)
+        return self._fit(X, ((y - self.y_mean_) / self.y_scale_).reshape(-1, 1), 1, sample_weight)
 
     def predict(self, X) -> np.ndarray:
         return self._forward(X)[:, 0] * self.y_scale_ + self.y_mean_
