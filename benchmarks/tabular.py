@@ -79,6 +79,18 @@ def _score(model, X, y, task: str) -> float:
     return float(model.score(X, y))  # accuracy / R^2
 
 
+def _ensemble(result) -> tuple[str, object | None]:
+    """``(what predicts, the best trial's refit model when it is an ensemble member)``: the model
+    family of the best trial, or "ensemble: hist_gb 0.60 + ..." for an ensemble."""
+    if not result.ensemble:
+        return result.best_config["model"], None
+    parts = result.ensemble["members"]
+    name = "ensemble: " + " + ".join(f"{m['model']} {m['weight']:.2f}" for m in parts)
+    single = next((model for (_, model), m in zip(result.best_model.members, parts)
+                   if m["trial_id"] == result.best_trial_id), None)
+    return name, single
+
+
 def run_autodl(task, X_tr, X_te, y_tr, y_te, budget: float, cv: int, searcher: str) -> dict:
     import autodl
 
@@ -87,10 +99,12 @@ def run_autodl(task, X_tr, X_te, y_tr, y_te, budget: float, cv: int, searcher: s
                            **({"searcher": searcher} if searcher else {}))
     seconds = time.perf_counter() - t0
     states = [t.state.value for t in result.study.trials]
+    name, single = _ensemble(result)
     return {"test_score": _score(result.best_model, X_te, y_te, task), "cv_score": float(result.best_score),
             "seconds": seconds, "n_trials": int(result.study.n_finished),
             "n_complete": states.count("complete"), "n_stopped": states.count("pruned"),
-            "best_model": result.best_config["model"]}
+            "best_model": name,
+            "best_trial_alone_test_score": None if single is None else _score(single, X_te, y_te, task)}
 
 
 def run_hgb_default(task, X_tr, X_te, y_tr, y_te) -> dict:
@@ -168,7 +182,7 @@ class PeakMemory:
         self._thread.join()
 
 
-def run_messy(task: str, seed: int, budget: float, n_rows: int, cv=None) -> dict:
+def run_messy(task: str, seed: int, budget: float, n_rows: int, cv=None, workers: int | None = None) -> dict:
     """autodl on the raw messy frame vs default HGB on the hand-prepared columns, one split."""
     import numpy as np
     from sklearn.metrics import r2_score, roc_auc_score
@@ -193,14 +207,18 @@ def run_messy(task: str, seed: int, budget: float, n_rows: int, cv=None) -> dict
     t0 = time.perf_counter()
     with PeakMemory() as mem:
         result = autodl.search(X_tr, y_tr, time_budget=budget, metric=metric, seed=seed, test_size=0,
-                               **({} if cv is None else {"cv": cv}))
+                               **({} if cv is None else {"cv": cv}), **({} if workers is None else {"n_workers": workers}))
     seconds = time.perf_counter() - t0
     X_te = test.drop(columns="target")
+    name, single = _ensemble(result)
     if task == "classification":
         classes = list(result.best_model.classes_)
         auto = score(test["target"], result.predict_proba(X_te)[:, classes.index("yes")])
+        alone = None if single is None else score(
+            test["target"], single.predict_proba(result._frame(X_te))[:, classes.index("yes")])
     else:
         auto = score(test["target"], result.predict(X_te))
+        alone = None if single is None else score(test["target"], single.predict(result._frame(X_te)))
     trials = result.study.trials
     complete = [t for t in trials if t.state.value == "complete"]
     first = min((t.finished for t in complete), default=None)
@@ -215,7 +233,7 @@ def run_messy(task: str, seed: int, budget: float, n_rows: int, cv=None) -> dict
     return {"task": task, "seed": seed, "metric": metric, "n_train": len(train), "n_test": len(test),
             "cv": cv or "auto",
             "autodl": {"test_score": auto, "seconds": round(seconds, 2), "n_complete": len(complete),
-                       "n_trials": len(trials), "best_model": result.best_config["model"],
+                       "n_trials": len(trials), "best_model": name, "best_trial_alone_test_score": alone,
                        "first_trial_seconds": None if first is None else round(first - called, 2),
                        "peak_memory_mb": round(mem.peak / 2**20, 1)},
             "hgb_by_hand": {"test_score": hand, "seconds": round(hand_seconds, 2)},
@@ -231,7 +249,7 @@ def messy_main(args, meta) -> dict:
             import os
 
             load = round(os.getloadavg()[0], 2)
-            row = run_messy(task, seed, budget, n_rows, args.cv)
+            row = run_messy(task, seed, budget, n_rows, args.cv, args.workers)
             row["load_average_before"] = load
             rows.append(row)
             a = row["autodl"]
@@ -252,6 +270,9 @@ def messy_main(args, meta) -> dict:
               "autodl_at_least_hgb_by_hand": f"{wins}/{len(rows)}",
               "max_peak_memory_mb": max(r["autodl"]["peak_memory_mb"] for r in rows), "markdown": table}
     name = "tabular_messy" if args.cv is None else f"tabular_messy_cv{args.cv}"
+    if args.workers is not None:
+        name += f"_workers{args.workers}"
+        result["workers"] = args.workers
     return _meta.write_result(args.out or _meta.default_out(name, args.quick), result, meta)
 
 
@@ -276,6 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
                                      "auto, for --messy)")
     parser.add_argument("--searcher", help="autodl's searcher (default: autodl's default, TPE)")
     parser.add_argument("--messy", action="store_true", help="the generated messy tables (see the module doc)")
+    parser.add_argument("--workers", type=int, help="--messy: autodl's n_workers (default: autodl's default)")
     parser.add_argument("--out", help="JSON output (default benchmarks/results/tabular[_messy][_quick].json)")
     args = parser.parse_args(argv)
     meta = _meta.start(__file__, argv, PACKAGES)

@@ -45,13 +45,16 @@ def export_tabular_winner(result, prep, run_dir: Path | None, path: str, require
     sample, plan_meta = plan_sample(prep.plan, (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512])
     try:
         export_onnx(result.best_model, path, sample=sample, metadata={**plan_meta, **onnx_metadata(result.summary())})
-        _note(f"autodl: wrote {path} (trial {result.best_trial_id}, verified with onnxruntime)")
+        ens = getattr(result, "ensemble", None)
+        what = (f"an ensemble of {len(ens['members'])} trials in one graph" if ens else f"trial {result.best_trial_id}")
+        _note(f"autodl: wrote {path} ({what}, verified with onnxruntime)")
         return
     except ExportError as exc:
         if not require:
             raise
         skipped = [{"trial_id": result.best_trial_id, "reason": str(exc)}]
-        _note(f"autodl: trial {result.best_trial_id} does not export ({exc}); trying the next best")
+        what = "the ensemble" if getattr(result, "ensemble", None) else f"trial {result.best_trial_id}"
+        _note(f"autodl: {what} does not export ({exc}); trying the best trials one by one")
     from autodl.study import TrialState
     from autodl.tabular.pipeline import score_model
     from autodl.tabular.search import fit_config
@@ -60,7 +63,7 @@ def export_tabular_winner(result, prep, run_dir: Path | None, path: str, require
     trials = sorted(study.get_trials([TrialState.COMPLETE]),
                     key=lambda t: ((t.value if study.direction == "minimize" else -t.value), t.id))
     for trial in trials:
-        if trial.id == result.best_trial_id:
+        if trial.id == result.best_trial_id and not getattr(result, "ensemble", None):
             continue
         model = fit_config(prep, trial.config, "all")
         meta = {**plan_meta, "config": trial.config, "score": trial.value, "metric": prep.metric.name,
@@ -76,7 +79,7 @@ def export_tabular_winner(result, prep, run_dir: Path | None, path: str, require
             test_score = float(score_model(fitted, prep.X_test, prep.y_test, prep.metric,
                                            prep.rows(prep.weights, "test")))
         result.best_model, result.best_config, result.best_score = model, dict(trial.config), trial.value
-        result.best_trial_id, result.test_score = trial.id, test_score
+        result.best_trial_id, result.test_score, result.ensemble = trial.id, test_score, None
         if run_dir is not None:
             from autodl.runs import write_result
             from autodl.tabular.persist import save_model

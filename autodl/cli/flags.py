@@ -65,6 +65,9 @@ SEARCH_FLAGS: list[Flag] = [
             "(e.g. 90s, 10m, 1h)"),
     _f("--out", ALL, help="run folder (default: runs/<data>-<time>)"),
     _f("--export-onnx", ALL, metavar="FILE", help="export the winner to this .onnx file (verified)"),
+    _f("--no-ensemble", ["tabular"], action="store_true",
+       help="predict with the best trial alone (default: a weighted ensemble of the trials, chosen by greedy "
+            "ensemble selection on their out-of-fold predictions, when it validates better)"),
     _f("--require-onnx", ["tabular"], action="store_true",
        help="the winner is the best trial whose model exports to ONNX and passes the check"),
     # column roles (tabular; see autodl.tabular.columns)

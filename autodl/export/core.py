@@ -138,6 +138,15 @@ def export_onnx(
         class_labels = model.class_labels
         kind, task = "torch", "classification" if class_labels is not None else "regression"
         onx, scheme, inputs, names, outputs = network.convert(model, sample)
+    elif type(model).__name__ == "EnsembleModel":  # autodl.tabular.ensemble (not imported here)
+        from autodl.export import ensemble
+
+        kind, task = "sklearn", model.task
+        if task == "classification" and class_labels is None:
+            class_labels = list(model.classes_)
+        onx, scheme, inputs, names, outputs = ensemble.convert(model, sample)
+        if feature_names is not None:
+            raise ExportError("an ensemble takes its members' columns; feature_names cannot rename them")
     elif sklearn_onnx.is_sklearn_model(model):
         from sklearn.base import is_classifier
 

@@ -46,7 +46,7 @@ class _AutoDLBase(BaseEstimator):
                  searcher: str = "tpe", metric: str | None = None, cv: int = 5, seed: int = 0,
                  features: Any = None, space: Any = "tabular", n_workers: int | None = 1,
                  random_state: int | np.random.RandomState | None = None,
-                 trial_timeout: float | None = None):
+                 trial_timeout: float | None = None, ensemble: bool = True):
         self.time_budget = time_budget
         self.n_trials = n_trials
         self.searcher = searcher
@@ -58,6 +58,7 @@ class _AutoDLBase(BaseEstimator):
         self.n_workers = n_workers
         self.random_state = random_state
         self.trial_timeout = trial_timeout
+        self.ensemble = ensemble
 
     def _seed(self) -> int:
         """The seed of the search: ``random_state`` when given (scikit-learn's name), else
@@ -124,7 +125,7 @@ class _AutoDLBase(BaseEstimator):
         result = search(frame, y, task=self._task, space=self.space, searcher=self.searcher,
                         seed=seed, metric=self.metric, cv=self.cv if isinstance(self.cv, str) else int(self.cv), test_size=0,
                         n_workers=self.n_workers, features=self.features, trial_timeout=self.trial_timeout,
-                        sample_weight=sample_weight, groups=groups, **kwargs)
+                        sample_weight=sample_weight, groups=groups, ensemble=self.ensemble, **kwargs)
         self.best_estimator_ = result.best_model
         self.column_plan_ = result.plan  # how rows are prepared for best_estimator_ (autodl.tabular.columns)
         self.best_config_ = dict(result.best_config)

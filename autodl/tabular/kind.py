@@ -47,7 +47,7 @@ class TabularKind(RunKind):
                           test_size=0.2 if args.test_size is None else args.test_size,
                           n_workers=args.workers or 1, **_executor_fields(args), **feature_fields(args),
                           column_roles=column_roles(args), weight_column=args.weight, groups_column=args.groups,
-                          time_column=args.time_column)
+                          time_column=args.time_column, ensemble=not args.no_ensemble)
 
     def default_out(self, spec) -> str:
         stem = spec.dataset or Path(spec.data or spec.entityset).stem
@@ -129,9 +129,16 @@ class TabularKind(RunKind):
         test = result.get("test_score")
         metric = result["metric"]
         model = (result.get("best_config") or {}).get("model", "?")
-        lines = [f"best {metric} {result['best_value']:.4f} (cv)"
-                 + (f", test {metric} {test:.4f}" if test is not None else "")
-                 + f" — trial {result['best_trial']}, model {model}"]
+        ens = (result.get("extra") or {}).get("ensemble")
+        if ens:
+            parts = ", ".join(f"{m['model']} (trial {m['trial_id']}) {m['weight']:.2f}" for m in ens["members"])
+            lines = [f"ensemble of {len(ens['members'])}: {metric} {ens['ensemble_score']:.4f} (out-of-fold; best "
+                     f"trial alone {ens['single_score']:.4f})" + (f", test {metric} {test:.4f}" if test is not None else ""),
+                     f"members: {parts}"]
+        else:
+            lines = [f"best {metric} {result['best_value']:.4f} (cv)"
+                     + (f", test {metric} {test:.4f}" if test is not None else "")
+                     + f" — trial {result['best_trial']}, model {model}"]
         lines.append(f"run folder: {run_dir}  (result.json, model.skops, study.db)")
         return lines
 
@@ -140,7 +147,14 @@ def onnx_metadata(result: Mapping[str, Any]) -> dict[str, Any]:
     """What an exported file records of the run (``result.json`` envelope)."""
     return {"config": result.get("best_config"), "score": result.get("best_value"), "metric": result.get("metric"),
             "test_score": result.get("test_score"), "trial_id": result.get("best_trial"),
-            "run_kind": result.get("kind")}
+            "run_kind": result.get("kind"), "ensemble": _ensemble_meta((result.get("extra") or {}).get("ensemble"))}
+
+
+def _ensemble_meta(ensemble: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The members an exported ensemble holds (trial, model, weight), or None for one model."""
+    if not ensemble:
+        return None
+    return [{k: m[k] for k in ("trial_id", "model", "weight")} for m in ensemble["members"]]
 
 
 def plan_sample(plan, sample) -> tuple[Any, dict[str, Any]]:

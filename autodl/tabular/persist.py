@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.",
-                     "autodl.tabular.torch_mlp.", "autodl.tabular.columns.", "autodl.features.")
+                     "autodl.tabular.torch_mlp.", "autodl.tabular.columns.", "autodl.tabular.ensemble.",
+                     "autodl.features.")
 
 
 def save_model(model, path: str | Path) -> Path:

@@ -378,17 +378,30 @@ def fit_pipeline(pipe, X, y, sample_weight=None):
     return pipe.fit(X, y, model__sample_weight=np.asarray(sample_weight, dtype=np.float64))
 
 
-def cv_scores(pipe, X, y, splits, metric: Metric, sample_weight=None) -> np.ndarray:
+def cv_scores(pipe, X, y, splits, metric: Metric, sample_weight=None, predictions: np.ndarray | None = None,
+              classes=None) -> np.ndarray:
     """The metric (as reported) of a clone of ``pipe`` fitted on each split's training rows and
-    scored on its validation rows, both with the rows' ``sample_weight`` when given."""
+    scored on its validation rows, both with the rows' ``sample_weight`` when given.
+
+    ``predictions`` (an array of ``len(y)`` rows, filled in place): each validation row gets its
+    fold model's class probabilities (columns in the order of ``classes``; a class the fold did
+    not train on gets 0) or value — the out-of-fold predictions ensembles are selected on."""
     from sklearn.base import clone
 
     scorer = metric.scorer(y)
     scores = []
     for train, val in splits:
         model = fit_pipeline(clone(pipe), take_rows(X, train), take_rows(y, train), take_rows(sample_weight, train))
-        score = scorer(model, take_rows(X, val), take_rows(y, val), sample_weight=take_rows(sample_weight, val))
+        X_val = take_rows(X, val)
+        score = scorer(model, X_val, take_rows(y, val), sample_weight=take_rows(sample_weight, val))
         scores.append(metric.from_scorer(score))
+        if predictions is not None and classes is not None:
+            proba = np.asarray(model.predict_proba(X_val), dtype=np.float32)
+            columns = np.searchsorted(np.asarray(classes), np.asarray(model.classes_))
+            predictions[np.ix_(np.asarray(val), columns)] = proba
+            predictions[np.asarray(val)[:, None], np.setdiff1d(np.arange(len(classes)), columns)] = 0.0
+        elif predictions is not None:
+            predictions[np.asarray(val)] = np.asarray(model.predict(X_val), dtype=np.float32).reshape(-1)
     return np.array(scores, dtype=np.float64)
 
 
@@ -532,6 +545,8 @@ class CVObjective:
     ``plan``: the column roles the pipelines split the columns by (see :func:`build_pipeline`).
     ``sample_weight`` (per row of ``X``) weights every fit and score (:func:`cv_scores`);
     ``groups`` (per row) keep each group on one side of every fold (:func:`make_cv`).
+    ``predictions_dir``: a trial at the full budget keeps its out-of-fold predictions there
+    (:func:`autodl.tabular.ensemble.save_predictions`; rows no fold validates stay NaN).
 
     Nothing is reported per step, so define-by-run searchers (``mode="prune"``, whose trials all
     get ``max_budget``) run full fits and prune nothing; use the default ``mode="promote"``.
@@ -539,9 +554,10 @@ class CVObjective:
 
     def __init__(self, X, y, task: str, metric: Metric, folds: int = 5, seed: int = 0, features=None,
                  budget_resource: str = "auto", max_budget: float | None = None, plan=None, sample_weight=None,
-                 groups=None):
+                 groups=None, predictions_dir: str | None = None):
         self.X, self.y, self.task, self.metric, self.plan = X, y, task, metric, plan
         self.sample_weight, self.groups = sample_weight, groups
+        self.predictions_dir = predictions_dir
         self.folds, self.seed, self.features = folds, seed, features
         resource_of("hist_gb", budget_resource)  # validates the name
         self.budget_resource, self.max_budget = budget_resource, max_budget
@@ -553,8 +569,19 @@ class CVObjective:
                               plan=getattr(self, "plan", None))
         splits = cv_splits(self.task, self.X, self.y, self.folds, self.seed, self.groups)
         splits = self._apply_budget(trial, pipe, splits)
+        full = getattr(trial, "budget", None) is None or self.max_budget is None or trial.budget >= self.max_budget
+        keep = getattr(self, "predictions_dir", None) is not None and full
+        classes = np.unique(np.asarray(self.y)) if keep and self.task == "classification" else None
+        predictions = None
+        if keep:
+            shape = (len(self.y), len(classes)) if classes is not None else (len(self.y),)
+            predictions = np.full(shape, np.nan, dtype=np.float32)
         with quiet_fit() as caught:
-            values = cv_scores(pipe, self.X, self.y, splits, self.metric, self.sample_weight)
+            values = cv_scores(pipe, self.X, self.y, splits, self.metric, self.sample_weight, predictions, classes)
+        if keep:
+            from autodl.tabular.ensemble import save_predictions
+
+            save_predictions(self.predictions_dir, trial.id, predictions)
         if caught:
             trial.set_user_attr("warnings", sorted({f"{w.category.__name__}: {w.message}"[:200] for w in caught}))
         trial.set_user_attr("cv_std", float(values.std()))

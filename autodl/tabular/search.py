@@ -28,6 +28,8 @@ took from the cache but the refit computes afresh, takes longer than estimated).
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import sys
 import time
@@ -103,6 +105,7 @@ class SearchSpec:
     #: start from strong default configurations (:mod:`autodl.tabular.portfolio`) before the
     #: searcher's own proposals (full-budget searchers other than grid)
     portfolio: bool = True
+    ensemble: bool = True  # greedy ensemble selection over the trials' validation predictions
     #: columns of the data holding each row's sample weight / group label (not features; see the
     #: module docstring)
     weight_column: str | None = None
@@ -344,6 +347,10 @@ class SearchResult:
         self.best_score = study.best_value
         self.best_trial_id = study.best_trial.id
         self.plan = None
+        #: the ensemble predicting (None: the best trial alone): validation scores of the best
+        #: single trial and of the ensemble, and per member its trial, weight, CV score, refit
+        #: seconds and milliseconds per predicted row
+        self.ensemble: dict[str, Any] | None = None
 
     @property
     def leaderboard(self):
@@ -355,6 +362,19 @@ class SearchResult:
             return board
         spread = {t.id: t.user_attrs.get("cv_std") for t in self.study.trials}
         board.insert(int(board.columns.get_loc("value")) + 1, f"{self.metric}_cv_std", board["id"].map(spread))
+        if self.ensemble:
+            import pandas as pd
+
+            members = {m["trial_id"]: m for m in self.ensemble["members"]}
+            at = int(board.columns.get_loc("value")) + 2
+            for k, name in enumerate(("weight", "fit_seconds", "predict_ms_per_row")):
+                board.insert(at + k, name, board["id"].map(lambda i, n=name: members.get(i, {}).get(n)))
+            board["weight"] = board["weight"].fillna(0.0)
+            top = {"id": "ensemble", "value": self.ensemble["ensemble_score"], "weight": 1.0,
+                   "fit_seconds": sum(m["fit_seconds"] for m in members.values()),
+                   "predict_ms_per_row": sum(m["predict_ms_per_row"] for m in members.values()),
+                   "model": f"ensemble of {len(members)}"}
+            board = pd.concat([pd.DataFrame([top]), board], ignore_index=True)
         return board.rename(columns={"value": self.metric})
 
     def predict(self, X):
@@ -406,12 +426,37 @@ class SearchResult:
             test_score=self.test_score, counts=study_counts(self.study),
             extra={"task": self.task, "model_file": "model.skops",
                    "model_format": "skops (no pickle; see autodl.tabular.persist)",
+                   "ensemble": self.ensemble,
                    **({"columns": self.plan.to_dict()} if getattr(self, "plan", None) is not None else {})})
 
     def __repr__(self) -> str:
         test = f", test_score={self.test_score:.4g}" if self.test_score is not None else ""
+        if self.ensemble:
+            models = "+".join(m["model"] for m in self.ensemble["members"])
+            return (f"SearchResult({self.metric}={self.ensemble['ensemble_score']:.4g} (ensemble, best trial "
+                    f"{self.best_score:.4g}){test}, model=ensemble of {models})")
         return (f"SearchResult({self.metric}={self.best_score:.4g}{test}, "
                 f"model={self.best_config.get('model')})")
+
+    def feature_importance(self, X=None, y=None, *, n_repeats: int = 5, sample_weight=None):
+        """Permutation importance of the input columns for the final predictor (the ensemble
+        when there is one): the mean loss of the search metric when a column is shuffled, on
+        held-out rows (default: the run's test split; give ``X, y`` for others), with its spread
+        over ``n_repeats`` shuffles; see :mod:`autodl.tabular.importance`."""
+        from autodl.tabular.importance import permutation_importance
+
+        if X is None:
+            frame, y, sample_weight = getattr(self, "_test", (None, None, None))
+            if frame is None:
+                raise UserError("this search held out no test rows (test_size=0): give X and y of rows it did not "
+                                "train on")
+        else:
+            frame = self._frame(X)  # the columns as the pipelines take them (one per kept raw column)
+        metric = getattr(self, "study_metric", None) or get_metric(self.metric, self.task)
+        return permutation_importance(self.best_model, frame, y, metric, task=self.task, n_repeats=n_repeats,
+                                      seed=0, sample_weight=sample_weight)
+
+
 
 
 #: seconds of a time budget kept for stopping the worker and writing the result (see the module
@@ -434,6 +479,16 @@ def refit_ratio(prep: Prepared) -> float:
     n_train = len(prep.X_train)
     refit_rows = len(prep.X_all) + (n_train if prep.X_test is not None else 0)
     return REFIT_SAFETY * refit_rows / sum(len(train) for train, _ in splits)
+
+
+def trial_cost(prep: Prepared, study: Study):
+    """The cost model that skips trials predicted to overrun their time (:mod:`autodl.tabular.cost`)."""
+    from autodl.tabular.cost import TrialCost
+
+    splits = cv_splits(prep.task, prep.X_train, prep.y_train, prep.spec.cv, prep.spec.seed,
+                       prep.rows(prep.groups, "train"))
+    return TrialCost(fit_rows=int(np.mean([len(train) for train, _ in splits])), fits=len(splits),
+                     max_budget=study.searcher.max_budget)
 
 
 def enqueue_portfolio(study: Study, prep: Prepared) -> None:
@@ -474,10 +529,20 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool | No
     else:
         study = Study(prep.space, searcher=spec.searcher, direction=prep.metric.direction,
                       storage=storage, seed=spec.seed, searcher_params=spec.searcher_params)
-    objective = make_objective(prep, run_dir, study)
+    scratch = None
+    if spec.ensemble and run_dir is None:  # the trials' validation predictions live here meanwhile
+        import tempfile
+
+        scratch = tempfile.TemporaryDirectory(prefix="autodl-predictions-")
+    from autodl.tabular.ensemble import PREDICTIONS_DIR
+
+    predictions = None if not spec.ensemble else Path(scratch.name) if scratch else run_dir / PREDICTIONS_DIR
+    objective = make_objective(prep, run_dir, study, predictions)
     enqueue_portfolio(study, prep)
     end = None if not deadline.is_set else time.monotonic() + deadline.remaining() - FINISH_MARGIN
-    stop = {} if end is None else {"stop_at_timeout": True, "reserve_ratio": refit_ratio(prep)}
+    reserve = refit_ratio(prep) * (ENSEMBLE_RESERVE if spec.ensemble else 1.0)
+    stop = {} if end is None else {"stop_at_timeout": True, "reserve_ratio": reserve,
+                                   "trial_cost": trial_cost(prep, study)}
     preload = []
     if end is not None:  # what runs after the search must not pay for imports there
         preload.append(_preload_torch_for_mlp)
@@ -510,7 +575,11 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool | No
         if remaining is None or not study.wait_for_others(end):
             break
         remaining = spec.n_trials - study.n_finished
-    result = finalize(study, prep, run_dir)
+    try:
+        result = finalize(study, prep, run_dir, predictions=predictions, deadline=deadline)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
     if announce:
         test = f", test {result.test_score:.4g}" if result.test_score is not None else ""
         print(f"autodl: best {result.metric} {result.best_score:.4g}{test}: trial {result.best_trial_id}, "
@@ -544,8 +613,10 @@ def _preload_torch_for_mlp(study: Study, trial) -> None:
         _preload("torch")
 
 
-def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult:
-    """Refit the best pipeline, score it on the test split, save model and result.json."""
+def finalize(study: Study, prep: Prepared, run_dir: Path | None, *, predictions: Path | None = None,
+             deadline: Deadline | None = None) -> SearchResult:
+    """Refit the best pipeline (or the ensemble chosen over the trials' validation predictions),
+    score it on the test split, save model and result.json."""
     try:
         best = study.best_trial
     except ValueError:
@@ -557,20 +628,117 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None) -> SearchResult
             budget = f" of the {prep.spec.time_budget:g}s time budget" if prep.spec.time_budget else ""
             why += f"; {len(stopped)} stopped at the deadline{budget}: give more time (--time)"
         raise UserError(f"no trial completed, so there is no best model{why}") from None
-    test_score = None
-    with quiet_fit():
+    members, info = [(1.0, best)], {}
+    if predictions is not None:
+        members, info = _choose_ensemble(study, prep, predictions)
+        members = members or [(1.0, best)]
+    from autodl.study.executors import ThreadLimit, trial_threads
+    from autodl.tabular.ensemble import EnsembleModel
+
+    threads = ThreadLimit(trial_threads(1))  # the refits in this process: 1 thread on a busy machine
+    threads.apply()
+    with quiet_fit(), contextlib.ExitStack() as stack:
+        stack.callback(threads.restore)
+        fits = _refit_members(prep, members, deadline)
+        if len(fits) < len(members):  # the deadline left time for the first members only: choose among them
+            kept = [t for _, t in members if t.id in fits]
+            info["dropped_for_time"] = len(members) - len(kept)
+            members, again = _choose_ensemble(study, prep, predictions, kept)
+            info["ensemble_score"] = again.get("ensemble_score", info.get("single_score"))
+        test_score = single_test = None
         if prep.X_test is not None:
-            model = fit_config(prep, best.config, "train")
-            test_score = float(score_model(model, prep.X_test, prep.y_test, prep.metric,
-                                           prep.rows(prep.weights, "test")))
-        final = fit_config(prep, best.config, "all")
+            parts = [(w, fits[t.id]["train"]) for w, t in members]
+            model = parts[0][1] if len(parts) == 1 else EnsembleModel(parts, prep.task)
+            w_test = prep.rows(prep.weights, "test")
+            test_score = float(score_model(model, prep.X_test, prep.y_test, prep.metric, w_test))
+            if len(parts) > 1 and best.id in fits:
+                single_test = float(score_model(fits[best.id]["train"], prep.X_test, prep.y_test, prep.metric,
+                                                w_test))
+    fitted = [(w, fits[t.id]["all"], fits[t.id]["seconds"]) for w, t in members]
+    final = fitted[0][1] if len(fitted) == 1 else EnsembleModel([(w, m) for w, m, _ in fitted], prep.task)
     result = SearchResult(study, final, prep.task, prep.metric.name, test_score, run_dir)
     result.plan = prep.plan
+    result.study_metric = prep.metric
     result.export_sample = (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512]
+    if prep.X_test is not None:  # raw rows for feature_importance()
+        result._test = (prep.X_test, prep.y_test, prep.rows(prep.weights, "test"))
+    if len(fitted) > 1:
+        timing = prep.X_test if prep.X_test is not None else prep.X_all
+        result.ensemble = dict(info, single_test_score=single_test, members=[
+            {"trial_id": t.id, "model": t.config.get("model"), "weight": round(w, 6), "cv_score": t.value,
+             "fit_seconds": round(sec, 4), "predict_ms_per_row": _predict_ms(m, timing)}
+            for (w, t), (_, m, sec) in zip(members, fitted)])
+    elif info:
+        result.ensemble = None
+        result.ensemble_note = info.get("why_single") or "the best trial alone validated best"
     if run_dir is not None:
         save_model(final, run_dir / "model.skops")
         write_result(run_dir, result.summary())
+        _keep_best_predictions(study, predictions)
     return result
+
+
+#: with an ensemble, the search keeps this many times the best trial's refit time free for the
+#: members' refits (the members after the first are refit only while their time fits)
+ENSEMBLE_RESERVE = 2.0
+
+
+def _choose_ensemble(study: Study, prep: Prepared, predictions: Path, trials=None):
+    """:func:`autodl.tabular.ensemble.choose_members` over ``trials`` (default: the study's
+    complete trials at the full budget)."""
+    from autodl.tabular.ensemble import choose_members
+
+    if trials is None:
+        top = study.searcher.max_budget
+        trials = [t for t in study.get_trials([TrialState.COMPLETE])
+                  if top is None or t.budget is None or t.budget >= top]
+    classes = np.unique(np.asarray(prep.y_train)) if prep.task == "classification" else None
+    return choose_members(trials, predictions, prep.y_train, prep.metric, direction=study.direction,
+                          classes=classes, sample_weight=prep.rows(prep.weights, "train"))
+
+
+def _refit_members(prep: Prepared, members, deadline: Deadline | None) -> dict[int, dict[str, Any]]:
+    """Fit each member (largest weight first) on the training rows (for the test score) and on
+    all rows: ``{trial id: {"train": model, "all": model, "seconds": refit seconds on all rows}}``.
+    The first member is always fitted (the search kept time for it); under a deadline a later
+    member only when its refits, predicted from its trial's duration at the rate the refits so
+    far took, fit in the time left."""
+    fits: dict[int, dict[str, Any]] = {}
+    rate = 0.0  # refit seconds per second of trial
+    for _, trial in members:
+        if fits and deadline is not None and deadline.is_set:
+            if rate * (trial.duration or 0.0) > deadline.remaining() - FINISH_MARGIN - 1.0:
+                continue
+        started = time.perf_counter()
+        part = fit_config(prep, trial.config, "train") if prep.X_test is not None else None
+        middle = time.perf_counter()
+        whole = fit_config(prep, trial.config, "all")
+        done = time.perf_counter()
+        fits[trial.id] = {"train": part, "all": whole, "seconds": done - middle}
+        rate = max(rate, (done - started) / max(trial.duration or 0.0, 1e-3))
+    return fits
+
+
+def _predict_ms(model, X, rows: int = 256) -> float:
+    """Milliseconds per row of ``model.predict`` on a batch of up to ``rows`` rows."""
+    batch = X.iloc[:rows]
+    started = time.perf_counter()
+    model.predict(batch)
+    return round(1000 * (time.perf_counter() - started) / max(len(batch), 1), 4)
+
+
+def _keep_best_predictions(study: Study, folder: Path | None) -> None:
+    """Bound the run folder: keep the validation predictions of the best trials only."""
+    from autodl.tabular.ensemble import MAX_CANDIDATES
+
+    if folder is None or not folder.is_dir():
+        return
+    sign = 1.0 if study.direction == "maximize" else -1.0
+    done = sorted((t for t in study.get_trials([TrialState.COMPLETE]) if t.value is not None), key=lambda t: -sign * t.value)
+    keep = {f"{t.id}.npy" for t in done[:MAX_CANDIDATES]}
+    for path in folder.glob("*.npy"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
 
 
 def fit_config(prep: Prepared, config: dict[str, Any], rows: str):
@@ -706,6 +874,7 @@ def search(
     trial_timeout: float | None = None,
     column_roles: dict[str, str] | None = None,
     portfolio: bool = True,
+    ensemble: bool = True,
     sample_weight=None,
     groups=None,
     time_column: str | None = None,
@@ -767,6 +936,9 @@ def search(
             the library defaults of gradient boosting, a linear model and the forests) before the
             searcher's own proposals; the searcher learns from them. Not with grid or
             multi-fidelity searchers.
+        ensemble: predict with a weighted ensemble of the trials (greedy ensemble selection on
+            their out-of-fold predictions, :mod:`autodl.tabular.ensemble`; members refit on all
+            rows) when it validates better than the best trial alone; False: the best trial.
         column_roles: roles for columns, winning over the inferred ones, e.g. ``{"zip":
             "categorical", "note": "ignore", "when": "datetime"}`` (roles: numeric, categorical,
             high_cardinality, boolean, datetime, ignore; see :mod:`autodl.tabular.columns`).
@@ -794,7 +966,8 @@ def search(
                       time_budget=time_budget, seed=seed, cv=cv, test_size=test_size, n_workers=n_workers,
                       features=_features_spec(features), budget_resource=budget_resource,
                       trial_timeout=trial_timeout, column_roles=column_roles, announce_columns=show_progress,
-                      portfolio=portfolio, time_column=time_column, metric_direction=direction)
+                      portfolio=portfolio, ensemble=ensemble, time_column=time_column,
+                      metric_direction=direction)
     obj = features if features is not None and not isinstance(features, (str, dict)) else None
     given = dict(sample_weight=sample_weight, groups=groups, metric_fn=metric_fn)
     if out is not None:
@@ -839,7 +1012,7 @@ def _feature_data(spec: SearchSpec, features):
     return X, y, features
 
 
-def make_objective(prep: Prepared, run_dir: Path | None, study: Study) -> CVObjective:
+def make_objective(prep: Prepared, run_dir: Path | None, study: Study, predictions: Path | None = None) -> CVObjective:
     """The CV objective; budgets are fractions of the study's searcher's ``max_budget`` (the
     study keeps the searcher parameters the run started with)."""
     features = prep.features
@@ -849,7 +1022,8 @@ def make_objective(prep: Prepared, run_dir: Path | None, study: Study) -> CVObje
     return CVObjective(prep.X_train, prep.y_train, prep.task, prep.metric, prep.spec.cv, prep.spec.seed,
                        features=features, budget_resource=prep.spec.budget_resource,
                        max_budget=study.searcher.max_budget, plan=prep.plan,
-                       sample_weight=prep.rows(prep.weights, "train"), groups=prep.rows(prep.groups, "train"))
+                       sample_weight=prep.rows(prep.weights, "train"), groups=prep.rows(prep.groups, "train"),
+                       predictions_dir=None if predictions is None else str(predictions))
 
 
 def _features_spec(features: Any) -> Any:

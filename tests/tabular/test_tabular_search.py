@@ -38,6 +38,9 @@ def check_result(result, X, n_trials, direction):
     assert np.isfinite(result.best_score)
     lb = result.leaderboard
     assert isinstance(lb, pd.DataFrame)
+    if result.ensemble:  # the ensemble's row first (its out-of-fold score), then the trials
+        assert lb.iloc[0]["id"] == "ensemble" and lb.iloc[0][result.metric] == result.ensemble["ensemble_score"]
+        lb = lb.iloc[1:]
     n_complete = sum(t.state == TrialState.COMPLETE for t in result.study.trials)
     assert len(lb) == n_complete >= 1
     assert result.study.n_finished == n_trials
@@ -141,9 +144,11 @@ def test_categorical_columns_and_missing_values_end_to_end(tmp_path):
     # unseen category and all-missing row at prediction time
     new = pd.DataFrame({"color": ["purple", None], "size": [0.1, np.nan], "age": [np.nan, 30.0]})
     assert r.predict(new).shape == (2,)
-    # the saved model handles the same data
+    # the saved model handles the same data, prepared as the search's pipelines saw it
+    from autodl.tabular.columns import prepare_frame
+
     model = load_best_model(tmp_path / "run")
-    assert list(model.predict(X)) == list(pred)
+    assert list(model.predict(prepare_frame(X, r.plan))) == list(pred)
 
 
 def test_out_writes_the_run_folder(iris, tmp_path):

@@ -1,0 +1,193 @@
+"""Post-hoc ensembles of a tabular search's trials: greedy ensemble selection with replacement
+(Caruana, Niculescu-Mizil, Crew & Ksikes 2004, "Ensemble selection from libraries of models";
+the weighted ensemble of auto-sklearn and AutoGluon).
+
+Every trial at the full budget keeps its *validation predictions*: out-of-fold class
+probabilities (classification) or values (regression) for every training row, one fold model
+per row (:func:`save_predictions`). Selection then needs no training:
+
+1. start from the best single trial;
+2. repeatedly add (with replacement) the trial whose addition makes the averaged predictions
+   score best on the search metric, until :data:`MAX_ROUNDS` rounds have been made;
+3. keep the round with the best score (ties: the earlier, smaller ensemble). A trial added k
+   times out of n rounds gets weight k/n.
+
+Scoring goes through the metric's own scikit-learn scorer (or the user's function) on the
+predictions (:class:`Given`), so the ensemble optimizes exactly the metric the trials were
+ranked by, weights included. The members are refit on all the training rows, like the single
+winner, and :class:`EnsembleModel` averages their outputs with the weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+#: greedy rounds (ensemble size with repetitions); the best round is kept
+MAX_ROUNDS = 25
+#: trials (best first) whose predictions take part in the selection
+MAX_CANDIDATES = 30
+#: the folder of a run with each trial's validation predictions (``<trial id>.npy``)
+PREDICTIONS_DIR = "predictions"
+
+
+class _GivenClassifier(ClassifierMixin, BaseEstimator):
+    def __init__(self, proba=None, classes=None):
+        self.proba, self.classes = proba, classes
+        self.classes_ = np.asarray(classes)
+
+    def predict_proba(self, X):
+        return self.proba
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.proba, axis=1)]
+
+
+class _GivenRegressor(RegressorMixin, BaseEstimator):
+    def __init__(self, values=None):
+        self.values = values
+
+    def predict(self, X):
+        return self.values
+
+
+def Given(values: np.ndarray, classes: Sequence | None = None):
+    """Predictions posing as a fitted model, so scikit-learn scorers (and function metrics
+    through ``make_scorer``) score them: class probabilities with their ``classes``, or values."""
+    if classes is None:
+        return _GivenRegressor(values)
+    return _GivenClassifier(values, list(classes))
+
+
+def score_predictions(values: np.ndarray, y, metric, classes=None, sample_weight=None) -> float:
+    """The metric (as reported) of predictions ``values`` for targets ``y``."""
+    scorer = metric.scorer(y)
+    return float(metric.from_scorer(scorer(Given(values, classes), None, y, sample_weight=sample_weight)))
+
+
+def select(predictions: Sequence[np.ndarray], y, metric, *, classes=None, sample_weight=None,
+           rounds: int = MAX_ROUNDS) -> tuple[np.ndarray, list[float]]:
+    """Greedy ensemble selection with replacement (see the module doc).
+
+    Args:
+        predictions: one array per candidate, best candidate first: ``[n_rows, n_classes]``
+            probabilities or ``[n_rows]`` values, all for the same rows ``y``.
+        metric: a :class:`~autodl.tabular.metrics.Metric`.
+        rounds: greedy rounds; the best round is kept.
+
+    Returns:
+        ``(weights, scores)``: one weight per candidate (summing to 1) and the metric after
+        every round (``scores[0]`` is the best single candidate's).
+    """
+    preds = [np.asarray(p, dtype=np.float64) for p in predictions]
+    if not preds:
+        raise ValueError("no predictions to select from")
+    sign = 1.0 if metric.direction == "maximize" else -1.0
+
+    def score(values) -> float:
+        return score_predictions(values, y, metric, classes, sample_weight)
+
+    singles = [score(p) for p in preds]
+    first = int(np.argmax([sign * s for s in singles]))
+    counts = np.zeros(len(preds))
+    counts[first] = 1
+    total = preds[first].copy()
+    scores, best = [singles[first]], (singles[first], counts.copy())
+    for n in range(2, rounds + 1):
+        trial_scores = [score((total + p) / n) for p in preds]
+        pick = int(np.argmax([sign * s for s in trial_scores]))
+        counts[pick] += 1
+        total += preds[pick]
+        scores.append(trial_scores[pick])
+        if sign * trial_scores[pick] > sign * best[0] + 1e-12:
+            best = (trial_scores[pick], counts.copy())
+    return best[1] / best[1].sum(), scores
+
+
+class EnsembleModel(BaseEstimator):
+    """A weighted average of fitted models' probabilities (classifiers: the label is the class of
+    the largest average) or values. ``members``: ``[(weight, fitted model), ...]``; it is
+    fitted as given (scikit-learn scorers and ``permutation_importance`` take it)."""
+
+    def __init__(self, members: list[tuple[float, Any]], task: str):
+        self.members = [(float(w), m) for w, m in members if w > 0]
+        self.task = task
+        if task == "classification":
+            self.classes_ = np.asarray(self.members[0][1].classes_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier" if self.task == "classification" else "regressor"
+        return tags
+
+    def predict_proba(self, X) -> np.ndarray:
+        if self.task != "classification":
+            raise AttributeError("predict_proba is only available for classification")
+        return sum(w * np.asarray(m.predict_proba(X), dtype=np.float64) for w, m in self.members)
+
+    def predict(self, X) -> np.ndarray:
+        if self.task == "classification":
+            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return sum(w * np.asarray(m.predict(X), dtype=np.float64).reshape(-1) for w, m in self.members)
+
+    def __repr__(self) -> str:
+        return f"EnsembleModel({len(self.members)} members, weights {[round(w, 3) for w, _ in self.members]})"
+
+
+def save_predictions(folder: str | Path, trial_id: int, values: np.ndarray) -> Path:
+    """Keep a trial's validation predictions (float32) as ``folder/<trial id>.npy``."""
+    from autodl.runs import atomic_write
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{int(trial_id)}.npy"
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(values, dtype=np.float32))
+
+    atomic_write(path, write)
+    return path
+
+
+def load_predictions(folder: str | Path, trial_id: int) -> np.ndarray | None:
+    path = Path(folder) / f"{int(trial_id)}.npy"
+    return np.load(path) if path.is_file() else None
+
+
+def choose_members(trials: Sequence, folder: str | Path, y, metric, *, direction: str, classes=None,
+                   sample_weight=None, rounds: int = MAX_ROUNDS) -> tuple[list[tuple[float, Any]], dict[str, Any]]:
+    """The ensemble of a finished search: ``([(weight, trial), ...], info)``, largest weight first.
+
+    ``trials``: the study's complete trials at the full budget; those with saved predictions in
+    ``folder`` take part, the :data:`MAX_CANDIDATES` best of them. Selection runs on the rows
+    every candidate has a prediction for. ``info`` says what was done: candidates, rows, the
+    best single trial's and the ensemble's validation score.
+    """
+    sign = 1.0 if direction == "maximize" else -1.0
+    ranked = sorted((t for t in trials if t.value is not None), key=lambda t: -sign * t.value)
+    preds, cands = [], []
+    for t in ranked:
+        p = load_predictions(folder, t.id)
+        if p is not None and len(p) == len(y):
+            preds.append(p)
+            cands.append(t)
+        if len(cands) == MAX_CANDIDATES:
+            break
+    info: dict[str, Any] = {"candidates": len(cands)}
+    if len(cands) < 2:
+        return [(1.0, ranked[0])] if ranked else [], {**info, "why_single": "fewer than two trials kept predictions"}
+    rows = np.all([~np.isnan(p.reshape(len(p), -1)).any(axis=1) for p in preds], axis=0)
+    y_rows = np.asarray(y)[rows]
+    w_rows = None if sample_weight is None else np.asarray(sample_weight)[rows]
+    preds = [p[rows] for p in preds]
+    weights, scores = select(preds, y_rows, metric, classes=classes, sample_weight=w_rows, rounds=rounds)
+    best_round = int(np.argmax([sign * v for v in scores])) + 1  # the first round reaching the best score
+    info.update(rows=int(rows.sum()), single_score=scores[0], rounds=len(scores), best_round=best_round)
+    info["ensemble_score"] = score_predictions(sum(w * p for w, p in zip(weights, preds) if w > 0), y_rows, metric,
+                                               classes, w_rows)
+    members = [(float(weights[i]), cands[i]) for i in np.argsort(-weights, kind="stable") if weights[i] > 0]
+    return members, info
