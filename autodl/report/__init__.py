@@ -350,6 +350,49 @@ def _leaderboard(study, metric: str) -> str:
     return _p(head) + fmt.table(rows, css="leaderboard")
 
 
+def _ensemble_section(raw_result: Mapping[str, Any] | None, metric: str) -> str | None:
+    """The members of a tabular run's ensemble, or None when one trial predicts."""
+    ens = ((raw_result or {}).get("extra") or {}).get("ensemble")
+    if not ens:
+        return None
+    head = (f"The run predicts with a weighted ensemble of {len(ens['members'])} trials (greedy ensemble selection "
+            f"on their out-of-fold predictions): {metric} {fmt.value(ens['ensemble_score'])} out-of-fold, against "
+            f"{fmt.value(ens['single_score'])} for the best trial alone, over {ens.get('rows')} training rows.")
+    if ens.get("single_test_score") is not None and raw_result.get("test_score") is not None:
+        head += (f" On the test rows: {fmt.value(raw_result['test_score'])} (the best trial alone "
+                 f"{fmt.value(ens['single_test_score'])}).")
+    if ens.get("dropped_for_time"):
+        head += f" {ens['dropped_for_time']} chosen members were left out: their refits did not fit in the time left."
+    rows = [{"trial": m["trial_id"], "model": m["model"], "weight": m["weight"], f"cv {metric}": m["cv_score"],
+             "refit seconds": m["fit_seconds"], "predict ms per row": m["predict_ms_per_row"]} for m in ens["members"]]
+    return _p(head) + fmt.table(rows, css="leaderboard")
+
+
+def _feature_importance_section(run_dir: Path) -> str | None:
+    """Permutation importance of the input columns for a tabular run's final predictor, on its
+    held-out test rows (computed here, from the run folder)."""
+    try:
+        from autodl.tabular.importance import permutation_importance
+        from autodl.tabular.search import load_best_model, load_spec, prepare_run
+
+        prep = prepare_run(run_dir, load_spec(run_dir))
+        if prep.X_test is None:
+            return _p("No feature importance: the run held out no test rows (test size 0).")
+        imp = permutation_importance(load_best_model(run_dir), prep.X_test, prep.y_test, prep.metric,
+                                     task=prep.task, sample_weight=prep.rows(prep.weights, "test"))
+    except Exception as exc:  # a report is still useful without this section
+        from autodl.errors import first_line
+
+        return _p(f"Feature importance could not be computed: {first_line(exc)}")
+    top = max(float(imp["importance"].max()), 1e-12)
+    rows = [{"column": r.column, "importance": fmt.value(r.importance), "spread": fmt.value(r.importance_std),
+             "": f'<div style="background:#4c78a8;height:10px;width:{max(0.0, r.importance) / top * 200:.0f}px"></div>'}
+            for r in imp.itertuples()]
+    head = (f"How much {prep.metric.name} the final predictor loses when one input column is shuffled among the "
+            f"{min(len(prep.X_test), 2000)} held-out test rows (mean and spread over 5 shuffles; 0: not used).")
+    return _p(head) + fmt.table(rows, css="leaderboard", raw={""})
+
+
 # ------------------------------------------------------------------------------- the page
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;
@@ -423,6 +466,13 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
             if fig:
                 sections.append((title, _img(fig, title), name.split(".")[0]))
 
+    if (raw_result or {}).get("kind") == "tabular" or settings.get("kind") == "tabular":
+        body = _ensemble_section(raw_result, metric)
+        if body:
+            sections.append(("Ensemble", body, "ensemble"))
+        body = _feature_importance_section(run_dir)
+        if body:
+            sections.append(("Feature importance", body, "features"))
     if study is not None:
         sections.append(("Leaderboard", _leaderboard(study, metric), "leaderboard"))
 

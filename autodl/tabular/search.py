@@ -582,8 +582,13 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool | No
             scratch.cleanup()
     if announce:
         test = f", test {result.test_score:.4g}" if result.test_score is not None else ""
-        print(f"autodl: best {result.metric} {result.best_score:.4g}{test}: trial {result.best_trial_id}, "
-              f"{result.best_config.get('model')}", file=sys.stderr)
+        if result.ensemble:
+            members = " + ".join(f"{m['model']} {m['weight']:.2f}" for m in result.ensemble["members"])
+            print(f"autodl: ensemble {result.metric} {result.ensemble['ensemble_score']:.4g} out-of-fold (best trial "
+                  f"{result.best_score:.4g}){test}: {members}", file=sys.stderr)
+        else:
+            print(f"autodl: best {result.metric} {result.best_score:.4g}{test}: trial {result.best_trial_id}, "
+                  f"{result.best_config.get('model')}", file=sys.stderr)
     return result
 
 

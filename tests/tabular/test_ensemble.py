@@ -191,3 +191,16 @@ def test_ensemble_false_keeps_the_best_trial():
     result = autodl.search(X, y, n_trials=6, seed=0, show_progress=False, cv=3, ensemble=False)
     assert result.ensemble is None and "weight" not in result.leaderboard.columns
     assert type(result.best_model).__name__ == "Pipeline"
+
+
+def test_the_report_shows_the_ensemble_and_the_feature_importance(cancer_run):
+    pytest.importorskip("matplotlib")
+    from autodl.report import build_report
+
+    result, run, X, _ = cancer_run
+    page = build_report(run).read_text()
+    assert "<h2>Ensemble</h2>" in page and "<h2>Feature importance</h2>" in page
+    section = page.split("<h2>Feature importance</h2>")[1].split("</section>")[0]
+    assert all(f"<td>{c}</td>" in section for c in X.columns)  # every input column has its row
+    ensemble = page.split("<h2>Ensemble</h2>")[1].split("</section>")[0]
+    assert all(f"<td>{m['trial_id']}</td>" in ensemble for m in result.ensemble["members"])
