@@ -351,6 +351,7 @@ class SearchResult:
         #: single trial and of the ensemble, and per member its trial, weight, CV score, refit
         #: seconds and milliseconds per predicted row
         self.ensemble: dict[str, Any] | None = None
+        self.ensemble_note: str | None = None  # why the best trial alone predicts, when ensembles were on
 
     @property
     def leaderboard(self):
@@ -426,7 +427,7 @@ class SearchResult:
             test_score=self.test_score, counts=study_counts(self.study),
             extra={"task": self.task, "model_file": "model.skops",
                    "model_format": "skops (no pickle; see autodl.tabular.persist)",
-                   "ensemble": self.ensemble,
+                   "ensemble": self.ensemble, "ensemble_note": self.ensemble_note,
                    **({"columns": self.plan.to_dict()} if getattr(self, "plan", None) is not None else {})})
 
     def __repr__(self) -> str:
@@ -675,7 +676,9 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None, *, predictions:
             for (w, t), (_, m, sec) in zip(members, fitted)])
     elif info:
         result.ensemble = None
-        result.ensemble_note = info.get("why_single") or "the best trial alone validated best"
+        result.ensemble_note = info.get("why_single") or (
+            "the other chosen members' refits did not fit in the time left" if info.get("dropped_for_time")
+            else "the best trial alone validated best")
     if run_dir is not None:
         save_model(final, run_dir / "model.skops")
         write_result(run_dir, result.summary())
