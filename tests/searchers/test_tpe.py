@@ -135,3 +135,57 @@ def test_single_choice_categorical_and_tiny_integer_ranges():
         seen.add(config_key(t.config))
         s.tell(t, t.config["bit"] + t.config["v"])
     assert len(seen) == 6
+
+
+def _one_good_level(config: dict) -> float:
+    # only level "c" of five is good; the float matters less than the level
+    return (0.0 if config["k"] == "c" else 1.0) + 0.1 * (config["x"] - 0.3) ** 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_finds_the_one_good_categorical_level(seed):
+    space = Space({"k": Categorical(["a", "b", "c", "d", "e"]), "x": Float(0.0, 1.0),
+                   "n": Int(0, 15)})
+    s = _run(TPE(space, seed=seed, n_startup=10), _one_good_level, 40)
+    late = [o.trial.config["k"] for o in s.observations[10:]]
+    assert sum(k == "c" for k in late) >= 0.6 * len(late), late  # random: 20 %
+    assert s.best().trial.config["k"] == "c"
+
+
+def test_one_good_level_is_reproducible():
+    space = Space({"k": Categorical(["a", "b", "c", "d", "e"]), "x": Float(0.0, 1.0)})
+    a = [o.trial.config for o in _run(TPE(space, seed=5), _one_good_level, 25).observations]
+    b = [o.trial.config for o in _run(TPE(space, seed=5), _one_good_level, 25).observations]
+    assert a == b
+
+
+def test_defaults_follow_the_kind_of_space():
+    flat = TPE(_sphere_space(), seed=0)
+    cond = TPE(Space({"m": Categorical(["a", "b"]), "a.x": Float(0.0, 1.0, condition={"m": ["a"]})}), seed=0)
+    assert (flat._gamma, flat._n_candidates, flat._bandwidth) == (0.15, 64, "neighbor")
+    assert (cond._gamma, cond._n_candidates, cond._bandwidth) == (0.10, 24, "fixed")
+    # explicit values win, and get_params returns the arguments unchanged
+    forced = TPE(_sphere_space(), seed=0, gamma=0.1, n_candidates=24, bandwidth="fixed")
+    assert (forced._gamma, forced._n_candidates, forced._bandwidth) == (0.1, 24, "fixed")
+    assert TPE(_sphere_space(), seed=0).get_params()["gamma"] is None
+    with pytest.raises(ValueError, match="bandwidth is 'wide'"):
+        TPE(_sphere_space(), bandwidth="wide")
+
+
+def test_conditional_space_keeps_trying_other_branches():
+    # five models, one clearly best: the model phase still gives the weaker models some trials
+    # (the sharper unconditional defaults gave them 13-15 of 150; random search ~90)
+    space = Space({"m": Categorical(["a", "b", "c", "d", "e"]),
+                   **{f"{b}.x": Float(0.0, 1.0, condition={"m": [b]}) for b in "abcde"}})
+    offset = {"a": 0.30, "b": 0.32, "c": 1.0, "d": 1.0, "e": 1.0}
+
+    def objective(c):
+        return offset[c["m"]] + (c[f"{c['m']}.x"] - 0.5) ** 2
+
+    weak = best = 0
+    for seed in range(3):
+        s = _run(TPE(space, seed=seed), objective, 60)
+        weak += sum(o.trial.config["m"] in "cde" for o in s.observations[10:])
+        best += sum(o.trial.config["m"] == "a" for o in s.observations[10:])
+    assert weak >= 20, weak
+    assert best >= 75, best  # and still exploits the best model (random: ~30 of 150)
