@@ -363,15 +363,11 @@ def _fit_hgb_default(spec, X_tr, y_tr, X_te) -> dict:
     return _hgb_tool(spec, X_tr, X_te, lambda H: (_hgb(spec["task"], spec["seed"]).fit(H, y_tr), {}))
 
 
-#: the ranges of benchmarks/tabular.py's hgb_optuna (autodl's hist_gb parameters)
 def _optuna_params(trial) -> dict:
-    return {
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.5, log=True),
-        "max_iter": trial.suggest_int("max_iter", 30, 300, log=True),
-        "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 4, 64, log=True),
-        "min_samples_leaf": trial.suggest_int("min_samples_leaf", 2, 64, log=True),
-        "l2_regularization": trial.suggest_float("l2_regularization", 1e-6, 10.0, log=True),
-    }
+    """The ranges of benchmarks/tabular.py's hgb_optuna (autodl's hist_gb parameters)."""
+    from tabular import hgb_optuna_params
+
+    return hgb_optuna_params(trial)
 
 
 def _fit_hgb_optuna(spec, X_tr, y_tr, X_te) -> dict:

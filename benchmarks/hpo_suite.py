@@ -49,10 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _meta  # noqa: E402
 import hpo_problems as hp  # noqa: E402
 
-METHODS = [
-    "autodl-random", "autodl-tpe", "autodl-gp", "autodl-evolution",
-    "optuna-random", "optuna-tpe", "optuna-gp", "optuna-cmaes",
-]
+from bbob import METHODS  # noqa: E402  (the same eight methods)
+
 FAMILIES = ("continuous", "mixed", "cash", "nn")
 PACKAGES = ("optuna", "cmaes", "torch")
 CACHE = _meta.RESULTS_DIR / "hpo_suite_cache.json"

@@ -113,6 +113,16 @@ def run_hgb_default(task, X_tr, X_te, y_tr, y_te) -> dict:
     return {"test_score": _score(model, X_te, y_te, task), "seconds": time.perf_counter() - t0, "n_trials": 1}
 
 
+def hgb_optuna_params(trial) -> dict:
+    """The HistGradientBoosting ranges Optuna tunes here (autodl's hist_gb parameters)."""
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.5, log=True),
+        "max_iter": trial.suggest_int("max_iter", 30, 300, log=True),
+        "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 4, 64, log=True),
+        "min_samples_leaf": trial.suggest_int("min_samples_leaf", 2, 64, log=True),
+        "l2_regularization": trial.suggest_float("l2_regularization", 1e-6, 10.0, log=True),
+    }
+
 def run_hgb_optuna(task, X_tr, X_te, y_tr, y_te, budget: float, cv: int) -> dict:
     import optuna
     from sklearn.model_selection import cross_val_score
@@ -123,14 +133,7 @@ def run_hgb_optuna(task, X_tr, X_te, y_tr, y_te, budget: float, cv: int) -> dict
     folds = make_cv(task, y_tr, cv, 0)
     scoring = "accuracy" if task == "classification" else "r2"
 
-    def params(trial) -> dict:
-        return {
-            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.5, log=True),
-            "max_iter": trial.suggest_int("max_iter", 30, 300, log=True),
-            "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 4, 64, log=True),
-            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 2, 64, log=True),
-            "l2_regularization": trial.suggest_float("l2_regularization", 1e-6, 10.0, log=True),
-        }
+    params = hgb_optuna_params
 
     def objective(trial) -> float:
         model = _hgb(task, early_stopping=False, **params(trial))

@@ -20,6 +20,7 @@ winner, and :class:`EnsembleModel` averages their outputs with the weights.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -69,7 +70,7 @@ def score_predictions(values: np.ndarray, y, metric, classes=None, sample_weight
 
 
 def select(predictions: Sequence[np.ndarray], y, metric, *, classes=None, sample_weight=None,
-           rounds: int = MAX_ROUNDS) -> tuple[np.ndarray, list[float]]:
+           rounds: int = MAX_ROUNDS, max_seconds: float | None = None) -> tuple[np.ndarray, list[float]]:
     """Greedy ensemble selection with replacement (see the module doc).
 
     Args:
@@ -77,6 +78,7 @@ def select(predictions: Sequence[np.ndarray], y, metric, *, classes=None, sample
             probabilities or ``[n_rows]`` values, all for the same rows ``y``.
         metric: a :class:`~autodl.tabular.metrics.Metric`.
         rounds: greedy rounds; the best round is kept.
+        max_seconds: stop adding rounds after this long (the best round so far is kept).
 
     Returns:
         ``(weights, scores)``: one weight per candidate (summing to 1) and the metric after
@@ -86,6 +88,10 @@ def select(predictions: Sequence[np.ndarray], y, metric, *, classes=None, sample
     if not preds:
         raise ValueError("no predictions to select from")
     sign = 1.0 if metric.direction == "maximize" else -1.0
+    if classes is not None and metric.func is None:  # built-in metrics: integer codes score the same, faster
+        y = np.searchsorted(np.asarray(classes), np.asarray(y))
+        classes = np.arange(len(classes))
+    stop = None if max_seconds is None else time.monotonic() + max_seconds
 
     def score(values) -> float:
         return score_predictions(values, y, metric, classes, sample_weight)
@@ -97,6 +103,8 @@ def select(predictions: Sequence[np.ndarray], y, metric, *, classes=None, sample
     total = preds[first].copy()
     scores, best = [singles[first]], (singles[first], counts.copy())
     for n in range(2, rounds + 1):
+        if stop is not None and time.monotonic() > stop:
+            break
         trial_scores = [score((total + p) / n) for p in preds]
         pick = int(np.argmax([sign * s for s in trial_scores]))
         counts[pick] += 1
@@ -159,13 +167,14 @@ def load_predictions(folder: str | Path, trial_id: int) -> np.ndarray | None:
 
 
 def choose_members(trials: Sequence, folder: str | Path, y, metric, *, direction: str, classes=None,
-                   sample_weight=None, rounds: int = MAX_ROUNDS) -> tuple[list[tuple[float, Any]], dict[str, Any]]:
+                   sample_weight=None, rounds: int = MAX_ROUNDS,
+                   max_seconds: float | None = None) -> tuple[list[tuple[float, Any]], dict[str, Any]]:
     """The ensemble of a finished search: ``([(weight, trial), ...], info)``, largest weight first.
 
     ``trials``: the study's complete trials at the full budget; those with saved predictions in
     ``folder`` take part, the :data:`MAX_CANDIDATES` best of them. Selection runs on the rows
-    every candidate has a prediction for. ``info`` says what was done: candidates, rows, the
-    best single trial's and the ensemble's validation score.
+    every candidate has a prediction for, for at most ``max_seconds``. ``info`` says what was
+    done: candidates, rows, the best single trial's and the ensemble's validation score.
     """
     sign = 1.0 if direction == "maximize" else -1.0
     ranked = sorted((t for t in trials if t.value is not None), key=lambda t: -sign * t.value)
@@ -184,7 +193,8 @@ def choose_members(trials: Sequence, folder: str | Path, y, metric, *, direction
     y_rows = np.asarray(y)[rows]
     w_rows = None if sample_weight is None else np.asarray(sample_weight)[rows]
     preds = [p[rows] for p in preds]
-    weights, scores = select(preds, y_rows, metric, classes=classes, sample_weight=w_rows, rounds=rounds)
+    weights, scores = select(preds, y_rows, metric, classes=classes, sample_weight=w_rows, rounds=rounds,
+                             max_seconds=max_seconds)
     best_round = int(np.argmax([sign * v for v in scores])) + 1  # the first round reaching the best score
     info.update(rows=int(rows.sum()), single_score=scores[0], rounds=len(scores), best_round=best_round)
     info["ensemble_score"] = score_predictions(sum(w * p for w, p in zip(weights, preds) if w > 0), y_rows, metric,
