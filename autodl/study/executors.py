@@ -410,12 +410,14 @@ def cpu_cores() -> int:
 def trial_threads(n_workers: int) -> int:
     """Native threads per trial when ``n_workers`` trials run at once: ``OMP_NUM_THREADS`` when
     the user set it, else ``max(1, cpu_cores() // n_workers)``, and 1 when other processes
-    already keep the cores busy (:func:`cores_free` below 2).
+    keep the cores busy right now (:func:`cores_free` below 2).
 
     Why the last rule: OpenMP threads wait for each other at every parallel region, and on an
     oversubscribed machine a waiting thread loses its core; measured on 2 cores under a load
     average of 3.4, scikit-learn's HistGradientBoosting (2,400 rows) fitted in 2.1-2.2 s with
-    2 threads and 0.44-0.58 s with 1 (on a quiet machine 2 threads are the faster)."""
+    2 threads and 0.44-0.58 s with 1 (on a quiet machine 2 threads are the faster: the 20,000-row
+    messy tables of ``benchmarks/tabular.py --messy`` completed 3-5 trials in 30 s instead of 5-8
+    when back-to-back searches made a load-average rule pick 1 thread)."""
     env = _env_threads()
     if env:
         return env
@@ -423,14 +425,31 @@ def trial_threads(n_workers: int) -> int:
     return 1 if per_worker > 1 and cores_free() < 2 else per_worker
 
 
-def cores_free() -> float:
-    """Cores the other processes of the machine leave idle: usable cores minus the 1-minute load
-    average (Unix; all usable cores where there is no load average)."""
+def cores_free(window: float = 0.1) -> float:
+    """Cores the other processes of the machine leave idle right now: the machine's busy time over
+    ``window`` seconds (``/proc/stat``), minus this process's own, in cores, subtracted from the
+    usable cores. Not the load average: it trails the last minute, so a search started right
+    after another one would see the first one's load as someone else's. Where there is no
+    ``/proc/stat``: all usable cores."""
+    def busy_total() -> tuple[float, float]:
+        with open("/proc/stat") as fh:
+            fields = [float(v) for v in fh.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
     try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
+        busy0, total0 = busy_total()
+        own0, wall0 = sum(os.times()[:2]), time.monotonic()
+        time.sleep(window)
+        busy1, total1 = busy_total()
+        own1, wall1 = sum(os.times()[:2]), time.monotonic()
+    except (OSError, ValueError, IndexError):
         return float(cpu_cores())
-    return cpu_cores() - load
+    if total1 <= total0:
+        return float(cpu_cores())
+    machine = os.cpu_count() or 1
+    others = (busy1 - busy0) / (total1 - total0) * machine - (own1 - own0) / max(wall1 - wall0, 1e-9)
+    return cpu_cores() - max(0.0, others)
 
 
 def limit_threads(threads: int) -> None:

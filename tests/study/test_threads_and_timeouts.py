@@ -178,9 +178,31 @@ def test_a_busy_machine_gets_one_thread_per_trial(monkeypatch):
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(executors, "cpu_cores", lambda: 4)
-    monkeypatch.setattr(executors.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    monkeypatch.setattr(executors, "cores_free", lambda: 3.8)
     assert executors.trial_threads(1) == 4 and executors.trial_threads(2) == 2
-    monkeypatch.setattr(executors.os, "getloadavg", lambda: (3.4, 3.0, 2.0))
+    monkeypatch.setattr(executors, "cores_free", lambda: 0.6)
     assert executors.trial_threads(1) == 1 and executors.trial_threads(4) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's setting wins
     assert executors.trial_threads(1) == 3
+
+
+def test_cores_free_sees_another_process_spinning_but_not_this_one():
+    import subprocess
+    import sys
+
+    from autodl.study.executors import cores_free, cpu_cores
+
+    if not os.path.exists("/proc/stat"):
+        pytest.skip("needs /proc/stat")
+    spin = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 5\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.5)
+        busy = cores_free(window=0.5)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert busy <= cpu_cores() - 0.6  # the spinning child holds about one core
+    start = time.process_time()
+    while time.process_time() - start < 0.05:  # this process's own work is not "another process"
+        pass
+    assert cores_free(window=0.3) > busy
