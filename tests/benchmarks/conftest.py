@@ -75,3 +75,25 @@ def meta_ok():
     out when the test started (a commit made while a benchmark runs does not change its record)."""
     head = _head()
     return lambda meta, script, packages: check_meta(meta, script, packages, head)
+
+
+def _hgb_default_score(name: str) -> float:
+    """HistGradientBoosting with defaults on the benchmark's split (75/25, seed 0, stratified for
+    classification), computed with scikit-learn alone (the oracle of the tabular and automl smoke tests):
+    accuracy for iris, R^2 otherwise."""
+    from sklearn import datasets
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.model_selection import train_test_split
+
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True, as_frame=True)
+    classification = name == "iris"
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
+                                              stratify=y if classification else None)
+    model = (HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor)(random_state=0)
+    return float(model.fit(X_tr, y_tr).score(X_te, y_te))
+
+
+@pytest.fixture
+def hgb_default_score():
+    """:func:`_hgb_default_score`: default HGB's test score on a benchmark split, by scikit-learn alone."""
+    return _hgb_default_score

@@ -27,24 +27,9 @@ OVERRUNS = ("flaml",)
 TOOLS = ("autodl", "autogluon", "flaml", "hgb_default", "hgb_optuna")
 
 
-def _hgb_default_score(name: str) -> float:
-    """HistGradientBoosting with defaults on the benchmark's split (75/25, seed 0, stratified for
-    classification), computed here with scikit-learn alone."""
-    from sklearn import datasets
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.model_selection import train_test_split
-
-    X, y = getattr(datasets, f"load_{name}")(return_X_y=True, as_frame=True)
-    classification = name == "iris"
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
-                                              stratify=y if classification else None)
-    model = (HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor)(random_state=0)
-    return float(model.fit(X_tr, y_tr).score(X_te, y_te))  # accuracy / R^2
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # FLAML's overrun (above) plus 9 runs of 8 s on a loaded machine
-def test_automl_benchmark_quick(tmp_path, bench, meta_ok):
+def test_automl_benchmark_quick(tmp_path, bench, meta_ok, hgb_default_score):
     import autogluon.tabular
     import flaml
     from scipy.stats import rankdata
@@ -77,7 +62,7 @@ def test_automl_benchmark_quick(tmp_path, bench, meta_ok):
             assert (r["n_train"], r["n_test"]) == (112, 38)
             assert r["score"] >= 0.85, r  # any sensible model separates iris
         if r["tool"] == "hgb_default":  # the same split and model as scikit-learn gives on its own
-            assert r["score"] == pytest.approx(_hgb_default_score(r["table"]), abs=1e-12)
+            assert r["score"] == pytest.approx(hgb_default_score(r["table"]), abs=1e-12)
         if r["tool"] == "autodl":
             assert r["onnx_ok"] and 0 < r["onnx_ms"] <= r["onnx_feeds_ms"]
             if r["table"] == "iris":

@@ -9,23 +9,8 @@ import pytest
 pytest.importorskip("optuna")
 
 
-def _hgb_default_score(name: str) -> float:
-    """HistGradientBoosting with defaults on the benchmark's split (75/25, seed 0, stratified for
-    classification), computed here with scikit-learn alone."""
-    from sklearn import datasets
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.model_selection import train_test_split
-
-    X, y = getattr(datasets, f"load_{name}")(return_X_y=True, as_frame=True)
-    classification = name == "iris"
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
-                                              stratify=y if classification else None)
-    model = (HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor)(random_state=0)
-    return float(model.fit(X_tr, y_tr).score(X_te, y_te))
-
-
 @pytest.mark.slow
-def test_tabular_benchmark_quick(tmp_path, bench, meta_ok):
+def test_tabular_benchmark_quick(tmp_path, bench, meta_ok, hgb_default_score):
     out = tmp_path / "t.json"
     # autodl's budget is a deadline and its trials run in a worker process that takes seconds
     # to start: 1 s would end with no trial complete
@@ -38,7 +23,7 @@ def test_tabular_benchmark_quick(tmp_path, bench, meta_ok):
             assert row[tool]["seconds"] > 0 and row[tool]["n_trials"] >= 1
         assert row["autodl"]["n_complete"] >= 1
         # the same split and model as scikit-learn gives on its own
-        assert row["hgb_default"]["test_score"] == pytest.approx(_hgb_default_score(row["dataset"]), abs=1e-12)
+        assert row["hgb_default"]["test_score"] == pytest.approx(hgb_default_score(row["dataset"]), abs=1e-12)
         # time_budget is a deadline for the whole call, refit included (slack for a loaded machine)
         assert row["autodl"]["seconds"] <= result["budget_seconds"] + 3.0
     iris = result["rows"][0]
