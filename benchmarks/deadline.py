@@ -64,7 +64,9 @@ def _data(folder: Path) -> tuple[Path, Path]:
     return train, new
 
 
-def _verbs(kind: str, run: Path, new: Path, cwd: Path) -> dict[str, int]:
+def _verbs(kind: str, run: Path, new: Path, cwd: Path, short: bool = False) -> dict[str, int]:
+    """Exit codes of every verb on the finished run; ``short`` gives resume and worker shorter
+    deadlines (the tests)."""
     codes = {}
     for name, args in (("show", ["show", str(run), "--json"]), ("report", ["report", str(run)]),
                        ("export", ["export", str(run), "--onnx", str(cwd / f"{kind}.onnx")]),
@@ -73,9 +75,10 @@ def _verbs(kind: str, run: Path, new: Path, cwd: Path) -> dict[str, int]:
     if kind != "darts":
         finished = json.loads((run / "result.json").read_text())
         total = finished["n_complete"] + finished["n_failed"] + finished["n_pruned"]
-        codes["resume"] = _autodl("resume", str(run), "--trials", str(total + 1), "--time", "20s", "--quiet",
+        codes["resume"] = _autodl("resume", str(run), "--trials", str(total + 1), "--time", "8s" if short else "20s",
+                                  "--quiet",
                                   cwd=cwd)[0]
-        codes["worker"] = _autodl("worker", str(run), "--time", "10s", "--quiet", cwd=cwd)[0]
+        codes["worker"] = _autodl("worker", str(run), "--time", "4s" if short else "10s", "--quiet", cwd=cwd)[0]
     else:  # the deadline cut the search short: resume searches on, then trains the final network again
         code, wall, _ = _autodl("resume", str(run), "--time", "20s", "--quiet", cwd=cwd)
         codes["resume"] = code
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
                 lines.append(last)
                 print(f"{kind} repeat {r}: exit {code}, {wall:.1f}s for --time {budget:g}s ({last})", flush=True)
             result = json.loads((run / "result.json").read_text()) if (run / "result.json").is_file() else {}
-            verbs = _verbs(kind, run, new, cwd) if result else {}
+            verbs = _verbs(kind, run, new, cwd, short=args.quick) if result else {}
             rows.append({"kind": kind, "time": budget, "walls": walls, "median": statistics.median(walls),
                          "max": max(walls), "exits": exits, "within": max(walls) <= budget + MARGIN,
                          "median_within": statistics.median(walls) <= budget + MARGIN,
