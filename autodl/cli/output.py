@@ -24,16 +24,47 @@ def compact_config(config: dict[str, Any]) -> str:
     return head + " ".join(own) + (" | " if own and rest else "") + " ".join(rest)
 
 
-def print_leaderboard(study: Study, top: int = 10) -> None:
-    """The best ``top`` completed trials, with their config, and counts per state."""
+def print_front(study: Study, top: int = 10) -> None:
+    """A study with several objectives: its Pareto front (``study.best_trials``; feasible
+    trials only where constraints exist), at most ``top`` rows by the first objective."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    front = sorted(study.best_trials, key=lambda t: (t.values[0] if study.directions[0] == "minimize"
+                                                     else -t.values[0], t.id))
+    goal = ", ".join(f"{d} {i}" for i, d in enumerate(study.directions))
+    table = Table(title=f"Pareto front: {len(front)} trials ({goal})", title_justify="left")
+    table.add_column("id", justify="right")
+    for i in range(study.n_objectives):
+        table.add_column(f"value {i}", justify="right")
+    table.add_column("seconds", justify="right")
+    table.add_column("config", overflow="fold")
+    for t in front[:top]:
+        budget = f" @ budget {_fmt(t.budget)}" if t.budget is not None else ""
+        table.add_row(str(t.id), *(f"{v:.5g}" for v in t.values),
+                      f"{t.duration:.2f}" if t.duration is not None else "-",
+                      compact_config(t.config) + budget)
+    console.print(table)
+    if len(front) > top:
+        console.print(f"{len(front) - top} more on the front (--top {len(front)} shows all)")
+
+
+def print_leaderboard(study: Study, top: int = 10) -> None:
+    """The best ``top`` completed trials, with their config, and counts per state (with
+    several objectives, the Pareto front)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if study.n_objectives > 1:
+        print_front(study, top)
+        _print_counts(Console(), study.trials)
+        return
+    console = Console()
     trials = study.trials
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    complete.sort(key=lambda t: t.value, reverse=study.direction == "maximize")
-    counts = {s: sum(t.state == s for t in trials) for s in TrialState}
+    sign = -1.0 if study.direction == "maximize" else 1.0
+    complete.sort(key=lambda t: (t.violation, sign * t.value))  # feasible first, as best_trial
     table = Table(title=f"Leaderboard ({study.direction} value)", title_justify="left")
     for col, kw in (("rank", {"justify": "right"}), ("id", {"justify": "right"}),
                     ("value", {"justify": "right"}), ("seconds", {"justify": "right"}),
@@ -45,6 +76,11 @@ def print_leaderboard(study: Study, top: int = 10) -> None:
         table.add_row(str(rank), str(t.id), f"{t.value:.5g}",
                       f"{t.duration:.2f}" if t.duration is not None else "-", config + budget)
     console.print(table)
+    _print_counts(console, trials)
+
+
+def _print_counts(console, trials) -> None:
+    counts = {s: sum(t.state == s for t in trials) for s in TrialState}
     states = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
     console.print(f"trials: {states or 'none'}")
     failed = [t for t in trials if t.state == TrialState.FAILED]

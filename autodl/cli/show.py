@@ -33,6 +33,10 @@ def cmd_show(args, deadline) -> int:
 
 def _print(args, study, result, kind, path: Path) -> int:
     trials = [_trial_json(t) for t in study.trials] if study is not None else []
+    if study is not None and study.n_objectives > 1:  # several objectives: mark the front
+        front = {t.id for t in study.best_trials}
+        for t in trials:
+            t["pareto_optimal"] = t["id"] in front
     if args.json:
         if result is None and kind is None:
             print(json.dumps(trials, indent=2, default=str))  # a bare study: its trials
@@ -53,5 +57,5 @@ def _print(args, study, result, kind, path: Path) -> int:
 
 def _trial_json(t) -> dict:
     d = t.to_dict()
-    return {k: d[k] for k in ("id", "state", "value", "config", "budget", "message", "duration",
-                              "intermediate", "user_attrs", "retry_of")}
+    return {k: d[k] for k in ("id", "state", "value", "values", "constraints", "config", "budget",
+                              "message", "duration", "intermediate", "user_attrs", "retry_of")}

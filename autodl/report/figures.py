@@ -133,9 +133,10 @@ def parallel_coordinates_figure(study, names: Sequence[str], trials: Sequence, m
 def parameter_importances(study, seed: int = 0, repeats: int = 5) -> dict[str, float] | None:
     """Permutation importance of each parameter for a random forest fitted on the trials.
 
-    None with fewer than 5 complete trials or when they all have the same value.
+    None with fewer than 5 complete trials or when they all have the same value (and for a
+    study with several objectives, whose trials have ``values`` but no single ``value``).
     """
-    done = [t for t in study.trials if t.state.value == "complete"]
+    done = _complete(study)
     if len(done) < 5:
         return None
     from sklearn.ensemble import RandomForestRegressor

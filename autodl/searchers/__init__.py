@@ -8,11 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from autodl.errors import UserError
+from autodl.searchers.auto import AutoSearcher
 from autodl.searchers.base import Observation, Searcher, Trial
 from autodl.searchers.evolution import RegularizedEvolution
 from autodl.searchers.gp import GaussianProcess
 from autodl.searchers.grid import GridSearch
 from autodl.searchers.multifidelity import ASHA, BOHB, Hyperband, SuccessiveHalving
+from autodl.searchers.motpe import MOTPE
+from autodl.searchers.nsga2 import NSGA2
 from autodl.searchers.random import RandomSearch
 from autodl.searchers.tpe import TPE
 from autodl.space import Space
@@ -28,7 +31,7 @@ def register(cls: type[Searcher]) -> type[Searcher]:
 
 
 for _cls in (RandomSearch, GridSearch, TPE, GaussianProcess, RegularizedEvolution,
-             SuccessiveHalving, Hyperband, ASHA, BOHB):
+             SuccessiveHalving, Hyperband, ASHA, BOHB, AutoSearcher, NSGA2, MOTPE):
     register(_cls)
 
 # Optuna samplers as autodl searchers; the module imports optuna only when one is built.
@@ -53,7 +56,7 @@ def make_searcher(name: str, space: Space, seed: int | None = None, **params: An
 
 
 __all__ = [
-    "Searcher", "Trial", "Observation", "RandomSearch", "GridSearch", "TPE", "GaussianProcess",
+    "Searcher", "Trial", "Observation", "AutoSearcher", "RandomSearch", "GridSearch", "TPE", "GaussianProcess",
     "RegularizedEvolution", "OptunaSearcher", "SuccessiveHalving", "Hyperband", "ASHA", "BOHB",
-    "SEARCHERS", "register", "make_searcher", "searcher_names",
+    "NSGA2", "MOTPE", "SEARCHERS", "register", "make_searcher", "searcher_names",
 ]

@@ -11,6 +11,13 @@ Protocol::
     value = evaluate(trial.config)    # at trial.budget, if it is not None
     searcher.tell(trial, value)       # a float to minimize
     searcher.tell(trial, None)        # the documented way to report a failed trial
+    searcher.tell(trial, 0.3, constraints=[0.1, -2.0])   # constrained: <= 0 is feasible
+
+Several objectives: a searcher with ``multi_objective = True`` (``motpe``, ``nsga2``,
+``random``) takes a sequence of floats, each minimized, ``searcher.tell(trial, [err,
+latency])``; the others refuse one. Constraints reach every searcher; those without ``handles_constraints`` see an
+infeasible trial as a failure (ranked last), the others rank feasible trials first and
+infeasible ones by their total violation.
 
 Rules every searcher keeps (checked by :mod:`autodl.testing`):
 
@@ -58,14 +65,47 @@ class Trial:
 
 @dataclass(frozen=True)
 class Observation:
-    """A finished trial as the searcher sees it; ``value`` is None for a failure."""
+    """A finished trial as the searcher sees it; ``value`` is None for a failure.
+
+    ``values`` holds every objective (to minimize; ``(value,)`` for one objective, and then
+    ``value`` is None when there are several); ``constraints`` the constraint values (None:
+    unconstrained; <= 0 is feasible).
+    """
 
     trial: Trial
     value: float | None
+    values: tuple[float, ...] | None = None
+    constraints: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.values is None and self.value is not None:
+            object.__setattr__(self, "values", (self.value,))
 
     @property
     def ok(self) -> bool:
-        return self.value is not None
+        return self.values is not None
+
+    @property
+    def violation(self) -> float:
+        """Total constraint violation (0 when feasible or unconstrained)."""
+        return float(sum(max(0.0, c) for c in self.constraints or ()))
+
+    @property
+    def feasible(self) -> bool:
+        return self.violation <= 0.0
+
+
+def _clean_values(values: Any) -> tuple[float, ...] | None:
+    out = tuple(_clean_value(v) for v in values)
+    return None if not out or any(v is None for v in out) else out  # type: ignore[return-value]
+
+
+def _is_sequence(value: Any) -> bool:
+    if isinstance(value, (str, bytes)):
+        return False
+    if hasattr(value, "ndim"):
+        return getattr(value, "ndim", 0) == 1
+    return isinstance(value, (tuple, list))
 
 
 def _clean_value(value: Any) -> float | None:
@@ -130,6 +170,11 @@ class Searcher(abc.ABC):
     uses_budget: ClassVar[bool] = False
     #: the largest budget a trial gets (multi-fidelity searchers set it; None: no budgets)
     max_budget: float | None = None
+    #: whether ``tell`` takes a sequence of values (several objectives, each minimized)
+    multi_objective: ClassVar[bool] = False
+    #: whether the searcher ranks by constraints itself (else an infeasible trial reaches
+    #: :meth:`_observe` as a failure)
+    handles_constraints: ClassVar[bool] = False
 
     def __init__(self, space: Space, seed: int | None = None):
         if not isinstance(space, Space):
@@ -152,15 +197,37 @@ class Searcher(abc.ABC):
     def ask(self) -> Trial:
         """Propose the next trial. Raises :class:`~autodl.errors.SearchExhausted` when done."""
 
-    def tell(self, trial: Trial, value: float | None) -> None:
+    def tell(self, trial: Trial, value: float | Sequence[float] | None,
+             constraints: Sequence[float] | None = None) -> None:
         """Report the result of ``trial``: a float to minimize, or ``None`` for a failure.
 
-        NaN and infinite values are treated as failures.
+        A searcher with :attr:`multi_objective` also takes a sequence of floats (one per
+        objective, each minimized). NaN and infinite values are treated as failures.
+        ``constraints``: the trial's constraint values (<= 0 is feasible).
+
+        Raises:
+            TypeError: several values for a single-objective searcher.
         """
+        if _is_sequence(value):
+            values = _clean_values(value)
+            if len(value) > 1 and not self.multi_objective:
+                raise TypeError(f"searcher '{self.name}' minimizes one value, but was told "
+                                f"{len(value)}; for several objectives use one of: "
+                                f"{', '.join(multi_objective_names())}")
+            one = values[0] if values is not None and len(value) == 1 else None
+            obs = Observation(trial, one, values)
+        else:
+            obs = Observation(trial, _clean_value(value))
+        if constraints is not None:
+            obs = Observation(trial, obs.value, obs.values,
+                              tuple(float(c) for c in constraints))
         self.pending.pop(trial.id, None)
         self._next_id = max(self._next_id, trial.id + 1)
-        obs = Observation(trial, _clean_value(value))
         self.observations.append(obs)
+        if not obs.feasible and not self.handles_constraints:
+            # a searcher that does not model constraints ranks an infeasible trial last
+            self._observe(Observation(trial, None, None, obs.constraints))
+            return
         self._observe(obs)
 
     def report(self, trial: Trial, value: float, step: int) -> None:
@@ -222,8 +289,11 @@ class Searcher(abc.ABC):
         """
         return False
 
-    def restore(self, history: Iterable[tuple[Trial, float | None]]) -> None:
+    def restore(self, history: Iterable[tuple]) -> None:
         """Rebuild state from finished trials (e.g. read back from storage on resume).
+
+        ``history`` holds ``(trial, value)`` pairs, or ``(trial, value, constraints)``; the
+        value is what :meth:`tell` takes.
 
         The searcher is then reseeded (:meth:`reseed`) from ``(seed, number of restored
         trials)`` so that a resumed search continues with new proposals instead of repeating the
@@ -231,8 +301,8 @@ class Searcher(abc.ABC):
         Optuna sampler instance, would otherwise repeat theirs).
         """
         n = 0
-        for trial, value in history:
-            self.tell(trial, value)
+        for trial, value, *constraints in history:
+            self.tell(trial, value, *constraints)
             n += 1
         if n:
             self.reseed([self.seed, n] if self.seed is not None
@@ -260,9 +330,18 @@ class Searcher(abc.ABC):
         return [o for o in self.observations if o.ok]
 
     def best(self) -> Observation | None:
-        ok = self.successes
-        return min(ok, key=lambda o: o.value) if ok else None
+        """The best successful observation: feasible first, then by violation, then value
+        (None with several objectives: there is no single best)."""
+        ok = [o for o in self.successes if o.value is not None]
+        return min(ok, key=lambda o: (o.violation, o.value)) if ok else None
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}(seed={self.seed!r}{', ' if params else ''}{params})"
+
+
+def multi_objective_names() -> list[str]:
+    """Names of the registered searchers that take several objectives."""
+    from autodl.searchers import SEARCHERS
+
+    return sorted(n for n, cls in SEARCHERS.items() if getattr(cls, "multi_objective", False))

@@ -100,6 +100,7 @@ class RegularizedEvolution(Searcher):
     """
 
     name = "evolution"
+    handles_constraints = True  # tournaments rank feasible first, then by violation
 
     def __init__(self, space: Space, seed: int | None = None, population: int = 20,
                  sample_size: int = 5, sigma: float = 0.1):
@@ -132,7 +133,7 @@ class RegularizedEvolution(Searcher):
             return self._new_trial(config)
         picks = self.rng.choice(len(members), size=self.sample_size, replace=False)
         parent = min((members[i] for i in picks),
-                     key=lambda o: math.inf if o.value is None else o.value)
+                     key=lambda o: (o.violation, math.inf if o.value is None else o.value))
         child = mutate(parent.trial.config, self.space, self.rng, self.sigma)
         for _ in range(20):  # avoid re-proposing a pending (or already seen) configuration
             if child not in pending and child not in self._seen:

@@ -24,7 +24,7 @@ Each ask:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import minimize
@@ -60,6 +60,9 @@ class GaussianProcess(Searcher):
     """
 
     name = "gp"
+    #: whether pending trials are fantasized (kriging believer); ``benchmarks/hpo_parallel.py``
+    #: switches it off in a subclass to measure what that information is worth
+    models_pending: ClassVar[bool] = True
 
     def __init__(self, space: Space, seed: int | None = None, n_startup: int = 8,
                  n_candidates: int = 1024, n_local: int = 8, restart_every: int = 10,
@@ -155,7 +158,7 @@ class GaussianProcess(Searcher):
         else:
             self._gp.condition(x_obs, y)
         best = float(y.min())
-        if self.pending:
+        if self.pending and self.models_pending:
             # fantasize pending points at their posterior mean, floored at the mean target
             # (a constant liar): EI there drops to ~0 and the next ask moves away
             u_pend = self._codec.snap(self._codec.encode(t.config for t in self.pending.values()))

@@ -14,6 +14,8 @@ class RandomSearch(Searcher):
     """
 
     name = "random"
+    multi_objective = True  # draws ignore results: any number of objectives and constraints
+    handles_constraints = True
 
     def ask(self) -> Trial:
         return self._new_trial(self.space.sample(self.rng))

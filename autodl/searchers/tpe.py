@@ -31,7 +31,7 @@ the number of observations and no Python loop runs over past trials.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -246,6 +246,9 @@ class TPE(Searcher):
     """
 
     name = "tpe"
+    #: whether pending trials join the bad group (the constant liar); ``benchmarks/hpo_parallel.py``
+    #: switches it off in a subclass to measure what that information is worth
+    models_pending: ClassVar[bool] = True
 
     def __init__(self, space: Space, seed: int | None = None, n_startup: int = 10,
                  gamma: float | None = None, max_good: int = 25, n_candidates: int | None = None,
@@ -329,7 +332,7 @@ class TPE(Searcher):
         l_model = _Parzen(self._codec, good_rows, good_w, self.prior_weight, self._bandwidth,
                           self.bandwidth_factor, self.min_bandwidth)
         pend = None
-        if self.pending:
+        if self.pending and self.models_pending:
             # constant liar: pending points are bad observations, with the good group's
             # (narrow) bandwidth so that they push the next proposals away from them
             pend = self._codec.snap(self._codec.encode(t.config for t in self.pending.values()))

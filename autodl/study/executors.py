@@ -49,7 +49,8 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from autodl._deps import require
 from autodl.errors import TrialPruned, UserError
-from autodl.study.trial import RunningTrial, TrialState, TrialTimedOut, check_value
+from autodl.study.trial import (RunningTrial, TrialState, TrialTimedOut, check_value, check_values,
+                                is_sequence)
 
 
 @dataclass
@@ -69,6 +70,10 @@ class TrialOutcome:
     duration: float = 0.0
     lost: bool = False
     out_of_memory: bool = False
+    #: the objective returned a sequence: its values (the study checks their number)
+    values: tuple[float, ...] | None = None
+    #: set with ``trial.set_constraint``, by name
+    constraints: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -237,10 +242,19 @@ def execute(objective: Callable[[RunningTrial], Any], handle: RunningTrial,
                                 dict(handle.user_attrs), time.perf_counter() - start, out_of_memory=True)
         return TrialOutcome(TrialState.FAILED, None, message, dict(handle.intermediate),
                             dict(handle.user_attrs), time.perf_counter() - start)
+    constraints = dict(handle.constraints) or None
+    if is_sequence(raw):  # several objectives (the study checks how many)
+        values, why = check_values(raw)
+        state = TrialState.COMPLETE if values is not None else TrialState.FAILED
+        # what a single-objective study says of it ("objective returned list [...], expected a
+        # float"); a study with several directions clears it
+        why = why or check_value(raw)[1]
+        return TrialOutcome(state, None, why, dict(handle.intermediate), dict(handle.user_attrs),
+                            time.perf_counter() - start, values=values, constraints=constraints)
     value, why = check_value(raw)
     state = TrialState.COMPLETE if value is not None else TrialState.FAILED
     return TrialOutcome(state, value, why, dict(handle.intermediate), dict(handle.user_attrs),
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, constraints=constraints)
 
 
 _LIBRARY_DIRS: list[str] = []

@@ -151,7 +151,12 @@ class FailureReport:
 
     def finish(self, study: "Study", show_best: bool = False) -> None:
         """Print the failure summary (if any failed) and, with ``show_best``, the winner."""
-        if show_best and self.finished:
+        if show_best and self.finished and getattr(study, "n_objectives", 1) > 1:
+            front = study.best_trials
+            ids = ", ".join(str(t.id) for t in front[:10]) + (", ..." if len(front) > 10 else "")
+            _say(f"Pareto front: {len(front)} trial{'s' * (len(front) != 1)} ({ids}); "
+                 "study.best_trials has them" if front else f"{self.finished} trials finished, none on a front")
+        elif show_best and self.finished:
             try:
                 best = study.best_trial
             except ValueError:

@@ -29,13 +29,13 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from autodl.errors import StorageError
 from autodl.study.trial import FrozenTrial, TrialState
 
 #: version of the tables below (``PRAGMA user_version``); a change of them adds a migration
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS trials (
     retry_of INTEGER,
     retried_by INTEGER,
     user_attrs TEXT NOT NULL DEFAULT '{}',
-    heartbeat REAL
+    heartbeat REAL,
+    objective_values TEXT,
+    constraints TEXT
 );
 CREATE INDEX IF NOT EXISTS trials_by_state ON trials (state);
 CREATE TABLE IF NOT EXISTS intermediate (
@@ -78,8 +80,22 @@ def _to_v1(con: sqlite3.Connection) -> None:
         con.execute("ALTER TABLE trials ADD COLUMN heartbeat REAL")
 
 
+def _to_v2(con: sqlite3.Connection) -> None:
+    """Version 2: several objectives and constraints. ``objective_values`` (a JSON list: what the
+    objective returned, one value per direction) and ``constraints`` (a JSON object name ->
+    value). A version-1 study had one objective: its values become ``[value]``."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(trials)")}
+    for name in ("objective_values", "constraints"):
+        if name not in columns:
+            con.execute(f"ALTER TABLE trials ADD COLUMN {name} TEXT")
+    rows = con.execute("SELECT id, value FROM trials WHERE value IS NOT NULL "
+                       "AND objective_values IS NULL").fetchall()
+    con.executemany("UPDATE trials SET objective_values = ? WHERE id = ?",
+                    [(json.dumps([v]), tid) for tid, v in rows])
+
+
 #: ``_MIGRATIONS[v]`` brings a file from version ``v - 1`` to ``v`` (in one transaction)
-_MIGRATIONS = {1: _to_v1}
+_MIGRATIONS = {1: _to_v1, 2: _to_v2}
 
 
 def _newer_schema(path: Path, version: int) -> StorageError:
@@ -121,6 +137,13 @@ def owner_alive(owner: str | None, last_seen: float | None = None) -> bool:
     return True
 
 
+def _values(value: float | None, values: Sequence[float] | None) -> tuple[float, ...] | None:
+    """What a trial's ``values`` are stored as: the given ones, else ``(value,)``."""
+    if values is not None:
+        return tuple(float(v) for v in values)
+    return None if value is None else (float(value),)
+
+
 class Storage:
     """Interface shared by :class:`InMemoryStorage` and :class:`SQLiteStorage`."""
 
@@ -154,7 +177,11 @@ class Storage:
         """Refresh the heartbeat of this process's running trials."""
 
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None,
-                     message: str | None = None, user_attrs: dict | None = None) -> None:
+                     message: str | None = None, user_attrs: dict | None = None, *,
+                     values: Sequence[float] | None = None,
+                     constraints: dict[str, float] | None = None) -> None:
+        """Record a trial's end. ``values``: one per direction (None: ``(value,)`` when
+        ``value`` is set); ``constraints`` by name."""
         raise NotImplementedError
 
     def report(self, trial_id: int, step: int, value: float) -> None:
@@ -224,10 +251,13 @@ class InMemoryStorage(Storage):
             }
             return tid
 
-    def finish_trial(self, trial_id, state, value, message=None, user_attrs=None) -> None:
+    def finish_trial(self, trial_id, state, value, message=None, user_attrs=None, *,
+                     values=None, constraints=None) -> None:
         with self._lock:
             t = self._trials[trial_id]
-            t.update(state=TrialState(state), value=value, message=message, finished=time.time())
+            t.update(state=TrialState(state), value=value, message=message, finished=time.time(),
+                     values=_values(value, values),
+                     constraints=None if constraints is None else dict(constraints))
             if t["state"] == TrialState.ABANDONED:
                 self._abandoned.add(trial_id)
             if user_attrs:
@@ -248,6 +278,7 @@ class InMemoryStorage(Storage):
             budget=t["budget"], message=t["message"], started=t["started"],
             finished=t["finished"], intermediate=dict(t["intermediate"]),
             user_attrs=dict(t["user_attrs"]), info=dict(t["info"]), retry_of=t["retry_of"],
+            values=t.get("values"), constraints=t.get("constraints"),
         )
 
     def abandon_orphans(self, *, all_running: bool = False) -> list[FrozenTrial]:
@@ -425,13 +456,17 @@ class SQLiteStorage(Storage):
             con.execute("UPDATE trials SET heartbeat = ? WHERE state = ? AND owner = ?",
                         (time.time(), TrialState.RUNNING.value, owner_id()))
 
-    def finish_trial(self, trial_id, state, value, message=None, user_attrs=None) -> None:
+    def finish_trial(self, trial_id, state, value, message=None, user_attrs=None, *,
+                     values=None, constraints=None) -> None:
+        vals = _values(value, values)
         with self._write() as con:
             con.execute(
                 "UPDATE trials SET state = ?, value = ?, message = ?, finished = ?, "
-                "user_attrs = ? WHERE id = ?",
+                "user_attrs = ?, objective_values = ?, constraints = ? WHERE id = ?",
                 (TrialState(state).value, value, message, time.time(),
-                 json.dumps(user_attrs or {}, default=str), trial_id),
+                 json.dumps(user_attrs or {}, default=str),
+                 None if vals is None else json.dumps(list(vals)),
+                 None if constraints is None else json.dumps(dict(constraints)), trial_id),
             )
 
     def report(self, trial_id, step, value) -> None:
@@ -447,7 +482,7 @@ class SQLiteStorage(Storage):
             )
 
     _COLUMNS = ("SELECT id, state, value, config, budget, info, message, started, finished, "
-                "retry_of, user_attrs FROM trials")
+                "retry_of, user_attrs, objective_values, constraints FROM trials")
 
     def get_trials(self, states=None) -> list[FrozenTrial]:
         con = self._con()
@@ -480,6 +515,8 @@ class SQLiteStorage(Storage):
                 id=r[0], state=TrialState(r[1]), value=r[2], config=json.loads(r[3]), budget=r[4],
                 info=json.loads(r[5]), message=r[6], started=r[7], finished=r[8],
                 intermediate=inter.get(r[0], {}), retry_of=r[9], user_attrs=json.loads(r[10]),
+                values=None if r[11] is None else tuple(json.loads(r[11])),
+                constraints=None if r[12] is None else json.loads(r[12]),
             )
             for r in rows
         ]

@@ -67,34 +67,59 @@ class Study:
     Args:
         space: the :class:`~autodl.Space` (or a built-in name / YAML path).
         searcher: a :class:`~autodl.searchers.Searcher`, or a name (``"random"``, ``"grid"``,
-            ``"tpe"``, ...).
-        direction: ``"minimize"`` or ``"maximize"`` the objective's value.
+            ``"tpe"``, ...). The default ``"auto"`` picks one of autodl's searchers from the
+            space and ``searcher_params`` (a budget range, the planned ``n_trials``); the rule
+            is in :mod:`autodl.searchers.auto`, the pick in ``study.searcher.choice``.
+        direction: ``"minimize"`` (default) or ``"maximize"`` the objective's value.
         storage: None (in memory), a run folder, a ``.db`` path or a Storage. Re-opening an
             existing storage resumes it: completed trials are kept, the searcher is rebuilt
             from them, and trials left running by a crash are marked ABANDONED and run again.
         seed: seeds the searcher (same seed -> same sequence of trials when run sequentially).
         searcher_params: extra arguments for a searcher given by name.
+        directions: several objectives (Optuna's naming), e.g. ``["maximize", "minimize"]``:
+            the objective returns one value per direction (a tuple), ``best_trials`` is the
+            Pareto front. Give ``direction`` or ``directions``, not both. Needs a searcher
+            that takes several objectives (``"motpe"``, ``"nsga2"``, ``"random"``); the
+            default searcher becomes ``"motpe"``.
+        constraints_func: ``constraints_func(frozen_trial) -> [c1, c2, ...]`` (Optuna's
+            samplers' argument), called when a trial completes; a value <= 0 is feasible. The
+            objective may instead call ``trial.set_constraint(name, value)``. Searchers rank
+            feasible trials first and infeasible ones by total violation; ``best_trial`` and
+            ``best_trials`` hold feasible trials only.
 
     Example:
         >>> study = Study(space, searcher="random", direction="maximize", storage="runs/x")
         >>> study.optimize(objective, n_trials=50)
         >>> study.best_config, study.best_value
+        >>> mo = Study(space, directions=["maximize", "minimize"])  # objective -> (acc, ms)
+        >>> mo.optimize(lambda t: (accuracy(t.config), latency(t.config)), n_trials=100)
+        >>> [t.values for t in mo.best_trials]
     """
 
     def __init__(
         self,
         space: Space | str,
-        searcher: Searcher | str = "tpe",
-        direction: str = "minimize",
+        searcher: Searcher | str = "auto",
+        direction: str | None = None,
         storage: str | Path | Storage | None = None,
         seed: int | None = None,
         searcher_params: dict[str, Any] | None = None,
+        *,
+        directions: Sequence[str] | None = None,
+        constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
     ):
-        if direction not in ("minimize", "maximize"):
-            raise UserError(f"direction is '{direction}', but must be 'minimize' or 'maximize'")
+        #: one entry per objective
+        self.directions: list[str] = _check_directions(direction, directions)
         self.space = Space.load(space)
-        self.direction = direction
+        #: the direction of a single-objective study (None with several: see ``directions``)
+        self.direction = self.directions[0] if len(self.directions) == 1 else None
+        if constraints_func is not None and not callable(constraints_func):
+            raise UserError(f"constraints_func is {constraints_func!r}, but must be a callable "
+                            "frozen_trial -> sequence of floats")
+        self.constraints_func = constraints_func
         self.seed = seed
+        if self.n_objectives > 1 and isinstance(searcher, str) and searcher == _default_searcher():
+            searcher = MULTI_OBJECTIVE_DEFAULT
         # the searcher first: a mistake in it must not leave a new, empty storage file behind
         if isinstance(searcher, Searcher):
             if searcher_params:
@@ -102,6 +127,12 @@ class Study:
             self.searcher = searcher
         else:
             self.searcher = make_searcher(searcher, self.space, seed=seed, **(searcher_params or {}))
+        if self.n_objectives > 1 and not getattr(self.searcher, "multi_objective", False):
+            from autodl.searchers.base import multi_objective_names
+
+            raise UserError(
+                f"searcher '{self.searcher.name}' optimizes one objective, but the study has "
+                f"{self.n_objectives} directions; use one of: {', '.join(multi_objective_names())}")
         self.storage = open_storage(storage)
         self.run_dir = str(self.storage.path.parent) if self.storage.path is not None else None
 
@@ -113,7 +144,8 @@ class Study:
 
             self.storage.set_meta({
                 "space": self.space.to_dict(),
-                "direction": direction,
+                "direction": self.direction,
+                "directions": self.directions,
                 "searcher": self.searcher.name,
                 "searcher_params": self.searcher.get_params(),
                 "seed": seed,
@@ -138,11 +170,11 @@ class Study:
                 f"{where} holds a study over a different space; use Study.load() to reopen it "
                 "or another storage path for a new study"
             )
-        if meta.get("direction") != self.direction:
-            raise StorageError(
-                f"{where} holds a study that {meta.get('direction')}s; got direction="
-                f"'{self.direction}'"
-            )
+        stored = meta.get("directions") or [meta.get("direction")]
+        if list(stored) != self.directions:
+            what = f"direction='{stored[0]}'" if len(stored) == 1 else f"directions={list(stored)}"
+            got = f"direction='{self.direction}'" if self.direction else f"directions={self.directions}"
+            raise StorageError(f"{where} holds a study with {what}; got {got}")
 
     @classmethod
     def load(cls, path: str | Path, searcher: Searcher | str | None = None) -> "Study":
@@ -159,10 +191,12 @@ class Study:
         if not meta:
             raise StorageError(f"{db} is not an autodl study (no metadata)")
         space = Space.from_dict(meta["space"], source=str(db))
+        directions = meta.get("directions") or [meta["direction"]]
         return cls(
             space,
             searcher=searcher or meta["searcher"],
-            direction=meta["direction"],
+            direction=directions[0] if len(directions) == 1 else None,
+            directions=directions if len(directions) > 1 else None,
             storage=storage,
             seed=meta.get("seed"),
             searcher_params=None if searcher is not None else meta.get("searcher_params"),
@@ -172,8 +206,7 @@ class Study:
         history = []
         for t in self.storage.get_trials(_FINISHED):
             st = Trial(t.id, dict(t.config), t.budget, dict(t.info))
-            value = None if t.state == TrialState.FAILED else self._to_min(t.value)
-            history.append((st, value))
+            history.append((st, *self._searcher_result(t.state, t.value, t.values, t.constraints)))
             self._known.add(t.id)
         self._n_known_finished = len(history)
         if history:
@@ -186,10 +219,31 @@ class Study:
             self.searcher.reseed([abs(int(seed)), len(history), n_rows])
 
     # ------------------------------------------------------------------ sign handling
+    @property
+    def n_objectives(self) -> int:
+        """How many values the objective returns (``len(directions)``)."""
+        return len(self.directions)
+
     def _to_min(self, value: float | None) -> float | None:
         if value is None:
             return None
-        return value if self.direction == "minimize" else -value
+        return value if self.directions[0] == "minimize" else -value
+
+    def _values_to_min(self, values: Sequence[float]) -> tuple[float, ...]:
+        return tuple(v if d == "minimize" else -v for v, d in zip(values, self.directions))
+
+    def _searcher_result(self, state: TrialState, value: float | None,
+                         values: Sequence[float] | None, constraints) -> tuple:
+        """What the searcher is told of a finished trial: ``(value,)`` or ``(value,
+        constraints)``, the value(s) flipped to minimize (None for a failure; a pruned trial of
+        several objectives has no values and counts as a failure)."""
+        if state == TrialState.FAILED:
+            told = None
+        elif self.n_objectives > 1:
+            told = None if values is None or state != TrialState.COMPLETE else self._values_to_min(values)
+        else:
+            told = self._to_min(value)
+        return (told,) if not constraints else (told, tuple(constraints.values()))
 
     def _better(self, a: float, b: float) -> bool:
         return a < b if self.direction == "minimize" else a > b
@@ -208,14 +262,55 @@ class Study:
         """Trials that count toward ``n_trials``: complete, pruned or failed."""
         return self.storage.count(_FINISHED)
 
+    def _candidates(self) -> list[FrozenTrial]:
+        """Complete trials that compete for best: at the top budget, feasible ones only when
+        any trial has constraints. ValueError when there are none."""
+        complete = _at_top_budget(self.storage.get_trials([TrialState.COMPLETE]))
+        if not complete:
+            raise ValueError("no trial has completed yet")
+        feasible = [t for t in complete if t.feasible]
+        if not feasible:
+            least = min(complete, key=lambda t: (t.violation, t.id))
+            raise ValueError(f"no feasible trial yet: all {len(complete)} complete trials violate "
+                             f"their constraints (least: trial {least.id}, total violation "
+                             f"{least.violation:.4g})")
+        return feasible
+
+    @property
+    def best_trials(self) -> list[FrozenTrial]:
+        """The Pareto front: complete trials no other complete trial dominates (in every
+        direction at least as good and better in one), in id order; feasible trials only when
+        constraints exist; with budgets, those at the largest budget (as :attr:`best_trial`).
+        With one objective, the trials that share the best value. Empty before any trial
+        completes (or while none is feasible)."""
+        from autodl.searchers.pareto import pareto_mask
+
+        try:
+            complete = self._candidates()
+        except ValueError:
+            return []
+        y = [self._values_to_min(t.values) for t in complete]
+        return [t for t, keep in zip(complete, pareto_mask(y)) if keep]
+
+    def _single_objective(self, what: str) -> None:
+        if self.n_objectives > 1:
+            raise UserError(f"study.{what} is for one objective, but this study has "
+                            f"{self.n_objectives} directions ({', '.join(self.directions)}); "
+                            "use study.best_trials (the Pareto front)")
+
     @property
     def best_trial(self) -> FrozenTrial:
         """The best complete trial. With budgets (multi-fidelity searchers), only the trials at
         the largest budget a complete trial reached compete: a value after 1 epoch is not
-        comparable with one after 27. A trial without a budget ran the full budget."""
-        complete = _at_top_budget(self.storage.get_trials([TrialState.COMPLETE]))
-        if not complete:
-            raise ValueError("no trial has completed yet")
+        comparable with one after 27. A trial without a budget ran the full budget. With
+        constraints, the best feasible trial (ValueError while there is none).
+
+        Raises:
+            UserError: the study has several objectives (see :attr:`best_trials`).
+            ValueError: no (feasible) trial has completed yet.
+        """
+        self._single_objective("best_trial")
+        complete = self._candidates()
         best = complete[0]
         for t in complete[1:]:
             if self._better(t.value, best.value):
@@ -224,10 +319,12 @@ class Study:
 
     @property
     def best_value(self) -> float:
+        self._single_objective("best_value")
         return float(self.best_trial.value)
 
     @property
     def best_config(self) -> dict[str, Any]:
+        self._single_objective("best_config")
         return dict(self.best_trial.config)
 
     def leaderboard(self, top: int | None = None):
@@ -235,21 +332,63 @@ class Study:
         with budgets, the largest budget first (as :attr:`best_trial`)."""
         import pandas as pd
 
+        if self.n_objectives > 1:
+            return self._front_table(top)
         rows = []
+        constrained = False
         for t in self.storage.get_trials([TrialState.COMPLETE]):
             row = {"id": t.id, "value": t.value, "budget": t.budget, "duration": t.duration}
+            if t.constraints:
+                constrained = True
+                row["violation"] = t.violation
             row.update(t.config)
             rows.append(row)
         df = pd.DataFrame(rows)
         if df.empty:
             return df
+        # feasible first (as best_trial), infeasible ones by their violation
+        first = ["violation"] if constrained else []
+        if constrained:
+            df["violation"] = df["violation"].fillna(0.0)
         if df["budget"].isna().all():
             df = df.drop(columns=["budget"])
-            df = df.sort_values(["value", "id"], ascending=[self.direction == "minimize", True])
+            df = df.sort_values([*first, "value", "id"],
+                                ascending=[True] * len(first) + [self.direction == "minimize", True])
         else:  # largest budget first (as best_trial): values at different budgets do not compare
             df = df.assign(_budget=df["budget"].fillna(float("inf")))
-            df = df.sort_values(["_budget", "value", "id"], ascending=[False, self.direction == "minimize", True])
+            df = df.sort_values(["_budget", *first, "value", "id"],
+                                ascending=[False] + [True] * len(first) + [self.direction == "minimize", True])
             df = df.drop(columns=["_budget"])
+        df = df.reset_index(drop=True)
+        return df.head(top) if top else df
+
+    def _front_table(self, top: int | None):
+        """Leaderboard of a study with several objectives: complete trials by non-dominated
+        front (``front`` 0 is the Pareto front; infeasible trials after the feasible ones, by
+        violation), then by id; one ``value_<i>`` column per direction."""
+        import pandas as pd
+
+        from autodl.searchers.pareto import non_dominated_sort
+
+        complete = _at_top_budget(self.storage.get_trials([TrialState.COMPLETE]))
+        if not complete:
+            return pd.DataFrame()
+        y = [self._values_to_min(t.values) for t in complete]
+        fronts = non_dominated_sort(y, [t.violation for t in complete])
+        rank = {int(i): k for k, f in enumerate(fronts) for i in f}
+        constrained = any(t.constraints for t in complete)
+        rows = []
+        for i, t in enumerate(complete):
+            row: dict[str, Any] = {"id": t.id, "front": rank[i]}
+            row.update({f"value_{k}": v for k, v in enumerate(t.values)})
+            if constrained:
+                row["violation"] = t.violation
+            row.update({"budget": t.budget, "duration": t.duration})
+            row.update(t.config)
+            rows.append(row)
+        df = pd.DataFrame(rows).sort_values(["front", "id"], kind="stable")
+        if df["budget"].isna().all():
+            df = df.drop(columns=["budget"])
         df = df.reset_index(drop=True)
         return df.head(top) if top else df
 
@@ -274,7 +413,7 @@ class Study:
             TrialState.FAILED: optuna.trial.TrialState.FAIL,
             TrialState.ABANDONED: optuna.trial.TrialState.FAIL,
         }
-        target = optuna.create_study(direction=self.direction, storage=storage,
+        target = optuna.create_study(directions=self.directions, storage=storage,
                                      study_name=study_name, load_if_exists=False)
         frozen = []
         for t in self.trials:
@@ -285,13 +424,16 @@ class Study:
                 attrs["budget"] = t.budget
             if t.message:
                 attrs["message"] = t.message
+            complete = t.state == TrialState.COMPLETE
             frozen.append(optuna.trial.create_trial(
                 state=states[t.state],
-                value=t.value if t.state == TrialState.COMPLETE else None,
+                values=list(t.values) if complete and t.values is not None else None,
                 params=dict(t.config),
                 distributions=distributions(self.space, t.config),
                 intermediate_values={int(k): float(v) for k, v in t.intermediate.items()},
                 user_attrs=attrs,
+                # Optuna 5 keeps constraints as system attributes "constraints:<name>"
+                system_attrs={f"constraints:{k}": float(v) for k, v in (t.constraints or {}).items()},
             ))
         target.add_trials(frozen)
         return target
@@ -309,8 +451,8 @@ class Study:
             return
         for tid in sorted(self.storage.finished_ids() - self._known):
             t = self.storage.get_trial(tid)
-            value = None if t.state == TrialState.FAILED else self._to_min(t.value)
-            self.searcher.tell(self.searcher.adopt(dict(t.config), t.budget, dict(t.info)), value)
+            told = self._searcher_result(t.state, t.value, t.values, t.constraints)
+            self.searcher.tell(self.searcher.adopt(dict(t.config), t.budget, dict(t.info)), *told)
             self._known.add(tid)
             self._n_known_finished += 1
 
@@ -375,18 +517,29 @@ class Study:
         return self._handle(job)
 
     def tell(self, trial: RunningTrial | int, value: Any = None, state: TrialState | str | None = None) -> FrozenTrial:
-        """Finish a trial started with :meth:`ask` with its value (None or NaN: failed)."""
-        from autodl.study.trial import check_value
+        """Finish a trial started with :meth:`ask` with its value (None or NaN: failed); with
+        several directions, a sequence of values. Constraints set on the trial
+        (``trial.set_constraint``) are kept."""
+        from autodl.study.trial import check_value, check_values, is_sequence
 
         tid = trial.id if isinstance(trial, RunningTrial) else int(trial)
         job = self._asked.pop(tid, None)
         if job is None:
             raise UserError(f"trial {tid} was not started by this study's ask()")
-        v, why = check_value(value)
-        st = TrialState(state) if state is not None else (TrialState.COMPLETE if v is not None else TrialState.FAILED)
+        values = None
+        if is_sequence(value):
+            values, why = check_values(value)
+            v = None
+            ok = values is not None
+        else:
+            v, why = check_value(value)
+            ok = v is not None
+        st = TrialState(state) if state is not None else (TrialState.COMPLETE if ok else TrialState.FAILED)
         inter = trial.intermediate if isinstance(trial, RunningTrial) else {}
         attrs = trial.user_attrs if isinstance(trial, RunningTrial) else {}
-        return self._finish(job, TrialOutcome(st, v, why, dict(inter), dict(attrs)), reported=True)
+        cons = (dict(trial.constraints) or None) if isinstance(trial, RunningTrial) else None
+        return self._finish(job, TrialOutcome(st, v, why, dict(inter), dict(attrs), values=values,
+                                              constraints=cons), reported=True)
 
     def _handle(self, job: _Job) -> RunningTrial:
         def on_report(step: int, value: float) -> None:
@@ -402,13 +555,52 @@ class Study:
             self.storage.report_many(job.id, out.intermediate)
             for step, v in out.intermediate.items():
                 self.searcher.report(job.trial, value=self._to_min(v), step=step)
-        self.storage.finish_trial(job.id, out.state, out.value, out.message, out.user_attrs)
+        state, value, values, message, constraints = self._checked(job, out)
+        self.storage.finish_trial(job.id, state, value, message, out.user_attrs,
+                                  values=values, constraints=constraints)
         self._n_known_finished += 1
-        if out.state == TrialState.FAILED:
-            self.searcher.tell(job.trial, None)
-        else:
-            self.searcher.tell(job.trial, self._to_min(out.value))
+        self.searcher.tell(job.trial, *self._searcher_result(state, value, values, constraints))
         return self.storage.get_trial(job.id)
+
+    def _checked(self, job: _Job, out: TrialOutcome) -> tuple:
+        """``(state, value, values, message, constraints)`` to store: the number of values
+        checked against the directions (a mismatch fails the trial, saying so), and the
+        ``constraints_func`` applied to a complete trial."""
+        state, value, values, message = out.state, out.value, out.values, out.message
+        constraints = out.constraints
+        n = self.n_objectives
+        if state == TrialState.COMPLETE:
+            got = values if values is not None else (value,)
+            if n == 1 and values is not None:  # one objective takes a float, as it always did
+                state, value, values = TrialState.FAILED, None, None
+                message = (f"{message or 'objective returned a sequence, expected a float'}; "
+                           "for several objectives give Study(directions=[...])")
+            elif len(got) != n:
+                state, value, values = TrialState.FAILED, None, None
+                message = (f"objective returned {len(got)} value{'s' * (len(got) != 1)}, "
+                           f"but the study has {n} directions ({', '.join(self.directions)}); "
+                           f"return a tuple of {n} floats")
+            elif n == 1:
+                value, values = float(got[0]), (float(got[0]),)
+            else:
+                value, values, message = None, tuple(got), None
+        elif n > 1:
+            value, values = None, None  # a pruned trial's last report is in its intermediate values
+        if state == TrialState.COMPLETE and self.constraints_func is not None:
+            from autodl.study.trial import check_constraints
+
+            preview = FrozenTrial(job.id, state, dict(job.trial.config), value, job.trial.budget,
+                                  message, intermediate=dict(out.intermediate),
+                                  user_attrs=dict(out.user_attrs), info=dict(job.trial.info),
+                                  values=values, constraints=constraints)
+            try:
+                constraints = {**(constraints or {}), **check_constraints(self.constraints_func(preview))}
+            except Exception as exc:  # the user's function: the trial fails, the study goes on
+                from autodl.study.executors import describe_error
+
+                state, value, values = TrialState.FAILED, None, None
+                message = f"constraints_func raised {describe_error(exc)}"
+        return state, value, values, message, constraints
 
     def _abandon(self, job: _Job, message: str) -> None:
         self.storage.finish_trial(job.id, TrialState.ABANDONED, None, message)
@@ -438,8 +630,9 @@ class Study:
         ``timeout`` (seconds) has passed, the study holds ``total_trials``, or the searcher is
         exhausted.
 
-        ``objective`` returns a float; it may call ``trial.report(value, step)`` and
-        ``trial.should_prune()``. An exception, NaN/inf or a non-number marks the trial FAILED
+        ``objective`` returns a float (with several ``directions``, a tuple of one float per
+        direction); it may call ``trial.report(value, step)``, ``trial.should_prune()`` and
+        ``trial.set_constraint(name, value)``. An exception, NaN/inf or a non-number marks the trial FAILED
         (with the message, e.g. "ValueError: bad lr (my_script.py:19)": the innermost line of
         the user's own code) and the study goes on. Failed trials are never silent: stderr gets
         one line the first time each distinct message appears and, at the end, "3 of 20 trials
@@ -611,6 +804,8 @@ class Study:
     def _worth_keeping(self, job: _Job, value: Any) -> bool:
         from autodl.study.trial import check_value
 
+        if self.n_objectives > 1:
+            return True  # multi-objective promotion rules judge whole fronts; keep the state
         v, _ = check_value(value)
         return bool(self.searcher.worth_keeping(job.trial, None if v is None else self._to_min(v)))
 
@@ -784,8 +979,44 @@ class Study:
 
     def __repr__(self) -> str:
         where = self.storage.path or "memory"
-        return (f"Study(searcher={self.searcher.name}, direction={self.direction}, "
+        goal = f"direction={self.direction}" if self.direction else f"directions={self.directions}"
+        return (f"Study(searcher={self.searcher.name}, {goal}, "
                 f"trials={len(self.trials)}, storage={where})")
+
+
+#: the searcher a study with several directions gets when none is named (the better one at
+#: 50-100 trials in benchmarks/multiobjective.py)
+MULTI_OBJECTIVE_DEFAULT = "motpe"
+
+
+def _default_searcher() -> Any:
+    """The default of ``Study(searcher=...)`` (a study with several directions replaces it with
+    :data:`MULTI_OBJECTIVE_DEFAULT` unless it takes several objectives itself)."""
+    import inspect
+
+    return inspect.signature(Study.__init__).parameters["searcher"].default
+
+
+def _check_directions(direction: str | None, directions: Sequence[str] | None) -> list[str]:
+    """The study's directions; a UserError naming the bad argument."""
+    if direction is not None and directions is not None:
+        raise UserError("give direction= (one objective) or directions= (several), not both")
+    if directions is None:
+        directions = ["minimize" if direction is None else direction]
+        name = "direction"
+    else:
+        name = "directions"
+        if isinstance(directions, str) or not isinstance(directions, Sequence) or not directions:
+            raise UserError(f"directions is {directions!r}, but must be a non-empty list of "
+                            "'minimize' / 'maximize'")
+    out = []
+    for d in directions:
+        if d not in ("minimize", "maximize"):
+            raise UserError(f"{name} is {d!r}, but must be 'minimize' or 'maximize'"
+                            if name == "direction" else
+                            f"directions holds {d!r}, but each must be 'minimize' or 'maximize'")
+        out.append(str(d))
+    return out
 
 
 def _is_terminal() -> bool:

@@ -7,7 +7,7 @@ import time
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from autodl.errors import TrialPruned
 from autodl.searchers.base import check_step
@@ -38,7 +38,13 @@ class TrialState(str, enum.Enum):
 
 @dataclass(frozen=True)
 class FrozenTrial:
-    """A stored trial. ``value`` is in the study's own direction (not sign-flipped)."""
+    """A stored trial. ``value`` is in the study's own direction (not sign-flipped).
+
+    ``values`` holds what the objective returned: ``(value,)`` for one objective, one value per
+    direction for several (then ``value`` is None, except the last reported value of a pruned
+    trial). ``constraints`` are the values set with :meth:`RunningTrial.set_constraint` (or by
+    the study's ``constraints_func``), by name; the trial is feasible when all are <= 0.
+    """
 
     id: int
     state: TrialState
@@ -52,6 +58,18 @@ class FrozenTrial:
     user_attrs: Mapping[str, Any] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
     retry_of: int | None = None
+    values: tuple[float, ...] | None = None
+    constraints: Mapping[str, float] | None = None
+
+    @property
+    def feasible(self) -> bool:
+        """Whether every constraint is <= 0 (True without constraints)."""
+        return not self.constraints or all(c <= 0.0 for c in self.constraints.values())
+
+    @property
+    def violation(self) -> float:
+        """Total constraint violation: the sum of the positive constraint values."""
+        return float(sum(max(0.0, c) for c in (self.constraints or {}).values()))
 
     @property
     def duration(self) -> float | None:
@@ -64,6 +82,8 @@ class FrozenTrial:
             "id": self.id,
             "state": self.state.value,
             "value": self.value,
+            "values": None if self.values is None else list(self.values),
+            "constraints": None if self.constraints is None else dict(self.constraints),
             "config": dict(self.config),
             "budget": self.budget,
             "message": self.message,
@@ -100,6 +120,58 @@ def check_value(value: Any) -> tuple[float | None, str | None]:
     if math.isinf(v):
         return None, f"objective returned {v}"
     return v, None
+
+
+def is_sequence(value: Any) -> bool:
+    """Whether an objective's result is a sequence of values (a tuple, list or 1-D array)."""
+    if isinstance(value, (str, bytes, dict)):
+        return False
+    if hasattr(value, "ndim"):  # numpy arrays and scalars
+        return getattr(value, "ndim", 0) == 1
+    return isinstance(value, (tuple, list))
+
+
+def check_values(value: Any) -> tuple[tuple[float, ...] | None, str | None]:
+    """``(floats, None)`` for a usable sequence of objective values, else ``(None, why)``."""
+    items = list(value)
+    out = []
+    for i, item in enumerate(items):
+        v, why = check_value(item)
+        if v is None:
+            text = repr(tuple(items))
+            text = text if len(text) <= 60 else text[:57] + "..."
+            return None, f"objective returned {text}: value {i + 1} is {why.removeprefix('objective returned ')}"
+        out.append(v)
+    if not out:
+        return None, "objective returned an empty sequence, expected one value per direction"
+    return tuple(out), None
+
+
+def check_constraints(constraints: Any) -> dict[str, float]:
+    """Constraint values by name as floats; a ``TypeError``/``ValueError`` naming the bad one.
+
+    Accepts a mapping ``{name: value}`` or a sequence (named ``"0"``, ``"1"``, ... as Optuna
+    names the values of its ``constraints_func``).
+    """
+    if isinstance(constraints, dict):
+        items = [(str(k), v) for k, v in constraints.items()]
+    elif isinstance(constraints, (str, bytes)) or not hasattr(constraints, "__iter__"):
+        raise TypeError(f"constraints are {constraints!r}, but must be a sequence of floats "
+                        "or a mapping name -> float")
+    else:
+        items = [(str(i), v) for i, v in enumerate(constraints)]
+    out = {}
+    for name, v in items:
+        if isinstance(v, bool):
+            raise TypeError(f"constraint {name!r} is {v!r}, but must be a float (<= 0 is feasible)")
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"constraint {name!r} is {v!r}, but must be a float (<= 0 is feasible)") from None
+        if math.isnan(f):
+            raise ValueError(f"constraint {name!r} is nan, but must be a number (<= 0 is feasible)")
+        out[name] = f
+    return out
 
 
 class RunningTrial:
@@ -149,6 +221,8 @@ class RunningTrial:
         self.run_dir = run_dir
         self.intermediate: dict[int, float] = {}
         self.user_attrs: dict[str, Any] = {}
+        #: constraint values set with :meth:`set_constraint`, by name (<= 0: satisfied)
+        self.constraints: dict[str, float] = {}
         self._on_report = on_report
         self._pruner = pruner
         self._keeper = keeper
@@ -206,6 +280,30 @@ class RunningTrial:
     def prune(self) -> None:
         """Stop the trial as pruned (same as ``raise autodl.TrialPruned()``)."""
         raise TrialPruned()
+
+    def set_constraint(self, key: "str | Sequence[float] | Mapping[str, float]",
+                       value: float | None = None) -> None:
+        """Set a constraint value: the trial is feasible when every one is <= 0.
+
+        Optuna 5's form, ``trial.set_constraint("latency", ms - 2.0)``, names one constraint;
+        ``trial.set_constraint([c1, c2])`` sets several at once (named ``"0"``, ``"1"``, as
+        Optuna names the values of a ``constraints_func``). Setting a name again replaces its
+        value. Searchers rank feasible trials first, infeasible ones by their total violation,
+        and ``best_trial`` / ``best_trials`` hold feasible trials only.
+
+        Raises:
+            TypeError: a value is not a number.
+            ValueError: a value is NaN.
+        """
+        if isinstance(key, str):
+            if value is None:
+                raise TypeError(f"set_constraint({key!r}) needs a value: set_constraint(name, value)")
+            self.constraints.update(check_constraints({key: value}))
+        else:
+            if value is not None:
+                raise TypeError("set_constraint(values) takes the values alone; "
+                                "use set_constraint(name, value) for one named constraint")
+            self.constraints.update(check_constraints(key))
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Store a JSON-serializable value with the trial (e.g. a metric besides the objective)."""
