@@ -58,7 +58,7 @@ SEARCH_FLAGS: list[Flag] = [
     # the search
     _f("--space", ["tabular", "nn"], help="a built-in space name or a YAML file (default: tabular; the model's with --model)"),
     _f("--searcher", ["tabular", "nn"],
-       help="random, grid, tpe, gp, evolution, sh, hyperband, asha, bohb (default: tpe; hyperband with --model)"),
+       help="auto, random, grid, tpe, gp, evolution, sh, hyperband, asha, bohb (default: tpe; hyperband with --model)"),
     _f("--trials", STUDY, type=positive_int, help="number of trials"),
     _f("--time", ALL, type=parse_duration,
        help="deadline for the whole command from its start, final training/refit and saving included "
@@ -68,6 +68,10 @@ SEARCH_FLAGS: list[Flag] = [
     _f("--no-ensemble", ["tabular"], action="store_true",
        help="predict with the best trial alone (default: a weighted ensemble of the trials, chosen by greedy "
             "ensemble selection on their out-of-fold predictions, when it validates better)"),
+    _f("--no-refit", ["tabular"], action="store_true",
+       help="predict with the models each trial's cross-validation fitted (a member averages its fold models; "
+            "nothing is fitted after the search, the ONNX file holds k models per member); default: refit the "
+            "ensemble's members on all rows"),
     _f("--require-onnx", ["tabular"], action="store_true",
        help="the winner is the best trial whose model exports to ONNX and passes the check"),
     # column roles (tabular; see autodl.tabular.columns)

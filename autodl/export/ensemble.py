@@ -31,13 +31,14 @@ def convert(ensemble, sample):
     from autodl.export import sklearn_onnx
 
     clf = ensemble.task == "classification"
-    parts = [sklearn_onnx.convert(model, sample, is_classifier=clf) for _, model in ensemble.members]
+    members = ensemble.flat_members()  # a member that averages its fold models contributes each of them
+    parts = [sklearn_onnx.convert(model, sample, is_classifier=clf) for _, model in members]
     _, scheme, inputs, names, _ = parts[0]
     shape = [(i["column"], i["type"]) for i in inputs] if scheme == "columns" else None
     nodes, inits, infos = [], [], []
     summands = []
     opsets: dict[str, int] = {}
-    for i, ((weight, _), (onx, scheme_i, inputs_i, _, outputs)) in enumerate(zip(ensemble.members, parts)):
+    for i, ((weight, _), (onx, scheme_i, inputs_i, _, outputs)) in enumerate(zip(members, parts)):
         if scheme_i != scheme or (shape is not None and [(s["column"], s["type"]) for s in inputs_i] != shape):
             raise ExportError(f"ensemble member {i} takes other inputs than member 0; the members cannot share one graph")
         for spec, first in zip(inputs_i, inputs):

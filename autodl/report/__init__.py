@@ -361,10 +361,15 @@ def _ensemble_section(raw_result: Mapping[str, Any] | None, metric: str) -> str 
     if ens.get("single_test_score") is not None and raw_result.get("test_score") is not None:
         head += (f" On the test rows: {fmt.value(raw_result['test_score'])} (the best trial alone "
                  f"{fmt.value(ens['single_test_score'])}).")
+    folds = ens.get("refit") is False  # the members predict with their fold models
+    head += (" Each member averages the models its cross-validation fitted; nothing was fitted after the search."
+             if folds else " The members were fitted again on all rows after the search.")
     if ens.get("dropped_for_time"):
-        head += f" {ens['dropped_for_time']} chosen members were left out: their refits did not fit in the time left."
+        head += (f" {ens['dropped_for_time']} chosen members were left out: "
+                 f"{'loading and saving them' if folds else 'their refits'} did not fit in the time left.")
+    seconds = "fit seconds (its trial)" if folds else "refit seconds"
     rows = [{"trial": m["trial_id"], "model": m["model"], "weight": m["weight"], f"cv {metric}": m["cv_score"],
-             "refit seconds": m["fit_seconds"], "predict ms per row": m["predict_ms_per_row"]} for m in ens["members"]]
+             seconds: m["fit_seconds"], "predict ms per row": m["predict_ms_per_row"]} for m in ens["members"]]
     return _p(head) + fmt.table(rows, css="leaderboard")
 
 

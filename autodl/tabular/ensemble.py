@@ -14,8 +14,11 @@ per row (:func:`save_predictions`). Selection then needs no training:
 
 Scoring goes through the metric's own scikit-learn scorer (or the user's function) on the
 predictions (:class:`Given`), so the ensemble optimizes exactly the metric the trials were
-ranked by, weights included. The members are refit on all the training rows, like the single
-winner, and :class:`EnsembleModel` averages their outputs with the weights.
+ranked by, weights included. :class:`EnsembleModel` averages the members' outputs with the
+weights. The members are fitted again on all training rows after the search; with ``refit=False``
+a member is the average of the fold models its own validation fitted (kept by the trials,
+:func:`save_fold_models`), so nothing is fitted after the search (the choice is measured in
+``benchmarks/ensemble_refit.py``; see :data:`autodl.tabular.search.FOLD_MODELS_BY_DEFAULT`).
 """
 
 from __future__ import annotations
@@ -118,13 +121,29 @@ def select(predictions: Sequence[np.ndarray], y, metric, *, classes=None, sample
 class EnsembleModel(BaseEstimator):
     """A weighted average of fitted models' probabilities (classifiers: the label is the class of
     the largest average) or values. ``members``: ``[(weight, fitted model), ...]``; it is
-    fitted as given (scikit-learn scorers and ``permutation_importance`` take it)."""
+    fitted as given (scikit-learn scorers and ``permutation_importance`` take it). A member may
+    itself be an ensemble (a trial's fold models, averaged); :meth:`flat_members` gives the plain
+    models with their overall weights (what the ONNX export puts in one graph). Classifiers must
+    share their classes."""
 
     def __init__(self, members: list[tuple[float, Any]], task: str):
         self.members = [(float(w), m) for w, m in members if w > 0]
         self.task = task
         if task == "classification":
             self.classes_ = np.asarray(self.members[0][1].classes_)
+            for _, m in self.members[1:]:
+                if not np.array_equal(np.asarray(m.classes_), self.classes_):
+                    raise ValueError(f"ensemble members predict different classes: {list(self.classes_)} and "
+                                     f"{list(m.classes_)}")
+
+    def flat_members(self) -> list[tuple[float, Any]]:
+        """``[(weight, model), ...]`` with every nested ensemble replaced by its own members,
+        weights multiplied (the predictions are the same)."""
+        flat = []
+        for w, m in self.members:
+            inner = m.flat_members() if isinstance(m, EnsembleModel) else [(1.0, m)]
+            flat.extend((w * v, model) for v, model in inner)
+        return flat
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -159,6 +178,45 @@ def save_predictions(folder: str | Path, trial_id: int, values: np.ndarray) -> P
 
     atomic_write(path, write)
     return path
+
+
+def save_fold_models(folder: str | Path, trial_id: int, models: Sequence, task: str) -> Path | None:
+    """Keep a trial's fitted fold models as one model averaging them (a single model as itself)
+    in ``folder/<trial id>.pkl``, for this search's own process to read back
+    (:func:`load_fold_models`). None, and nothing written, when the fold models of a classifier
+    disagree on the classes (a fold without a rare class): that trial is refit when chosen.
+
+    ``folder`` is a private temporary folder of the search (``tempfile.mkdtemp``: only this user
+    reads it), never the run folder: the file is a pickle (skops takes 15-40x as long on forests,
+    measured), so nothing outside the search's own processes may write it or read it, and it is
+    deleted when the search ends. The saved predictor itself is written with skops."""
+    import pickle
+
+    from autodl.runs import atomic_write
+
+    try:
+        model = models[0] if len(models) == 1 else EnsembleModel([(1.0 / len(models), m) for m in models], task)
+    except ValueError:
+        return None
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    return atomic_write(folder / f"{int(trial_id)}.pkl", write)
+
+
+def load_fold_models(folder: str | Path, trial_id: int):
+    """The model :func:`save_fold_models` kept for a trial, or None."""
+    import pickle
+
+    path = Path(folder) / f"{int(trial_id)}.pkl"
+    if not path.is_file():
+        return None
+    with open(path, "rb") as fh:
+        return pickle.load(fh)  # written by this search's own processes in its private folder
 
 
 def load_predictions(folder: str | Path, trial_id: int) -> np.ndarray | None:

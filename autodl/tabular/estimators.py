@@ -1,8 +1,10 @@
 """``AutoDLClassifier`` and ``AutoDLRegressor``: :func:`autodl.search` as scikit-learn estimators.
 
 ``fit`` runs a search (k-fold cross-validation of the tabular space) on all the rows it is
-given (no held-out split: hold one out yourself, or use ``score``) and keeps the winner refit on
-them as ``best_estimator_``; ``predict``/``predict_proba`` delegate to it. The estimators
+given (no held-out split: hold one out yourself, or use ``score``) and keeps what predicts as
+``best_estimator_``: by default the ensemble of the trials chosen on their out-of-fold
+predictions, refit on all rows (``refit=False``: each member the average of its fold models;
+``ensemble=False``: the best pipeline refit on all rows); ``predict``/``predict_proba`` delegate to it. The estimators
 follow scikit-learn's contract (``get_params``/``set_params``/``clone``, fitted attributes end
 in ``_``, ``n_features_in_``/``feature_names_in_``), so they work in ``Pipeline``,
 ``cross_val_score`` and ``GridSearchCV``, and pass the checks of
@@ -46,7 +48,7 @@ class _AutoDLBase(BaseEstimator):
                  searcher: str = "tpe", metric: str | None = None, cv: int = 5, seed: int = 0,
                  features: Any = None, space: Any = "tabular", n_workers: int | None = 1,
                  random_state: int | np.random.RandomState | None = None,
-                 trial_timeout: float | None = None, ensemble: bool = True):
+                 trial_timeout: float | None = None, ensemble: bool = True, refit: bool | None = None):
         self.time_budget = time_budget
         self.n_trials = n_trials
         self.searcher = searcher
@@ -59,6 +61,7 @@ class _AutoDLBase(BaseEstimator):
         self.random_state = random_state
         self.trial_timeout = trial_timeout
         self.ensemble = ensemble
+        self.refit = refit
 
     def _seed(self) -> int:
         """The seed of the search: ``random_state`` when given (scikit-learn's name), else
@@ -88,7 +91,7 @@ class _AutoDLBase(BaseEstimator):
         return pd.DataFrame(arr, columns=names)
 
     def fit(self, X, y, sample_weight=None, groups=None):
-        """Search the space on ``(X, y)`` and refit the best pipeline on all rows.
+        """Search the space on ``(X, y)`` and keep the predictor it chose (see the module docstring).
 
         Args:
             X: a DataFrame or a 2-D array of numbers.
@@ -125,7 +128,8 @@ class _AutoDLBase(BaseEstimator):
         result = search(frame, y, task=self._task, space=self.space, searcher=self.searcher,
                         seed=seed, metric=self.metric, cv=self.cv if isinstance(self.cv, str) else int(self.cv), test_size=0,
                         n_workers=self.n_workers, features=self.features, trial_timeout=self.trial_timeout,
-                        sample_weight=sample_weight, groups=groups, ensemble=self.ensemble, **kwargs)
+                        sample_weight=sample_weight, groups=groups, ensemble=self.ensemble,
+                        refit=self.refit, **kwargs)
         self.best_estimator_ = result.best_model
         self.column_plan_ = result.plan  # how rows are prepared for best_estimator_ (autodl.tabular.columns)
         self.best_config_ = dict(result.best_config)
@@ -178,9 +182,10 @@ class AutoDLClassifier(ClassifierMixin, _AutoDLBase):
         n_workers: trials run in parallel processes (None: one per usable core).
         trial_timeout: seconds after which a trial is stopped (its worker process killed)
             and recorded failed; the search goes on.
+        ensemble, refit: see :func:`autodl.search` (default: an ensemble of refit members).
 
     Attributes:
-        best_estimator_: the winning pipeline refit on all rows.
+        best_estimator_: the predictor: the ensemble (an ``EnsembleModel``) or the winning pipeline.
         best_config_, best_score_: its configuration and cross-validated metric.
         classes_, n_features_in_, feature_names_in_ (DataFrame input), leaderboard_, n_trials_.
 

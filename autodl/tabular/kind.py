@@ -47,7 +47,8 @@ class TabularKind(RunKind):
                           test_size=0.2 if args.test_size is None else args.test_size,
                           n_workers=args.workers or 1, **_executor_fields(args), **feature_fields(args),
                           column_roles=column_roles(args), weight_column=args.weight, groups_column=args.groups,
-                          time_column=args.time_column, ensemble=not args.no_ensemble)
+                          time_column=args.time_column, ensemble=not args.no_ensemble,
+                          refit=False if args.no_refit else None)
 
     def default_out(self, spec) -> str:
         stem = spec.dataset or Path(spec.data or spec.entityset).stem

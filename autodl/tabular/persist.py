@@ -20,11 +20,19 @@ _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections."
 
 def save_model(model, path: str | Path) -> Path:
     """Write ``model`` to ``path`` (skops format) atomically."""
+    import warnings
+
     import skops.io as sio
 
     from autodl.runs import atomic_write
 
-    return atomic_write(path, lambda tmp: sio.dump(model, tmp))
+    def dump(tmp: Path) -> None:
+        # skops reads every attribute, deprecated ones too (SVC's probA_ warns in scikit-learn 1.9)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            sio.dump(model, tmp)
+
+    return atomic_write(path, dump)
 
 
 def load_model(path: str | Path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 import warnings
 from typing import Any
 
@@ -379,19 +380,22 @@ def fit_pipeline(pipe, X, y, sample_weight=None):
 
 
 def cv_scores(pipe, X, y, splits, metric: Metric, sample_weight=None, predictions: np.ndarray | None = None,
-              classes=None) -> np.ndarray:
+              classes=None, models: list | None = None) -> np.ndarray:
     """The metric (as reported) of a clone of ``pipe`` fitted on each split's training rows and
     scored on its validation rows, both with the rows' ``sample_weight`` when given.
 
     ``predictions`` (an array of ``len(y)`` rows, filled in place): each validation row gets its
     fold model's class probabilities (columns in the order of ``classes``; a class the fold did
-    not train on gets 0) or value — the out-of-fold predictions ensembles are selected on."""
+    not train on gets 0) or value — the out-of-fold predictions ensembles are selected on.
+    ``models`` (a list): the fitted fold models are appended to it, in the order of ``splits``."""
     from sklearn.base import clone
 
     scorer = metric.scorer(y)
     scores = []
     for train, val in splits:
         model = fit_pipeline(clone(pipe), take_rows(X, train), take_rows(y, train), take_rows(sample_weight, train))
+        if models is not None:
+            models.append(model)
         X_val = take_rows(X, val)
         score = scorer(model, X_val, take_rows(y, val), sample_weight=take_rows(sample_weight, val))
         scores.append(metric.from_scorer(score))
@@ -547,6 +551,9 @@ class CVObjective:
     ``groups`` (per row) keep each group on one side of every fold (:func:`make_cv`).
     ``predictions_dir``: a trial at the full budget keeps its out-of-fold predictions there
     (:func:`autodl.tabular.ensemble.save_predictions`; rows no fold validates stay NaN).
+    ``models_dir``: such a trial also keeps its fitted fold models in this (private, temporary)
+    folder, as one model averaging them (:func:`autodl.tabular.ensemble.save_fold_models`), so
+    that it can predict without being fitted again.
 
     Nothing is reported per step, so define-by-run searchers (``mode="prune"``, whose trials all
     get ``max_budget``) run full fits and prune nothing; use the default ``mode="promote"``.
@@ -554,10 +561,10 @@ class CVObjective:
 
     def __init__(self, X, y, task: str, metric: Metric, folds: int = 5, seed: int = 0, features=None,
                  budget_resource: str = "auto", max_budget: float | None = None, plan=None, sample_weight=None,
-                 groups=None, predictions_dir: str | None = None):
+                 groups=None, predictions_dir: str | None = None, models_dir: str | None = None):
         self.X, self.y, self.task, self.metric, self.plan = X, y, task, metric, plan
         self.sample_weight, self.groups = sample_weight, groups
-        self.predictions_dir = predictions_dir
+        self.predictions_dir, self.models_dir = predictions_dir, models_dir
         self.folds, self.seed, self.features = folds, seed, features
         resource_of("hist_gb", budget_resource)  # validates the name
         self.budget_resource, self.max_budget = budget_resource, max_budget
@@ -576,12 +583,19 @@ class CVObjective:
         if keep:
             shape = (len(self.y), len(classes)) if classes is not None else (len(self.y),)
             predictions = np.full(shape, np.nan, dtype=np.float32)
+        models_dir = getattr(self, "models_dir", None)
+        models = [] if keep and models_dir is not None else None
         with quiet_fit() as caught:
-            values = cv_scores(pipe, self.X, self.y, splits, self.metric, self.sample_weight, predictions, classes)
+            values = cv_scores(pipe, self.X, self.y, splits, self.metric, self.sample_weight, predictions, classes,
+                               models=models)
         if keep:
-            from autodl.tabular.ensemble import save_predictions
+            from autodl.tabular.ensemble import save_fold_models, save_predictions
 
             save_predictions(self.predictions_dir, trial.id, predictions)
+            if models:
+                started = time.perf_counter()
+                if save_fold_models(models_dir, trial.id, models, self.task) is not None:
+                    trial.set_user_attr("save_seconds", round(time.perf_counter() - started, 4))
         if caught:
             trial.set_user_attr("warnings", sorted({f"{w.category.__name__}: {w.message}"[:200] for w in caught}))
         trial.set_user_attr("cv_std", float(values.std()))

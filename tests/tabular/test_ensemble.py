@@ -204,3 +204,96 @@ def test_the_report_shows_the_ensemble_and_the_feature_importance(cancer_run):
     assert all(f"<td>{c}</td>" in section for c in X.columns)  # every input column has its row
     ensemble = page.split("<h2>Ensemble</h2>")[1].split("</section>")[0]
     assert all(f"<td>{m['trial_id']}</td>" in ensemble for m in result.ensemble["members"])
+
+
+# ------------------------------------------------------------------ fold models or refit
+def test_members_predict_with_their_fold_models_and_nothing_is_fitted_after_the_search(tmp_path, monkeypatch):
+    """refit=False: each member is the average of the models its own validation fitted.
+    Oracle: every fold's pipeline fitted by hand on scikit-learn's folds."""
+    import importlib
+    import tempfile
+
+    import autodl
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import StratifiedKFold
+
+    from autodl.tabular.pipeline import build_pipeline
+
+    search_mod = importlib.import_module("autodl.tabular.search")  # the package exports search() too
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("a member was fitted again after the search")
+
+    monkeypatch.setattr(search_mod, "fit_config", no_refit)
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    run = tmp_path / "run"
+    result = autodl.search(X, y, n_trials=6, seed=0, cv=3, out=run, show_progress=False, refit=False)
+    assert result.ensemble is not None and result.ensemble["refit"] is False
+    members = {m["trial_id"]: m["weight"] for m in result.ensemble["members"]}
+    trials = {t.id: t for t in result.study.trials}
+    prep = search_mod.prepare_run(run, search_mod.load_spec(run))
+    rows = prep.X_test
+    expected = 0.0
+    for tid, weight in members.items():
+        for train, _ in StratifiedKFold(3, shuffle=True, random_state=0).split(prep.X_train, prep.y_train):
+            pipe = build_pipeline(trials[tid].config, prep.X_train, "classification", 0, plan=prep.plan)
+            pipe.fit(prep.X_train.iloc[train], prep.y_train.iloc[train])
+            expected = expected + weight / 3 * pipe.predict_proba(rows)
+    np.testing.assert_allclose(result.best_model.predict_proba(rows), expected, atol=1e-6)
+    assert len(result.best_model.members) == len(members)  # one per trial, each averaging its 3 fold models
+    assert len(result.best_model.flat_members()) == 3 * len(members)  # what the ONNX graph holds
+    # the fold models were pickled only in the search's private temporary folder, gone now
+    assert list(private.iterdir()) == [] and not list(run.rglob("*.pkl"))
+
+
+@pytest.mark.parametrize("refit", [None, True])
+def test_by_default_the_members_are_fitted_again_on_all_rows(refit):
+    import autodl
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    result = autodl.search(X, y, n_trials=6, seed=0, cv=3, test_size=0, refit=refit, show_progress=False)
+    assert result.ensemble is not None and "refit" not in result.ensemble
+    assert len(result.best_model.members) == len(result.ensemble["members"])  # one refit pipeline each
+    for (w, model), member in zip(result.best_model.members, result.ensemble["members"]):
+        assert type(model).__name__ == "Pipeline" and w == pytest.approx(member["weight"], abs=1e-6)
+        assert model.n_features_in_ == X.shape[1] and len(model[-1].classes_) == 2
+    with pytest.raises(autodl.UserError, match="refit is 'yes'"):
+        autodl.search(X, y, n_trials=1, refit="yes")
+
+
+def test_an_ensemble_of_fold_averages_is_one_onnx_graph(tmp_path):
+    """Members that average fold models (what a search keeps) go into the graph model by model."""
+    pytest.importorskip("skl2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import StratifiedKFold
+
+    from autodl.export import export_onnx
+    from autodl.export.runtime import read_metadata, table_to_feeds
+    from autodl.tabular.pipeline import build_pipeline
+
+    configs = [{"model": "hist_gb", "impute": "mean", "scaler": "none", "encoder": "ordinal", "class_weight": "none",
+                "hist_gb.learning_rate": 0.1, "hist_gb.max_iter": 50, "hist_gb.max_leaf_nodes": 15,
+                "hist_gb.min_samples_leaf": 20, "hist_gb.l2_regularization": 1e-6},
+               {"model": "linear", "impute": "mean", "scaler": "standard", "encoder": "onehot",
+                "class_weight": "none", "linear.alpha": 1.0}]
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    averages = []
+    for config in configs:
+        fitted = [build_pipeline(config, X, "classification", 0).fit(X.iloc[tr], y.iloc[tr]) for tr, _ in folds]
+        averages.append(EnsembleModel([(1 / 3, m) for m in fitted], "classification"))
+    ens = EnsembleModel([(0.75, averages[0]), (0.25, averages[1])], "classification")
+    assert len(ens.members) == 2 and len(ens.flat_members()) == 6
+    path = export_onnx(ens, tmp_path / "folds.onnx", sample=X.iloc[:64])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rows = X.iloc[:7]
+    got = session.run(None, table_to_feeds(rows, read_metadata(session)))
+    expected = sum(0.75 / 3 * m.predict_proba(rows) for m in [a for _, a in averages[0].members]) + sum(
+        0.25 / 3 * m.predict_proba(rows) for m in [a for _, a in averages[1].members])
+    np.testing.assert_allclose(got[1], expected, atol=1e-5)
+    assert list(got[0]) == list(expected.argmax(1))
