@@ -16,6 +16,8 @@ iris its first CatBoost trial, started at 3.8 s of 8, ran for 121 s (with one th
 * ``autodl``: ``autodl.search(X, y, task=..., metric=..., time_budget=T, seed=seed, test_size=0)``
   (its weighted ensemble by default), ``result.predict`` / ``predict_proba`` on the test rows;
   ``autodl-single`` (only with ``--single``): the same with ``ensemble=False``;
+  ``autodl-folds`` (only with ``--tools``): the same with ``refit=False`` (members predict with their
+  fold models, nothing is fitted after the search);
 * ``autogluon``: ``TabularPredictor(label, eval_metric, problem_type, path=<tmp>, verbosity=0)
   .fit(train, time_limit=T, presets="medium_quality")``;
 * ``flaml``: ``AutoML().fit(X, y, task=..., time_budget=T, metric=..., seed=seed, verbose=0)``;
@@ -112,7 +114,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _meta  # noqa: E402
 
 LABEL = "target"
-AUTODL_TOOLS = ("autodl", "autodl-single")
+AUTODL_TOOLS = ("autodl", "autodl-single", "autodl-folds")
 ANCHORS = ("autogluon", "flaml", "hgb_default", "hgb_optuna")
 TOOLS = ("autodl", *ANCHORS)
 #: distributions whose versions the result records
@@ -282,12 +284,12 @@ def hgb_encoder(X_tr) -> Callable:
 
 
 # -- the tools (each runs inside a worker subprocess) -----------------------------------------
-def _fit_autodl(spec, X_tr, y_tr, X_te, ensemble: bool) -> dict:
+def _fit_autodl(spec, X_tr, y_tr, X_te, ensemble: bool, refit: bool | None = None) -> dict:
     import autodl
 
     t0 = time.perf_counter()
     result = autodl.search(X_tr, y_tr, task=spec["task"], metric=spec["metric"], time_budget=spec["time"],
-                           seed=spec["seed"], test_size=0, ensemble=ensemble)
+                           seed=spec["seed"], test_size=0, ensemble=ensemble, refit=refit)
     fit = time.perf_counter() - t0
     trials = result.study.trials
     info = {"n_trials": len(trials), "n_complete": sum(t.state.value == "complete" for t in trials),
@@ -395,6 +397,7 @@ def _fit_hgb_optuna(spec, X_tr, y_tr, X_te) -> dict:
 
 FITTERS = {"autodl": lambda *a: _fit_autodl(*a, ensemble=True),
            "autodl-single": lambda *a: _fit_autodl(*a, ensemble=False),
+           "autodl-folds": lambda *a: _fit_autodl(*a, ensemble=True, refit=False),
            "autogluon": _fit_autogluon, "flaml": _fit_flaml,
            "hgb_default": _fit_hgb_default, "hgb_optuna": _fit_hgb_optuna}
 
@@ -694,7 +697,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--time", type=float, help="wall-clock seconds per tool and split (default 30; quick 8)")
     parser.add_argument("--seeds", type=int, nargs="+", help="splits and tool seeds (default 0 1 2; quick 0)")
     parser.add_argument("--tables", nargs="+", choices=list(TABLES), help="default: all (quick: iris diabetes)")
-    parser.add_argument("--tools", nargs="+", choices=[*TOOLS, "autodl-single"], help=f"default: {' '.join(TOOLS)}")
+    parser.add_argument("--tools", nargs="+", choices=[*TOOLS, "autodl-single", "autodl-folds"], help=f"default: {' '.join(TOOLS)}")
     parser.add_argument("--threads", type=int, help="cap every tool at this many threads (default: each tool's own)")
     parser.add_argument("--single", action="store_true", help="also autodl with ensemble=False (autodl-single)")
     parser.add_argument("--cache", type=Path, help="anchor cache (default results/automl_cache.json; quick: "
