@@ -49,7 +49,7 @@ $(VENV)/.bench: pyproject.toml $(VENV)/.dev
 bench: $(VENV)/.bench
 
 test: $(VENV)/.dev
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q --durations=40
 
 test-fast: $(VENV)/.dev
 	$(PY) -m pytest -q -m "not slow"

@@ -797,8 +797,10 @@ def _fold_members(prep: Prepared, members, deadline: Deadline | None, folder: Pa
     fits: dict[int, dict[str, Any]] = {}
     for _, trial in members:
         if fits and deadline is not None and deadline.is_set:
+            # no refit: reading the pickle (and writing skops) is all it costs, so only the
+            # finishing margin is kept (a refit keeps 1 s more for its prediction's error)
             cost = (1.0 + (SKOPS_OVER_PICKLE if saving else 0.0)) * float(trial.user_attrs.get("save_seconds") or 0.0)
-            if cost > deadline.remaining() - FINISH_MARGIN - 1.0:
+            if cost > deadline.remaining() - FINISH_MARGIN:
                 continue
         model = load_fold_models(folder, trial.id)
         if model is None:
