@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _meta  # noqa: E402
-from automl import load_table, score, split  # noqa: E402  (the AutoML benchmark's tables and splits)
+from automl import _median_ms, load_table, score, split  # noqa: E402  (the AutoML benchmark's tables, splits, timing)
 
 TABLES = ("wine", "breast_cancer", "digits", "diabetes", "clf_imbalanced", "clf_wide", "clf_categorical",
           "reg_linear", "friedman1", "reg_categorical")
@@ -50,16 +49,6 @@ QUICK_TABLES = ("iris", "diabetes")
 #: random points of the default space after the portfolio (a 30 s search completes ~5-15 trials)
 N_RANDOM = 5
 LATENCY_CALLS = 200
-
-
-def _median_ms(fn, calls: int = LATENCY_CALLS) -> float:
-    fn()
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return round(1000 * statistics.median(times), 4)
 
 
 def _test_score(model, prep, X_te, y_te, metric: str) -> float:
@@ -86,7 +75,8 @@ def _onnx(model, prep, X_raw_te, folder: Path, name: str) -> dict:
     meta = read_metadata(session)
     feeds = table_to_feeds(sample.iloc[[0]], meta)
     names = [o.name for o in session.get_outputs()]
-    return {"onnx_ok": True, "onnx_bytes": path.stat().st_size, "onnx_ms": _median_ms(lambda: session.run(names, feeds))}
+    return {"onnx_ok": True, "onnx_bytes": path.stat().st_size,
+            "onnx_ms": _median_ms(lambda: session.run(names, feeds), LATENCY_CALLS)}
 
 
 def run_one(table: str, seed: int, cv, folder: Path) -> dict:

@@ -167,39 +167,14 @@ def cache_key(method: str, problem: hp.Problem, seed: int, n_trials: int, worker
     return f"{method}|{version}|{problem.name}@{problem.fingerprint}|{seed}|{n_trials}|W{workers}|{DURATIONS}"
 
 
+def _costly_first(kt) -> tuple:
+    """Optuna's GP on the NN problem first, then the other GP runs: the processes stay busy."""
+    return kt[1][0] != "optuna-gp", kt[1][1] != "nn-digits", not kt[1][0].endswith("gp")
+
+
 def run_missing(tasks: list[tuple[str, tuple]], cache_path: Path, processes: int) -> tuple[dict, int]:
     """Compute the tasks whose key is not cached (the costly GP runs first), saving as they end."""
-    cache = suite.load_cache(cache_path)
-    todo = [(k, t) for k, t in tasks if k not in cache]
-    todo.sort(key=lambda kt: (kt[1][0] != "optuna-gp", kt[1][1] != "nn-digits", not kt[1][0].endswith("gp")))
-    fresh: dict[str, dict] = {}
-    last_save = time.perf_counter()
-
-    def done(key: str, run: dict) -> None:
-        nonlocal last_save
-        fresh[key] = run
-        if time.perf_counter() - last_save > 30:
-            suite.save_cache(cache_path, fresh)
-            last_save = time.perf_counter()
-
-    if processes > 1 and len(todo) > 1:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(processes) as pool:
-            futures = {pool.submit(run_one, t): k for k, t in todo}
-            for i, fut in enumerate(as_completed(futures), 1):
-                done(futures[fut], fut.result())
-                if i % 50 == 0:
-                    print(f"  {i}/{len(todo)} runs", flush=True)
-    else:
-        for k, t in todo:
-            done(k, run_one(t))
-    if fresh:
-        suite.save_cache(cache_path, fresh)
-    return {**cache, **fresh}, len(todo)
-
-
-# ---------------------------------------------------------------------------- summarizing
+    return suite.run_missing(tasks, cache_path, processes, run=run_one, order=_costly_first)
 
 
 def summarize(runs: list[dict], problems: dict[str, hp.Problem], methods: list[str],

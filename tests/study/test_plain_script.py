@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent('''
     space = autodl.Space({"x": autodl.Float(0.0, 5.0)})
     study = autodl.Study(space, searcher="random", seed=0)
     study.optimize(objective, n_trials=6, n_workers=2)
-    print(json.dumps({"search": len(result.leaderboard), "study": len(study.trials),
+    print(json.dumps({"search": len(result.study.trials), "study": len(study.trials),
                       "states": sorted({t.state.name for t in study.trials}),
                       "best": study.best_value}))
 ''')

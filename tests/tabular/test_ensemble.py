@@ -127,7 +127,8 @@ def cancer_run(tmp_path_factory):
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     run = tmp_path_factory.mktemp("cancer") / "run"
-    result = autodl.search(X, y, n_trials=12, seed=0, out=run, show_progress=False)
+    # 16 trials: with the measured portfolio, 12 left the best trial alone best at seed 0
+    result = autodl.search(X, y, n_trials=16, seed=0, out=run, show_progress=False)
     return result, run, X, y
 
 
