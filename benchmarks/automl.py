@@ -158,9 +158,10 @@ TABLES: dict[str, tuple[str, dict[str, Any], str]] = {
 QUICK_TABLES = ("iris", "diabetes")
 
 
-def table_id(name: str) -> str:
-    """``name@<hash of its definition>``: a changed table is a new cache key."""
-    digest = hashlib.sha1(json.dumps(TABLES[name], sort_keys=True).encode()).hexdigest()[:8]
+def table_id(name: str, tables: dict | None = None) -> str:
+    """``name@<hash of its definition>`` (in ``tables``, default :data:`TABLES`): a changed table
+    is a new cache key."""
+    digest = hashlib.sha1(json.dumps((tables or TABLES)[name], sort_keys=True).encode()).hexdigest()[:8]
     return f"{name}@{digest}"
 
 
@@ -182,13 +183,14 @@ def _add_categoricals(X, y_signal, k: int, missing: float, rng):
     return X
 
 
-def load_table(name: str):
-    """``(X DataFrame, y Series, task, metric)`` of a table; generated tables are fixed (seed 0)."""
+def load_table(name: str, tables: dict | None = None):
+    """``(X DataFrame, y Series, task, metric)`` of a table of ``tables`` (default :data:`TABLES`;
+    ``benchmarks/build_portfolio.py`` passes its own); generated tables are fixed (seed 0)."""
     import numpy as np
     import pandas as pd
     from sklearn import datasets
 
-    kind, params, metric = TABLES[name]
+    kind, params, metric = (tables or TABLES)[name]
     params = dict(params)
     rng = np.random.default_rng(0)
     if kind == "sklearn":
@@ -197,7 +199,8 @@ def load_table(name: str):
     elif kind == "messy":
         from autodl.testing.tables import messy_table
 
-        frame = messy_table(params["n"], task=params["task"], seed=0)
+        frame = messy_table(params["n"], task=params["task"], seed=0,
+                            positive_rate=params.get("positive_rate", 0.02))
         frame = frame[frame[LABEL].notna()].reset_index(drop=True)
         X, y, task = frame.drop(columns=LABEL), frame[LABEL], params["task"]
     else:
@@ -207,7 +210,8 @@ def load_table(name: str):
             signal_ = Xa[:, :3].sum(axis=1) + ya  # what the text columns are binned from
             task = "classification"
         else:
-            maker = datasets.make_friedman1 if kind == "friedman1" else datasets.make_regression
+            maker = {"regression": datasets.make_regression, "friedman1": datasets.make_friedman1,
+                     "friedman2": datasets.make_friedman2, "friedman3": datasets.make_friedman3}[kind]
             Xa, ya = maker(random_state=0, **params)
             signal_, task = ya, "regression"
         X = pd.DataFrame(Xa, columns=[f"x{i}" for i in range(Xa.shape[1])])

@@ -62,6 +62,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _meta
+import automl  # the AutoML benchmark: its table generators (load_table, table_id)
 
 from autodl.tabular.portfolio import PORTFOLIO_FILE, greedy_portfolio
 
@@ -139,45 +140,12 @@ QUICK_TABLES = ("iris", "diabetes", "clf_small", "friedman3")
 
 def table_id(name: str) -> str:
     """``name@<hash of its definition>``: a changed table is a new cache key."""
-    digest = hashlib.sha1(json.dumps(TABLES[name], sort_keys=True).encode()).hexdigest()[:8]
-    return f"{name}@{digest}"
+    return automl.table_id(name, TABLES)
 
 
 def load_table(name: str):
-    """``(X DataFrame, y Series, task, metric)``; generated tables are fixed (seed 0)."""
-    import pandas as pd
-    from automl import (
-        _add_categoricals,  # the AutoML benchmark's informative text columns
-    )
-    from sklearn import datasets
-
-    kind, params, metric = TABLES[name]
-    params = dict(params)
-    rng = np.random.default_rng(0)
-    if kind == "sklearn":
-        X, y = getattr(datasets, f"load_{params['name']}")(return_X_y=True, as_frame=True)
-        task = "regression" if metric == "r2" else "classification"
-    elif kind == "messy":
-        from autodl.testing.tables import messy_table
-
-        frame = messy_table(params["n"], task=params["task"], seed=0,
-                            positive_rate=params.get("positive_rate", 0.02))
-        frame = frame[frame["target"].notna()].reset_index(drop=True)
-        X, y, task = frame.drop(columns="target"), frame["target"], params["task"]
-    else:
-        k, missing = params.pop("categorical", 0), params.pop("missing", 0.0)
-        if kind == "classification":
-            Xa, ya = datasets.make_classification(random_state=0, **params)
-            signal, task = Xa[:, :3].sum(axis=1) + ya, "classification"
-        else:
-            maker = {"regression": datasets.make_regression, "friedman1": datasets.make_friedman1,
-                     "friedman2": datasets.make_friedman2, "friedman3": datasets.make_friedman3}[kind]
-            Xa, ya = maker(random_state=0, **params)
-            signal, task = ya, "regression"
-        X = pd.DataFrame(Xa, columns=[f"x{i}" for i in range(Xa.shape[1])])
-        X = _add_categoricals(X, signal, k, missing, rng)
-        y = pd.Series(ya)
-    return X.reset_index(drop=True), pd.Series(np.asarray(y), name="target"), task, metric
+    """``(X DataFrame, y Series, task, metric)``: :func:`automl.load_table` on this meta-dataset."""
+    return automl.load_table(name, TABLES)
 
 
 # -- candidates ------------------------------------------------------------------------------
