@@ -112,19 +112,29 @@ def export_onnx(
         ExportError: the model (or one of its steps) cannot be exported, or the ONNX file does
             not reproduce the model within tolerance; no file is written.
     """
-    from autodl.export import network, torch_onnx
-
-    # a torch module needs no skl2onnx (and without torch imported, the model is not one)
-    torch_model = "torch" in sys.modules and torch_onnx.is_torch_module(model)
-    require(("onnx", "onnxruntime") if torch_model else ("onnx", "onnxruntime", "skl2onnx"), "onnx", "ONNX export")
-    import onnx
-
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise ExportError(f"{path}: the file name must end in .onnx")
     if not path.parent.is_dir():
         raise ExportError(f"{path.parent} does not exist; create the folder first")
-    from autodl.export import sklearn_onnx, torch_onnx
+    data = onnx_bytes(model, sample=sample, feature_names=feature_names, class_labels=class_labels,
+                      metadata=metadata)
+    _write_atomic(path, data)
+    return path
+
+
+def onnx_bytes(model, *, sample, feature_names: list[str] | None = None, class_labels: list | None = None,
+               metadata: dict[str, Any] | None = None, check: bool = True) -> bytes:
+    """The verified ONNX file of ``model`` as bytes, written nowhere (what :func:`export_onnx`
+    writes; the arguments are its own). ``check=False`` skips the comparison with ``model``
+    (for a file that is only timed, e.g. :mod:`autodl.export.latency`); the ONNX checker runs
+    either way."""
+    from autodl.export import network, sklearn_onnx, torch_onnx
+
+    # a torch module needs no skl2onnx (and without torch imported, the model is not one)
+    torch_model = "torch" in sys.modules and torch_onnx.is_torch_module(model)
+    require(("onnx", "onnxruntime") if torch_model else ("onnx", "onnxruntime", "skl2onnx"), "onnx", "ONNX export")
+    import onnx
 
     if torch_onnx.is_torch_module(model):
         kind, task = "torch", "classification" if class_labels is not None else "regression"
@@ -186,9 +196,9 @@ def export_onnx(
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"the ONNX model is invalid: {first_line(exc)}") from None
     data = onx.SerializeToString()
-    verify(model, data, meta, sample)
-    _write_atomic(path, data)
-    return path
+    if check:
+        verify(model, data, meta, sample)
+    return data
 
 
 def verify(model, data: bytes, meta: dict[str, Any], sample) -> None:

@@ -35,7 +35,7 @@ from autodl.errors import StorageError
 from autodl.study.trial import FrozenTrial, TrialState
 
 #: version of the tables below (``PRAGMA user_version``); a change of them adds a migration
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS intermediate (
     trial_id INTEGER NOT NULL,
     step INTEGER NOT NULL,
     value REAL NOT NULL,
+    objective_values TEXT,
     PRIMARY KEY (trial_id, step)
 );
 """
@@ -94,8 +95,24 @@ def _to_v2(con: sqlite3.Connection) -> None:
                     [(json.dumps([v]), tid) for tid, v in rows])
 
 
+def _to_v3(con: sqlite3.Connection) -> None:
+    """Version 3: a reported tuple (several objectives, ``trial.report((acc, ms), step)``) is
+    kept whole in ``intermediate.objective_values`` (a JSON list; ``value`` holds its first
+    element). Older rows reported one float and keep NULL there."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(intermediate)")}
+    if "objective_values" not in columns:
+        con.execute("ALTER TABLE intermediate ADD COLUMN objective_values TEXT")
+
+
 #: ``_MIGRATIONS[v]`` brings a file from version ``v - 1`` to ``v`` (in one transaction)
-_MIGRATIONS = {1: _to_v1, 2: _to_v2}
+_MIGRATIONS = {1: _to_v1, 2: _to_v2, 3: _to_v3}
+
+
+def _reported(value: Any) -> float | tuple[float, ...]:
+    """A reported value as stored: a float, or a tuple of floats (several objectives)."""
+    if isinstance(value, (tuple, list)):
+        return tuple(float(v) for v in value)
+    return float(value)
 
 
 def _newer_schema(path: Path, version: int) -> StorageError:
@@ -144,6 +161,10 @@ def _values(value: float | None, values: Sequence[float] | None) -> tuple[float,
     return None if value is None else (float(value),)
 
 
+
+class ConfigTaken(Exception):
+    """Raised by ``create_trial(..., unique=True)``: another process runs or ran that config."""
+
 class Storage:
     """Interface shared by :class:`InMemoryStorage` and :class:`SQLiteStorage`."""
 
@@ -156,9 +177,13 @@ class Storage:
         raise NotImplementedError
 
     def create_trial(self, config: dict, budget: float | None, info: dict | None = None,
-                     retry_of: int | None = None, limit: int | None = None) -> int | None:
+                     retry_of: int | None = None, limit: int | None = None,
+                     unique: bool = False) -> int | None:
         """Insert a RUNNING trial and return its id; None if ``limit`` trials are already
-        finished or running (checked atomically with the insert)."""
+        finished or running (checked atomically with the insert). With ``unique``, raise
+        :class:`ConfigTaken` instead of inserting when another process already runs or ran the
+        same config at the same budget (checked atomically too; only a storage shared by
+        processes can see that)."""
         raise NotImplementedError
 
     def retry_lost(self, trial_id: int, message: str) -> int:
@@ -237,7 +262,7 @@ class InMemoryStorage(Storage):
         return sum(t["state"] == TrialState.RUNNING or t["state"].finished
                    for t in self._trials.values())
 
-    def create_trial(self, config, budget, info=None, retry_of=None, limit=None) -> int | None:
+    def create_trial(self, config, budget, info=None, retry_of=None, limit=None, unique=False) -> int | None:
         with self._lock:
             if limit is not None and self._active() >= limit:
                 return None
@@ -264,7 +289,7 @@ class InMemoryStorage(Storage):
                 t["user_attrs"].update(user_attrs)
 
     def report(self, trial_id, step, value) -> None:
-        self._trials[trial_id]["intermediate"][int(step)] = float(value)
+        self._trials[trial_id]["intermediate"][int(step)] = _reported(value)
 
     def get_trials(self, states=None) -> list[FrozenTrial]:
         wanted = set(states) if states is not None else None
@@ -424,10 +449,15 @@ class SQLiteStorage(Storage):
         )
         return int(cur.lastrowid)
 
-    def create_trial(self, config, budget, info=None, retry_of=None, limit=None) -> int | None:
+    def create_trial(self, config, budget, info=None, retry_of=None, limit=None, unique=False) -> int | None:
         with self._write() as con:
             if limit is not None and con.execute(self._ACTIVE).fetchone()[0] >= limit:
                 return None
+            if unique and con.execute(
+                    "SELECT 1 FROM trials WHERE config = ? AND budget IS ? AND owner != ? "
+                    "AND state != ? LIMIT 1",
+                    (json.dumps(config), budget, owner_id(), TrialState.ABANDONED.value)).fetchone():
+                raise ConfigTaken(config)
             return self._insert(con, config, budget, info, retry_of)
 
     def retry_lost(self, trial_id, message) -> int:
@@ -449,6 +479,12 @@ class SQLiteStorage(Storage):
     def finished_ids(self) -> set[int]:
         rows = self._con().execute(
             "SELECT id FROM trials WHERE state IN ('complete', 'pruned', 'failed')").fetchall()
+        return {r[0] for r in rows}
+
+    def running_ids(self) -> set[int]:
+        """Ids of the trials running now (in any process)."""
+        rows = self._con().execute("SELECT id FROM trials WHERE state = ?",
+                                   (TrialState.RUNNING.value,)).fetchall()
         return {r[0] for r in rows}
 
     def heartbeat(self) -> None:
@@ -475,11 +511,17 @@ class SQLiteStorage(Storage):
     def report_many(self, trial_id, values) -> None:
         if not values:
             return
+        rows = []
+        for s, v in values.items():
+            v = _reported(v)
+            if isinstance(v, tuple):
+                rows.append((trial_id, int(s), v[0], json.dumps(list(v))))
+            else:
+                rows.append((trial_id, int(s), v, None))
         with self._write() as con:
             con.executemany(
-                "INSERT OR REPLACE INTO intermediate(trial_id, step, value) VALUES (?, ?, ?)",
-                [(trial_id, int(s), float(v)) for s, v in values.items()],
-            )
+                "INSERT OR REPLACE INTO intermediate(trial_id, step, value, objective_values) "
+                "VALUES (?, ?, ?, ?)", rows)
 
     _COLUMNS = ("SELECT id, state, value, config, budget, info, message, started, finished, "
                 "retry_of, user_attrs, objective_values, constraints FROM trials")
@@ -494,9 +536,10 @@ class SQLiteStorage(Storage):
             args = tuple(states)
         sql += " ORDER BY id"
         rows = con.execute(sql, args).fetchall()
-        inter: dict[int, dict[int, float]] = {}
-        for tid, step, value in con.execute("SELECT trial_id, step, value FROM intermediate"):
-            inter.setdefault(tid, {})[step] = value
+        inter: dict[int, dict[int, Any]] = {}
+        for tid, step, value, many in con.execute(
+                "SELECT trial_id, step, value, objective_values FROM intermediate"):
+            inter.setdefault(tid, {})[step] = value if many is None else tuple(json.loads(many))
         return self._frozen(rows, inter)
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
@@ -504,8 +547,10 @@ class SQLiteStorage(Storage):
         rows = con.execute(self._COLUMNS + " WHERE id = ?", (trial_id,)).fetchall()
         if not rows:
             raise KeyError(trial_id)
-        inter = {trial_id: dict(con.execute(
-            "SELECT step, value FROM intermediate WHERE trial_id = ?", (trial_id,)).fetchall())}
+        inter = {trial_id: {step: value if many is None else tuple(json.loads(many))
+                            for step, value, many in con.execute(
+                                "SELECT step, value, objective_values FROM intermediate "
+                                "WHERE trial_id = ?", (trial_id,))}}
         return self._frozen(rows, inter)[0]
 
     @staticmethod

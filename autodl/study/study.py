@@ -11,7 +11,7 @@ from autodl.errors import SearchExhausted, StorageError, UserError
 from autodl.searchers import Searcher, Trial, make_searcher
 from autodl.space import Space
 from autodl.study.executors import Hooks, TrialOutcome, TrialTask
-from autodl.study.storage import Heartbeat, SQLiteStorage, Storage, open_storage
+from autodl.study.storage import ConfigTaken, Heartbeat, SQLiteStorage, Storage, open_storage
 from autodl.study.trial import FrozenTrial, RunningTrial, TrialState
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ _POLL = 0.25  # seconds between looks at trials whose worker has not begun them 
 #: with ``trial_cost``: after this many trials in a row were skipped as too costly, no new trial starts
 MAX_SKIPS_IN_A_ROW = 20
 _ACTIVE = (TrialState.RUNNING, *_FINISHED)
+#: asks again when another process already runs the proposed config (then it is accepted)
+_TAKEN_RETRIES = 3
 
 
 @dataclass
@@ -119,7 +121,11 @@ class Study:
         self.constraints_func = constraints_func
         self.seed = seed
         if self.n_objectives > 1 and isinstance(searcher, str) and searcher == _default_searcher():
-            searcher = MULTI_OBJECTIVE_DEFAULT
+            if (searcher_params or {}).get("max_budget") is not None:
+                # budgets: "auto" picks multi-objective ASHA, told how many objectives there are
+                searcher_params = {**searcher_params, "n_objectives": self.n_objectives}
+            else:
+                searcher = MULTI_OBJECTIVE_DEFAULT
         # the searcher first: a mistake in it must not leave a new, empty storage file behind
         if isinstance(searcher, Searcher):
             if searcher_params:
@@ -157,6 +163,7 @@ class Study:
         self._known: set[int] = set()
         self._asked: dict[int, _Job] = {}  # trials started by ask(), awaiting tell()
         self._n_known_finished = 0
+        self._foreign_running: dict[int, Any] = {}  # another process's running trial -> ours
         self._limit_hit = False
         self._queue: list[dict[str, Any]] = []  # configs to run before the searcher's own (enqueue)
         self.storage.abandon_orphans()
@@ -232,15 +239,24 @@ class Study:
     def _values_to_min(self, values: Sequence[float]) -> tuple[float, ...]:
         return tuple(v if d == "minimize" else -v for v, d in zip(values, self.directions))
 
+    def _report_to_min(self, value: Any) -> Any:
+        """A reported value (a float, or a tuple with several directions) flipped to minimize."""
+        if isinstance(value, tuple):
+            return self._values_to_min(value)
+        return self._to_min(value)
+
     def _searcher_result(self, state: TrialState, value: float | None,
                          values: Sequence[float] | None, constraints) -> tuple:
         """What the searcher is told of a finished trial: ``(value,)`` or ``(value,
         constraints)``, the value(s) flipped to minimize (None for a failure; a pruned trial of
-        several objectives has no values and counts as a failure)."""
+        several objectives is told the last tuple it reported, and counts as a failure when it
+        reported none)."""
         if state == TrialState.FAILED:
             told = None
         elif self.n_objectives > 1:
-            told = None if values is None or state != TrialState.COMPLETE else self._values_to_min(values)
+            usable = values is not None and len(values) == self.n_objectives
+            told = self._values_to_min(values) if usable and state in (
+                TrialState.COMPLETE, TrialState.PRUNED) else None
         else:
             told = self._to_min(value)
         return (told,) if not constraints else (told, tuple(constraints.values()))
@@ -424,13 +440,19 @@ class Study:
                 attrs["budget"] = t.budget
             if t.message:
                 attrs["message"] = t.message
+            # Optuna's intermediate values are floats: reported tuples (several objectives)
+            # travel as a user attribute, {step: [values]}
+            tuples = {str(k): list(v) for k, v in t.intermediate.items() if isinstance(v, tuple)}
+            if tuples:
+                attrs["autodl_intermediate_values"] = tuples
             complete = t.state == TrialState.COMPLETE
             frozen.append(optuna.trial.create_trial(
                 state=states[t.state],
                 values=list(t.values) if complete and t.values is not None else None,
                 params=dict(t.config),
                 distributions=distributions(self.space, t.config),
-                intermediate_values={int(k): float(v) for k, v in t.intermediate.items()},
+                intermediate_values={int(k): float(v) for k, v in t.intermediate.items()
+                                     if not isinstance(v, tuple)},
                 user_attrs=attrs,
                 # Optuna 5 keeps constraints as system attributes "constraints:<name>"
                 system_attrs={f"constraints:{k}": float(v) for k, v in (t.constraints or {}).items()},
@@ -440,19 +462,35 @@ class Study:
 
     # ------------------------------------------------------------------ ask / tell
     def _sync_foreign(self) -> None:
-        """Tell the searcher the trials other processes finished in a shared SQLite study.
+        """Tell the searcher what other processes do in a shared SQLite study.
 
-        Each is adopted first (the searcher gives it an id of its own, so it never collides
-        with this searcher's pending trials) and told right after.
+        Their running trials are adopted as pending (the searcher gives each an id of its own,
+        so it never collides with this searcher's pending trials): a model-based searcher then
+        treats them like its own running trials (constant liar, kriging believer) and does not
+        propose the same point at the same time. Their finished trials are told (adopted first
+        if this process never saw them run); one that ends abandoned is discarded, and the
+        process that retries it adopts the retry.
         """
         if not isinstance(self.storage, SQLiteStorage):
             return
-        if self.storage.count(_FINISHED) == self._n_known_finished:
+        running = self.storage.running_ids() - self._known
+        for tid in sorted(running - self._foreign_running.keys()):
+            t = self.storage.get_trial(tid)
+            self._foreign_running[tid] = self.searcher.adopt(dict(t.config), t.budget, dict(t.info))
+        gone = [tid for tid in self._foreign_running if tid not in running]
+        if not gone and self.storage.count(_FINISHED) == self._n_known_finished:
             return
-        for tid in sorted(self.storage.finished_ids() - self._known):
+        finished = self.storage.finished_ids()
+        for tid in gone:
+            if tid not in finished:  # abandoned: its retry is adopted by whoever runs it
+                self.searcher.discard(self._foreign_running.pop(tid))
+        for tid in sorted(finished - self._known):
             t = self.storage.get_trial(tid)
             told = self._searcher_result(t.state, t.value, t.values, t.constraints)
-            self.searcher.tell(self.searcher.adopt(dict(t.config), t.budget, dict(t.info)), *told)
+            trial = self._foreign_running.pop(tid, None)
+            if trial is None:
+                trial = self.searcher.adopt(dict(t.config), t.budget, dict(t.info))
+            self.searcher.tell(trial, *told)
             self._known.add(tid)
             self._n_known_finished += 1
 
@@ -473,11 +511,24 @@ class Study:
         if total is not None and self.storage.count(_ACTIVE) >= total:
             self._limit_hit = True
             return None
-        try:
-            trial = self._dequeue() or self.searcher.ask()
-        except SearchExhausted:
-            return None
-        tid = self.storage.create_trial(trial.config, trial.budget, dict(trial.info), limit=total)
+        shared = isinstance(self.storage, SQLiteStorage)
+        for attempt in range(_TAKEN_RETRIES + 1):
+            try:
+                queued = self._dequeue()
+                trial = queued or self.searcher.ask()
+            except SearchExhausted:
+                return None
+            try:
+                # two processes that ask at the same moment see the same history: a model-based
+                # searcher may then propose the very same point in both
+                unique = shared and queued is None and attempt < _TAKEN_RETRIES
+                tid = self.storage.create_trial(trial.config, trial.budget, dict(trial.info), limit=total,
+                                                **({"unique": True} if unique else {}))
+            except ConfigTaken:
+                self.searcher.discard(trial)
+                self._sync_foreign()  # the other process's twin becomes pending here: ask again
+                continue
+            break
         if tid is None:  # another process took the last slot meanwhile
             self.searcher.discard(trial)
             self._limit_hit = True
@@ -544,17 +595,18 @@ class Study:
     def _handle(self, job: _Job) -> RunningTrial:
         def on_report(step: int, value: float) -> None:
             self.storage.report(job.id, step, value)
-            self.searcher.report(job.trial, value=self._to_min(value), step=step)
+            self.searcher.report(job.trial, value=self._report_to_min(value), step=step)
 
         return RunningTrial(job.id, job.trial.config, job.trial.budget, on_report=on_report,
                             pruner=lambda: self.searcher.should_prune(job.trial), run_dir=self.run_dir,
-                            keeper=lambda value: self._worth_keeping(job, value))
+                            keeper=lambda value: self._worth_keeping(job, value),
+                            n_objectives=self.n_objectives)
 
     def _finish(self, job: _Job, out: TrialOutcome, reported: bool) -> FrozenTrial:
         if not reported and out.intermediate:
             self.storage.report_many(job.id, out.intermediate)
             for step, v in out.intermediate.items():
-                self.searcher.report(job.trial, value=self._to_min(v), step=step)
+                self.searcher.report(job.trial, value=self._report_to_min(v), step=step)
         state, value, values, message, constraints = self._checked(job, out)
         self.storage.finish_trial(job.id, state, value, message, out.user_attrs,
                                   values=values, constraints=constraints)
@@ -585,7 +637,10 @@ class Study:
             else:
                 value, values, message = None, tuple(got), None
         elif n > 1:
-            value, values = None, None  # a pruned trial's last report is in its intermediate values
+            # a pruned trial keeps its last reported tuple (what multi-objective pruning ranked)
+            last = out.intermediate[max(out.intermediate)] if out.intermediate else out.value
+            pruned = state == TrialState.PRUNED and isinstance(last, tuple) and len(last) == n
+            value, values = None, tuple(last) if pruned else None
         if state == TrialState.COMPLETE and self.constraints_func is not None:
             from autodl.study.trial import check_constraints
 
@@ -789,7 +844,7 @@ class Study:
             self.storage.report(tid, step, value)
             job = running.get(tid)
             if job is not None:
-                self.searcher.report(job.trial, value=self._to_min(value), step=step)
+                self.searcher.report(job.trial, value=self._report_to_min(value), step=step)
 
         def should_prune(tid: int) -> bool:
             job = running.get(tid)

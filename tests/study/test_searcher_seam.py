@@ -169,3 +169,22 @@ def test_trials_finished_by_another_process_are_adopted_then_told(tmp_path):
     assert [c[1] for c in adopted] == [t.config for t in other.trials if t.id != mine.id][:2]
     ids = [o.trial.id for o in spy.observations]
     assert len(ids) == len(set(ids)) == 3
+
+
+def test_trials_another_process_is_running_are_pending_here(tmp_path):
+    """A shared study's running trials of another process are adopted as pending before an ask
+    (so a model-based searcher does not propose them again) and told when they finish."""
+    from autodl.searchers import GaussianProcess
+
+    db = tmp_path / "s.db"
+    other = Study(space(), seed=1, storage=db)
+    running = other.ask()
+    here = Study(space(), searcher=GaussianProcess(space(), seed=0), seed=0, storage=db)
+    mine = here.ask()
+    pending = [t.config for t in here.searcher.pending.values()]
+    assert running.config in pending and mine.config in pending and len(pending) == 2
+    other.tell(running, 1.5)
+    here.tell(mine, 0.5)
+    here.ask()
+    told = sorted(o.value for o in here.searcher.observations)
+    assert told == [0.5, 1.5]
