@@ -48,6 +48,16 @@ def positive_int(text: str) -> int:
     return v
 
 
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return v
+
+
 def fraction(text: str) -> float:
     try:
         v = float(text)
@@ -93,8 +103,11 @@ def run_and_print(run: Callable[[], Mapping[str, Any]], kind, run_dir: Path, mod
         from autodl.cli.output import print_leaderboard
         from autodl.study import Study
 
-        print_leaderboard(Study.load(run_dir, searcher="random"), top=10)
-    for line in kind.describe(result, run_dir):
+        names = result.get("metric") if isinstance(result.get("metric"), list) else None
+        print_leaderboard(Study.load(run_dir, searcher="random"), top=10, names=names)
+    from autodl.cli.output import describe_run
+
+    for line in describe_run(kind, result, run_dir, table_shown=mode == "bar" and (run_dir / "study.db").is_file()):
         print(line)
     note = budget_note(result, run_dir)
     if note:

@@ -1,5 +1,6 @@
-"""``autodl export RUN --onnx FILE``: a run's best model as ONNX, verified with onnxruntime on the
-run's held-out rows, for every kind of run; and the ONNX step of ``autodl search``."""
+"""``autodl export RUN --onnx FILE [--trial N]``: a run's best model (or trial N's) as ONNX,
+verified with onnxruntime on the run's held-out rows, for every kind of run; and the ONNX step of
+``autodl search``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ def add_parser(sub) -> None:
     ex = sub.add_parser("export", help="export a run's best model to ONNX (verified with onnxruntime)")
     ex.add_argument("run", help="the run folder")
     ex.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+    ex.add_argument("--trial", type=int, metavar="N",
+                    help="export trial N (e.g. a Pareto front member; `autodl show RUN` lists them) instead of the "
+                         "run's final model; a tabular trial's configuration is refit on all of the run's rows")
 
 
 #: what exporting needs, by kind (torch networks need no skl2onnx)
@@ -31,7 +35,10 @@ def cmd_export(args, deadline) -> int:
 
     run = open_run(args.run)
     require_onnx(run.kind.name)
-    written, note = run.kind.export(run.run_dir, args.onnx)
+    if args.trial is not None:
+        written, note = run.kind.export_trial(run.run_dir, args.onnx, args.trial, say=_note)
+    else:
+        written, note = run.kind.export(run.run_dir, args.onnx)
     print(f"wrote {written} (verified with onnxruntime on {note})")
     return 0
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autodl.cli._units import parse_size
-from autodl.cli.common import fraction, number, parse_duration, positive_int
+from autodl.cli.common import fraction, number, parse_duration, positive_float, positive_int
 from autodl.errors import UserError
 
 ALL = ("tabular", "nn", "darts", "nas")
@@ -74,6 +74,20 @@ SEARCH_FLAGS: list[Flag] = [
             "ensemble's members on all rows"),
     _f("--require-onnx", ["tabular"], action="store_true",
        help="the winner is the best trial whose model exports to ONNX and passes the check"),
+    # several objectives, a latency limit (see autodl.tabular.objectives, autodl.nn.objectives)
+    _f("--objectives", ["tabular", "nn", "nas"], group="objectives", metavar="METRIC,latency[,size]",
+       help="search several objectives: the metric (its name or 'metric') first, then latency (ms per "
+            "single-row onnxruntime call, one thread) and/or size (ONNX bytes), measured on each trial's "
+            "ONNX file, and for --model / --nas evolution|random params (trainable parameters); the search "
+            "finds a Pareto front and predicts with one member (--select; networks: the best metric)"),
+    _f("--max-latency-ms", ["tabular", "nn", "nas"], group="objectives", type=positive_float, metavar="MS",
+       help="a latency limit for the deployed predictor: trials over it are infeasible, and an ensemble is "
+            "shrunk until its ONNX file meets it"),
+    _f("--select", ["tabular"], group="objectives", metavar="RULE",
+       help="with --objectives: which front member predicts, e.g. \"accuracy, latency<=1ms\" (limits first, "
+            "then the best named objective; default: the best metric)"),
+    _f("--latency-fn", ["tabular"], group="objectives", metavar="MODULE:FUNCTION",
+       help="measure latency with this function (ONNX bytes -> ms), e.g. for another deployment machine"),
     # column roles (tabular; see autodl.tabular.columns)
     _f("--ignore", ["tabular"], group="columns", metavar="COL[,COL]", help="columns not to learn from"),
     _f("--categorical", ["tabular"], group="columns", metavar="COL[,COL]",
@@ -135,7 +149,8 @@ RESUME_FLAGS: list[Flag] = [
 ]
 WORKER_FLAGS: list[Flag] = [f for f in RESUME_FLAGS if f.names[0] != "--trials"]
 
-GROUP_TITLES = {"search": None, "columns": "column roles (inferred; these flags win)", "execution": "where trials run", "budgets": "budgets (multi-fidelity searchers)",
+GROUP_TITLES = {"search": None, "objectives": "several objectives and a latency limit (ONNX, measured)",
+                "columns": "column roles (inferred; these flags win)", "execution": "where trials run", "budgets": "budgets (multi-fidelity searchers)",
                 "torch": "PyTorch models and architecture search", "features": "feature engineering"}
 
 

@@ -24,20 +24,38 @@ def compact_config(config: dict[str, Any]) -> str:
     return head + " ".join(own) + (" | " if own and rest else "") + " ".join(rest)
 
 
-def print_front(study: Study, top: int = 10) -> None:
+#: the units of the measured objectives, shown in column headings
+UNITS = {"latency": "ms", "size": "bytes"}
+
+
+def describe_run(kind, result, run_dir, table_shown: bool) -> list[str]:
+    """The kind's lines about a finished run; below a printed table of the Pareto front, without
+    the kind's own line about the front (the table's heading says it)."""
+    lines = kind.describe(result, run_dir)
+    if table_shown and isinstance(result.get("metric"), list):
+        lines = [line for line in lines if not line.startswith("Pareto front:")]
+    return lines
+
+
+def print_front(study: Study, top: int = 10, names: list[str] | None = None) -> None:
     """A study with several objectives: its Pareto front (``study.best_trials``; feasible
-    trials only where constraints exist), at most ``top`` rows by the first objective."""
+    trials only where constraints exist), at most ``top`` rows by the first objective; the
+    columns are headed by ``names`` (default ``value 0``, ``value 1``, ...)."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     front = sorted(study.best_trials, key=lambda t: (t.values[0] if study.directions[0] == "minimize"
                                                      else -t.values[0], t.id))
-    goal = ", ".join(f"{d} {i}" for i, d in enumerate(study.directions))
-    table = Table(title=f"Pareto front: {len(front)} trials ({goal})", title_justify="left")
+    names = list(names) if names is not None else [f"value {i}" for i in range(study.n_objectives)]
+    goal = ", ".join(f"{d} {n.removeprefix('value ')}" for n, d in zip(names, study.directions))
+    # the heading on its own line: as the table's title it would wrap at the table's width
+    console.print(f"Pareto front: {len(front)} trial{'s' * (len(front) != 1)} ({goal})", soft_wrap=True,
+                  highlight=False)
+    table = Table()
     table.add_column("id", justify="right")
-    for i in range(study.n_objectives):
-        table.add_column(f"value {i}", justify="right")
+    for name in names:
+        table.add_column(f"{name} ({UNITS[name]})" if name in UNITS else name, justify="right")
     table.add_column("seconds", justify="right")
     table.add_column("config", overflow="fold")
     for t in front[:top]:
@@ -50,14 +68,14 @@ def print_front(study: Study, top: int = 10) -> None:
         console.print(f"{len(front) - top} more on the front (--top {len(front)} shows all)")
 
 
-def print_leaderboard(study: Study, top: int = 10) -> None:
+def print_leaderboard(study: Study, top: int = 10, names: list[str] | None = None) -> None:
     """The best ``top`` completed trials, with their config, and counts per state (with
-    several objectives, the Pareto front)."""
+    several objectives, the Pareto front, its columns headed by ``names``)."""
     from rich.console import Console
     from rich.table import Table
 
     if study.n_objectives > 1:
-        print_front(study, top)
+        print_front(study, top, names)
         _print_counts(Console(), study.trials)
         return
     console = Console()

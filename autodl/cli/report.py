@@ -6,8 +6,9 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    rp = sub.add_parser("report", help="write RUN/report.html: history, importances, curves, leaderboard")
-    rp.add_argument("run", help="the run folder")
+    rp = sub.add_parser("report", help="write RUN/report.html: history (or Pareto front and hypervolume), "
+                                             "importances, curves, leaderboard")
+    rp.add_argument("run", help="a run folder or a study .db file")
     rp.add_argument("--out", help="where to write the HTML (default: RUN/report.html)")
 
 

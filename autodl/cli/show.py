@@ -23,32 +23,44 @@ def cmd_show(args, deadline) -> int:
             (path / "study.db").is_file() and not (path / "run.json").is_file()):  # a study made in Python
         study = Study.load(path, searcher="random")
         return _print(args, study, None, None, path)
-    from autodl.runs import open_run, read_result
+    from autodl.runs import open_run, read_json, read_result
 
     run = open_run(path)
     result = read_result(path) if (path / "result.json").is_file() else None
     study = Study.load(path, searcher="random") if (path / "study.db").is_file() else None
-    return _print(args, study, result, run.kind, path)
+    return _print(args, study, result, run.kind, path, read_json(path / "run.json"))
 
 
-def _print(args, study, result, kind, path: Path) -> int:
+def _print(args, study, result, kind, path: Path, settings: dict | None = None) -> int:
     trials = [_trial_json(t) for t in study.trials] if study is not None else []
+    names = None
     if study is not None and study.n_objectives > 1:  # several objectives: mark the front
-        front = {t.id for t in study.best_trials}
+        from autodl.report.multiobjective import objective_names
+
+        names = objective_names(study.n_objectives, result, settings, study.storage.get_meta())
+        front = study.best_trials
+        on_front = {t.id for t in front}
         for t in trials:
-            t["pareto_optimal"] = t["id"] in front
+            t["pareto_optimal"] = t["id"] in on_front
     if args.json:
         if result is None and kind is None:
             print(json.dumps(trials, indent=2, default=str))  # a bare study: its trials
         else:
-            print(json.dumps({"result": result, "trials": trials}, indent=2, default=str))
+            out = {"result": result, "trials": trials}
+            if names is not None:
+                out["objectives"] = [{"name": n, "direction": d} for n, d in zip(names, study.directions)]
+                out["pareto_front"] = [{"id": t.id, "values": list(t.values), "constraints": t.constraints,
+                                        "budget": t.budget, "config": dict(t.config)} for t in front]
+            print(json.dumps(out, indent=2, default=str))
         return 0
     if study is not None:
         from autodl.cli.output import print_leaderboard
 
-        print_leaderboard(study, top=args.top)
+        print_leaderboard(study, top=args.top, names=names)
     if result is not None and kind is not None:
-        for line in kind.describe(result, path):
+        from autodl.cli.output import describe_run
+
+        for line in describe_run(kind, result, path, table_shown=study is not None):
             print(line)
     elif kind is not None:
         print(f"{path} has no result yet (the search did not finish); `autodl resume {path}` finishes it")

@@ -136,7 +136,7 @@ def onnx_bytes(model, *, sample, feature_names: list[str] | None = None, class_l
     require(("onnx", "onnxruntime") if torch_model else ("onnx", "onnxruntime", "skl2onnx"), "onnx", "ONNX export")
     import onnx
 
-    if torch_onnx.is_torch_module(model):
+    if torch_model:
         kind, task = "torch", "classification" if class_labels is not None else "regression"
         onx, scheme, inputs, names, outputs = torch_onnx.convert(
             model, sample, class_labels=class_labels, feature_names=feature_names)

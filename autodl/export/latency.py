@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import statistics
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +43,28 @@ LATENCY_FILE = "latency.json"
 
 #: objective names a search accepts besides its metric, and their direction
 DEPLOYMENT_OBJECTIVES = {"latency": "minimize", "size": "minimize", "params": "minimize"}
+#: the name of the latency constraint ``max_latency_ms`` sets on each trial (tabular and networks)
+LATENCY_CONSTRAINT = "latency_ms"
+#: the trial attributes a measurement is kept in (tabular and networks)
+ATTRS = ("latency_ms", "batch64_ms", "size_bytes", "latency_load")
+
+
+def split_names(names: Any) -> list[str] | None:
+    """``"metric,latency"`` or ``["metric", "latency"]`` as a list of lower-case names (None stays
+    None); one line when it is neither."""
+    from autodl.errors import UserError
+
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = names.split(",")
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise UserError(f"objectives is {names!r}, but must be names such as ['accuracy', 'latency']")
+    out = [n.strip().lower() for n in names if n.strip()]
+    if not out:
+        raise UserError("objectives is empty; give e.g. ['accuracy', 'latency'] (--objectives accuracy,latency)")
+    return out
+
 
 
 @dataclass(frozen=True)
@@ -151,12 +174,17 @@ class LatencyCache:
             except (OSError, json.JSONDecodeError):
                 pass
         item = self._items.get(key)
-        return Measurement(**item) if item is not None else None
+        if item is None:
+            return None
+        return Measurement(**{k: (float("nan") if k == "batch64_ms" and v is None else v) for k, v in item.items()})
 
     def put(self, key: str, m: Measurement) -> None:
-        self._items[key] = m.to_dict()
+        # NaN (no batch time with a latency_fn) is stored as null: the file stays strict JSON
+        self._items[key] = {k: (None if isinstance(v, float) and v != v else v) for k, v in m.to_dict().items()}
         if self.path is not None:
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            # one temporary file per thread: two trials of one process (a Dask worker's threads)
+            # would otherwise rename each other's file away
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
                 merged = json.loads(self.path.read_text()) if self.path.is_file() else {}
             except (OSError, json.JSONDecodeError):

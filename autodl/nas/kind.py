@@ -43,6 +43,10 @@ class NasKind(RunKind):
             fields["candidate_epochs"] = int(args.max_budget)
         if args.min_budget is not None:
             fields["min_epochs"] = int(args.min_budget)
+        from autodl.nn.objectives import check_objectives
+
+        fields["objectives"] = check_objectives(getattr(args, "objectives", None))
+        fields["max_latency_ms"] = getattr(args, "max_latency_ms", None)
         spec = NasSpec(dataset=args.dataset, data=str(Path(args.data).resolve()) if args.data else None,
                        target=args.target, method=args.nas, n_trials=args.trials, time_budget=args.time,
                        seed=args.seed, test_size=0.2 if args.test_size is None else args.test_size,
@@ -75,7 +79,7 @@ class NasKind(RunKind):
         if run.spec.method == "darts":
             return super().join(run, deadline=deadline, progress=progress)
         from autodl.nas.evolution import ArchObjective
-        from autodl.nas.search import load_nas_data, space_factory
+        from autodl.nas.search import load_nas_data, nas_targets, space_factory
         from autodl.runs.registry import join_study
         from autodl.runs import load_split
         from autodl.study import Study
@@ -86,7 +90,8 @@ class NasKind(RunKind):
         _one_torch_thread()
         data = load_nas_data(spec, load_split(run.run_dir), run.run_dir)
         factory = space_factory(spec, data.n_features, data.n_classes)
-        objective = ArchObjective(factory, data, epochs=spec.candidate_epochs, seed=spec.seed)
+        objective = ArchObjective(factory, data, epochs=spec.candidate_epochs, seed=spec.seed,
+                                  targets=nas_targets(spec, data, run.run_dir))
         return join_study(Study.load(run.run_dir), objective, spec, deadline, progress)
 
     def load_model(self, run_dir: Path):
@@ -106,8 +111,9 @@ class NasKind(RunKind):
         if split is None:  # a format-1 folder: the split its version made from the seed
             split = make_split(spec)
         x = result["extra"]
-        meta = {"config": result.get("best_config"), "score": result.get("best_value"),
-                "metric": f"{result.get('metric', 'accuracy')} (validation split)", "test_score": result.get("test_score"),
+        from autodl.nn.objectives import metric_meta
+
+        meta = {"config": result.get("best_config"), **metric_meta(result),
                 "run_kind": "nas", "method": spec.method,
                 "architecture": "darts cell" if spec.space == "cell" else x.get("space", "mlp")}
         if spec.dataset is None:
@@ -116,9 +122,53 @@ class NasKind(RunKind):
             return user_run_model(net, run_dir, split, result, meta)
         return run_model(net, run_dir, spec.dataset, split, result, meta)
 
+    def export_trial(self, run_dir: Path, path, trial_id: int, say=print) -> tuple[Path, str]:
+        """Trial ``trial_id``'s architecture (e.g. a Pareto front member) trained as the run's
+        final network was (training and validation rows, the final epochs, the run's seed), exported
+        and verified on the held-out rows. DARTS runs have no trials: one line."""
+        from autodl.export.runs import export_run_model
+        from autodl.nas.evolution import final_network
+        from autodl.nas.search import load_nas_data, load_nas_spec, make_split, space_factory
+        from autodl.nn.kind import _one_torch_thread
+        from autodl.nn.objectives import trial_meta
+        from autodl.runs import load_split, read_result
+        from autodl.runs.registry import complete_trial
+
+        run_dir = Path(run_dir)
+        spec = load_nas_spec(run_dir)
+        if spec is None or spec.method == "darts":
+            raise UserError(f"{run_dir} is a DARTS run: it has one architecture and no trials; "
+                            f"`autodl export {run_dir} --onnx FILE` exports it")
+        trial = complete_trial(run_dir, trial_id, path)
+        _one_torch_thread()
+        split = load_split(run_dir)
+        if split is None:
+            split = make_split(spec)
+        data = load_nas_data(spec, split, run_dir)
+        epochs = spec.train_epochs or spec.candidate_epochs
+        say(f"autodl: training trial {trial_id}'s architecture as the run's final network was "
+            f"({epochs} epochs on training and validation rows)")
+        net = final_network(space_factory(spec, data.n_features, data.n_classes), data, trial.config,
+                            epochs=epochs, seed=spec.seed)
+        meta = {**trial_meta(read_result(run_dir), trial), "run_kind": "nas", "method": spec.method,
+                "architecture": spec.space, "epochs": epochs}
+        if spec.dataset is None:
+            from autodl.export.runs import user_run_model
+
+            model = user_run_model(net.eval(), run_dir, split, {}, meta)
+        else:
+            from autodl.export.runs import run_model
+
+            model = run_model(net.eval(), run_dir, spec.dataset, split, {}, meta)
+        return export_run_model(model, path)
+
     def describe(self, result: Mapping[str, Any], run_dir: Path) -> list[str]:
         x = result["extra"]
         test = result.get("test_score")
+        if isinstance(result.get("metric"), list):  # several objectives: the kept front member
+            from autodl.nn.kind import describe_objectives
+
+            return describe_objectives(result, run_dir)
         pf = x.get("parameter_free_share")
         return [f"{x['method']} on {x['dataset']} ({x['space']} space): "
                 + (f"test accuracy {test:.4f}, " if test is not None else "")

@@ -90,8 +90,23 @@ class NasSpec:
     trial_timeout: float | None = None
     trial_memory: float | None = None  # bytes a trial's worker process may allocate (Linux)
     max_retries: int = 1
+    # several objectives (evolution / random): the metric first, then "latency", "size", "params"
+    # (see autodl.nn.objectives); a latency limit: the constraint latency - X <= 0 on every trial
+    objectives: list[str] | None = None
+    max_latency_ms: float | None = None
+
+    @property
+    def multi_objective(self) -> bool:
+        return bool(self.objectives) and len(self.objectives) > 1
 
     def validate(self) -> None:
+        from autodl.nn.objectives import check_max_latency, check_objectives
+
+        self.objectives = check_objectives(self.objectives)
+        self.max_latency_ms = check_max_latency(self.max_latency_ms)
+        if self.method == "darts" and (self.multi_objective or self.max_latency_ms is not None):
+            raise UserError("--nas darts optimizes one supernet by gradient; several objectives and a latency "
+                            "limit work with --nas evolution or random")
         if self.method not in NAS_METHODS:
             raise UserError(f"--nas is {self.method!r}, but must be one of {', '.join(NAS_METHODS)}")
         if self.space not in NAS_SPACES:
@@ -351,12 +366,14 @@ def _run_sampled(spec: NasSpec, data, run_dir: Path, progress: str, resume: bool
     from autodl.study import Study, TrialState
 
     factory = space_factory(spec, data.n_features, data.n_classes)
+    targets = nas_targets(spec, data, run_dir)
     if resume:
         study = Study.load(run_dir)
     else:
         study = make_study(factory, searcher=spec.searcher_name(), population=spec.population,
                            sample_size=spec.sample_size, epochs=spec.candidate_epochs,
-                           min_epochs=spec.min_epochs, seed=spec.seed, storage=run_dir / "study.db")
+                           min_epochs=spec.min_epochs, seed=spec.seed, storage=run_dir / "study.db",
+                           n_objectives=len(spec.objectives) if spec.multi_objective else 1)
     total = n_trials if n_trials is not None else spec.n_trials
     remaining = None if total is None else max(total - study.n_finished, 0)
     callbacks = []
@@ -375,7 +392,7 @@ def _run_sampled(spec: NasSpec, data, run_dir: Path, progress: str, resume: bool
         callbacks.append(show)
     res = evolutionary_nas(factory, data, n_trials=remaining, deadline=deadline.minus(_FINISH_SECONDS),
                            epochs=spec.candidate_epochs, train_epochs=spec.train_epochs, seed=spec.seed,
-                           study=study, callbacks=callbacks, **spec.executor_kwargs())
+                           study=study, callbacks=callbacks, targets=targets, **spec.executor_kwargs())
     history, best_so_far = [], None
     for h in res.history:
         if h["state"] == TrialState.COMPLETE.value and h["val_accuracy"] is not None:
@@ -388,19 +405,34 @@ def _run_sampled(spec: NasSpec, data, run_dir: Path, progress: str, resume: bool
         from autodl.nas.cell_space import sample_to_genotype
 
         genotype = sample_to_genotype(res.best_config, spec.nodes)
-    best = study.best_trial
+    from autodl.nn.search import best_trial, deployment_facts
+
+    best = best_trial(study)
+    several = {}
+    if study.n_objectives > 1:  # the kept network's other objectives are its trial's (same graph)
+        several = {"metric": [metric_name(data), *spec.objectives[1:]], "direction": list(study.directions),
+                   "best_value": list(best.values), "test_score": [res.test_accuracy, *best.values[1:]]}
     return _finish(spec, run_dir, data, res.model, res.test_accuracy, genotype, curves, {
+        **deployment_facts(spec, study, best),
         "search_seconds": round(res.seconds, 3), "search_cpu_seconds": round(res.cpu_seconds, 3),
         "train_seconds": round(res.train_seconds, 3),
         "epochs_trained": int(sum(int(h["epochs"] or 0) for h in res.history)),
         "n_trials": len(res.history),
         "parameter_free_share": None if genotype is None else parameter_free_share(genotype)},
         best_value=res.best_val_accuracy, best_config=res.best_config, best_trial=best.id,
-        best_budget=best.budget, counts=study_counts(study))
+        best_budget=best.budget, counts=study_counts(study), several=several)
+
+
+def nas_targets(spec: NasSpec, data, run_dir: Path):
+    """What the candidates of an evolution/random search measure (None: nothing)."""
+    from autodl.nn.search import net_targets
+
+    return net_targets(spec, data, run_dir, image_shape=spec.image_shape, kind=f"nas-{spec.space}")
 
 
 def _finish(spec: NasSpec, run_dir: Path, data, model, test_acc, genotype, curves, extra: dict[str, Any], *,
-            best_value, best_config, best_trial=None, best_budget=None, counts=None) -> dict[str, Any]:
+            best_value, best_config, best_trial=None, best_budget=None, counts=None,
+            several: dict[str, Any] | None = None) -> dict[str, Any]:
     from autodl.nn.checkpoint import save_weights
 
     n_params = int(sum(p.numel() for p in model.parameters()))
@@ -415,9 +447,11 @@ def _finish(spec: NasSpec, run_dir: Path, data, model, test_acc, genotype, curve
                      "n_features": data.n_features, "n_outputs": data.n_classes, "space": spec.space, "seed": spec.seed,
                      "train_epochs": spec.train_epochs, "train_epochs_run": len(curves["final_training"]["values"])})
     save_weights(run_dir / "model.pt", model, {"method": spec.method, "space": spec.space, "settings": settings})
+    goal = {"metric": metric_name(data), "direction": "maximize", "best_value": best_value,
+            "test_score": test_acc, **(several or {})}
     envelope = result_envelope(
-        "nas", metric=metric_name(data), direction="maximize", best_value=best_value, best_config=best_config,
-        best_trial=best_trial, best_budget=best_budget, test_score=test_acc, counts=counts,  # DARTS: no trials
+        "nas", **goal, best_config=best_config,
+        best_trial=best_trial, best_budget=best_budget, counts=counts,  # DARTS: no trials
         extra={"method": spec.method, "space": spec.space, "dataset": spec.dataset, "n_params": n_params,
                "genotype": genotype, "classes": data.classes, "n_train": len(data.X_train),
                "n_val": len(data.X_val), "n_test": len(data.X_test), **extra, "settings": settings,

@@ -68,11 +68,26 @@ class NNSearchSpec:
     trial_timeout: float | None = None
     trial_memory: float | None = None  # bytes a trial's worker process may allocate (Linux)
     max_retries: int = 1
+    #: several objectives: the metric first ("accuracy"), then "latency", "size", "params"
+    #: (see :mod:`autodl.nn.objectives`); None or the metric alone: one objective
+    objectives: list[str] | None = None
+    #: the network's latency limit: every trial gets the constraint latency - X <= 0
+    max_latency_ms: float | None = None
+
+    @property
+    def multi_objective(self) -> bool:
+        return bool(self.objectives) and len(self.objectives) > 1
 
     def validate(self) -> None:
+        from autodl.nn.objectives import check_max_latency, check_objectives
+
         if self.model not in MODELS:
             raise UserError(f"--model is {self.model!r}, but must be one of {', '.join(MODELS)}")
         check_fidelity_flags(self.min_budget, self.max_budget, self.eta)
+        self.objectives = check_objectives(self.objectives)
+        self.max_latency_ms = check_max_latency(self.max_latency_ms)
+        if self.multi_objective:
+            check_multi_objective_searcher(self.searcher)
         if not self.dataset and not self.data:
             raise UserError("give a built-in --dataset or --data FILE (CSV, Parquet, .npz, or a folder of images)")
         if self.n_trials is None and self.time_budget is None:
@@ -115,11 +130,16 @@ class NNObjective:
     With a define-by-run searcher (``mode="prune"``) pass ``report_every_epoch=True``: every
     epoch is reported and ``trial.should_prune()`` may stop the trial. Otherwise nothing is
     written per epoch (the result and epoch counts are stored once, as user attributes).
+
+    ``targets`` (:class:`~autodl.nn.objectives.NetObjectives`): the network is measured before
+    it trains (parameters; ONNX latency and size, cached per config), and the trial returns (and
+    reports per epoch) ``(accuracy, latency, ...)`` and gets the latency constraint.
     """
 
     def __init__(self, data, kind: str, *, seed: int = 0, max_epochs: int = 27, patience: int | None = None,
                  report_every_epoch: bool = False, checkpoints: bool = True, background_save: bool = False,
-                 skip_dead_checkpoints: bool = True):
+                 skip_dead_checkpoints: bool = True, targets=None):
+        self.targets = targets
         self.data = data
         self.kind = kind
         self.seed = seed
@@ -144,9 +164,19 @@ class NNObjective:
             raise TrialPruned("stopped at the deadline before it began")
         epochs = budget_to_epochs(trial.budget, self.max_epochs)
         pruned = []
+        measured: dict[str, float] = {}
+        targets = self.targets if self.targets is not None and self.targets.active else None
+        if targets is not None:  # before training: its graph, not its weights, decides these
+            from autodl.nn.trainer import build_model
+
+            net = build_model(trial.config, self.kind, self.data.n_features, self.data.n_classes,
+                              self.data.image_shape, seed=self.seed)
+            measured = targets.measure(net, trial.config)
+            targets.record(trial, measured)
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            trial.report(metrics["val_accuracy"], epoch)
+            value = metrics["val_accuracy"]
+            trial.report(value if targets is None else targets.values(value, measured), epoch)
             if trial.should_prune():
                 pruned.append(epoch)
                 raise TrialPruned()
@@ -162,7 +192,45 @@ class NNObjective:
         trial.set_user_attr("epochs_trained", out.epochs_trained)
         trial.set_user_attr("epochs_resumed", out.epochs_resumed)
         trial.set_user_attr("val_loss", out.val_loss)
-        return out.val_accuracy
+        return out.val_accuracy if targets is None else targets.values(out.val_accuracy, measured)
+
+
+def check_multi_objective_searcher(name: str) -> None:
+    """A UserError unless the searcher ``name`` takes several objectives."""
+    from autodl.searchers import SEARCHERS
+    from autodl.searchers.base import multi_objective_names
+
+    cls = SEARCHERS.get(str(name).lower())
+    if cls is not None and not getattr(cls, "multi_objective", False) and cls.name != "auto":
+        raise UserError(f"searcher '{name}' optimizes one objective; for several objectives use one of: "
+                        f"{', '.join(multi_objective_names())} (moasha prunes)")
+
+
+def net_targets(spec, data, run_dir, image_shape=None, kind: str | None = None):
+    """The :class:`~autodl.nn.objectives.NetObjectives` of a run (None without objectives or a
+    latency limit): timed on the validation rows, cached in ``RUN/latency.json``."""
+    from autodl.nn.objectives import NetObjectives, cache_path, net_context
+
+    if not (spec.multi_objective or spec.max_latency_ms is not None):
+        return None
+    shape = image_shape if image_shape is not None else getattr(data, "image_shape", None)
+    n_classes = getattr(data, "n_classes", 0)
+    return NetObjectives(list(spec.objectives or ["accuracy"]), spec.max_latency_ms, rows=data.X_val,
+                         cache_path=cache_path(run_dir),
+                         context=net_context(kind or getattr(spec, "model", "nas"), data.n_features,
+                                             n_classes, shape))
+
+
+def objective_names(spec, data) -> list[str]:
+    """The names of a multi-objective run's values: the metric's, then the others."""
+    return [metric_name(data), *(spec.objectives or [])[1:]]
+
+
+def study_directions(spec) -> dict[str, Any]:
+    """``direction=`` or ``directions=`` of a network run's study."""
+    if spec.multi_objective:
+        return {"directions": ["maximize"] + ["minimize"] * (len(spec.objectives) - 1)}
+    return {"direction": "maximize"}
 
 
 def _space_for(spec: NNSearchSpec) -> Space:
@@ -171,12 +239,26 @@ def _space_for(spec: NNSearchSpec) -> Space:
 
 def best_trial(study: Study):
     """The most accurate complete trial at the largest budget with a complete trial
-    (:attr:`Study.best_trial`); a :class:`UserError` naming the first failure if none completed."""
+    (:attr:`Study.best_trial`); a :class:`UserError` naming the first failure if none completed.
+
+    With several objectives, the member of the Pareto front (:attr:`Study.best_trials`) with the
+    best metric (the first objective); with constraints (a latency limit), feasible trials only.
+    """
     if not study.get_trials([TrialState.COMPLETE]):
         failed = study.get_trials([TrialState.FAILED])
         why = f"; first failure: {failed[0].message}" if failed else ""
         raise UserError(f"no trial completed, so there is no best model{why}")
-    return study.best_trial
+    if study.n_objectives > 1:
+        front = study.best_trials
+        if not front:
+            raise UserError("no complete trial meets the latency limit (max_latency_ms), so there is no "
+                            "model to keep; raise the limit or search smaller networks")
+        sign = 1.0 if study.directions[0] == "maximize" else -1.0
+        return max(front, key=lambda t: (sign * t.values[0], -t.id))
+    try:
+        return study.best_trial
+    except ValueError as exc:  # every complete trial violates the latency limit
+        raise UserError(f"{exc}; raise the latency limit (max_latency_ms) or search smaller networks") from None
 
 
 def start_nn_run(spec: NNSearchSpec, out: str | Path, netdata=None) -> Path:
@@ -252,11 +334,9 @@ def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = Fal
     if resume:
         study = Study.load(run_dir)
     else:
-        study = Study(space, searcher=spec.searcher, direction="maximize", storage=run_dir / "study.db",
-                      seed=spec.seed, searcher_params=spec.searcher_params(space))
-    prune = getattr(study.searcher, "mode", None) == "prune"
-    objective = NNObjective(data, spec.model, seed=spec.seed, max_epochs=int(round(spec.max_budget)),
-                            patience=spec.patience, report_every_epoch=prune)
+        study = Study(space, searcher=spec.searcher, storage=run_dir / "study.db",
+                      seed=spec.seed, searcher_params=spec.searcher_params(space), **study_directions(spec))
+    objective = nn_objective(spec, data, run_dir, study)
     remaining = None if spec.n_trials is None else spec.n_trials - study.n_finished
     search_end = deadline.minus(FINISH_SECONDS + EXIT_MARGIN)
     left = search_end.remaining()
@@ -285,6 +365,15 @@ def run_nn_search(spec: NNSearchSpec, run_dir: str | Path, *, resume: bool = Fal
     return finalize_nn(study, spec, data, run_dir, search_seconds=time.perf_counter() - searched)
 
 
+def nn_objective(spec: NNSearchSpec, data, run_dir: Path, study: Study) -> NNObjective:
+    """The objective of a run's trials (in the search and in ``autodl worker``)."""
+    searcher = getattr(study.searcher, "chosen", study.searcher)
+    prune = getattr(searcher, "mode", None) == "prune"
+    return NNObjective(data, spec.model, seed=spec.seed, max_epochs=int(round(spec.max_budget)),
+                       patience=spec.patience, report_every_epoch=prune,
+                       targets=net_targets(spec, data, run_dir, kind=spec.model))
+
+
 def in_process_if_one(executor: str | None, n_workers: int, trial_timeout: float | None = None,
                       trial_memory: float | None = None) -> str | None:
     """The executor of a torch search under a deadline: one worker trains in this process (the
@@ -300,20 +389,10 @@ def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path, *,
                 search_seconds: float | None = None) -> dict[str, Any]:
     """Score the best trial's model on the test split; write ``model.pt`` and ``result.json``."""
     from autodl.nn import checkpoint as ckpt
-    from autodl.nn.trainer import Trainer, budget_to_epochs
 
     ckpt.flush()
-    max_epochs = int(round(spec.max_budget))
     best = best_trial(study)
-    epochs = budget_to_epochs(best.budget, max_epochs)
-    trainer = Trainer(best.config, data, spec.model, seed=spec.seed, max_epochs=max_epochs, patience=spec.patience)
-    folder = ckpt.checkpoint_dir(run_dir, best.config)
-    try:  # its checkpoint, or one from a lower budget (then trained on: the same model)
-        trainer.restore(folder, max_epoch=epochs)
-    except ckpt.CheckpointError:
-        trainer = Trainer(best.config, data, spec.model, seed=spec.seed, max_epochs=max_epochs,
-                          patience=spec.patience)
-    trainer.train_epochs(epochs - trainer.epoch)
+    trainer = trial_trainer(spec, data, run_dir, best)
     test_acc = None
     if data.X_test is not None:
         test_acc = trainer.evaluate(data.X_test, data.y_test)[1]
@@ -325,14 +404,62 @@ def finalize_nn(study: Study, spec: NNSearchSpec, data, run_dir: Path, *,
     finished = [t for t in study.trials if t.state.finished]
     trained = sum(int(t.user_attrs.get("epochs_trained", 0)) for t in finished)
     resumed = sum(int(t.user_attrs.get("epochs_resumed", 0)) for t in finished)
+    metric, direction, best_value, test_score = metric_name(data), "maximize", best.value, test_acc
+    deployment = deployment_facts(spec, study, best)
+    if study.n_objectives > 1:  # the kept network's other objectives are the trial's (same graph)
+        metric, direction = objective_names(spec, data), list(study.directions)
+        best_value, test_score = list(best.values), [test_acc, *best.values[1:]]
     envelope = result_envelope(
-        "nn", metric=metric_name(data), direction="maximize", best_value=best.value, best_config=best.config,
-        best_trial=best.id, best_budget=best.budget, test_score=test_acc, counts=study_counts(study),
+        "nn", metric=metric, direction=direction, best_value=best_value, best_config=best.config,
+        best_trial=best.id, best_budget=best.budget, test_score=test_score, counts=study_counts(study),
         extra={"dataset": spec.dataset, "model": spec.model, "searcher": spec.searcher, "best_epochs": trainer.epoch,
                "epochs_trained": trained, "epochs_resumed": resumed, "epochs_from_scratch": trained + resumed,
-               "n_trials": len(finished), "model_file": "model.pt", **data_facts(data, search_seconds)})
+               "n_trials": len(finished), "model_file": "model.pt", **deployment,
+               **data_facts(data, search_seconds)})
     write_result(run_dir, envelope)
     return envelope
+
+
+def trial_trainer(spec: NNSearchSpec, data, run_dir: Path, trial, say=None):
+    """A trainer holding ``trial``'s network trained to the trial's budget: from its checkpoint
+    (or one from a lower budget, then trained on: the same model, as training is seeded), else
+    trained from scratch. ``say`` hears how it came about."""
+    from autodl.nn import checkpoint as ckpt
+    from autodl.nn.trainer import Trainer, budget_to_epochs
+
+    max_epochs = int(round(spec.max_budget))
+    epochs = budget_to_epochs(trial.budget, max_epochs)
+
+    def fresh():
+        return Trainer(trial.config, data, spec.model, seed=spec.seed, max_epochs=max_epochs, patience=spec.patience)
+
+    trainer = fresh()
+    try:
+        trainer.restore(ckpt.checkpoint_dir(run_dir, trial.config), max_epoch=epochs)
+    except ckpt.CheckpointError:
+        trainer = fresh()
+    if say is not None:
+        done = f"restored from its checkpoint at epoch {trainer.epoch}" if trainer.epoch else "no checkpoint"
+        more = f"; training {epochs - trainer.epoch} epochs" if trainer.epoch < epochs else ""
+        say(f"autodl: trial {trial.id} ({epochs} epochs): {done}{more}")
+    trainer.train_epochs(epochs - trainer.epoch)
+    return trainer
+
+
+def deployment_facts(spec, study: Study, best) -> dict[str, Any]:
+    """What ``result.json`` says about the objectives besides the metric: the kept network's
+    measurement, the latency limit, and the Pareto front (several objectives)."""
+    from autodl.nn.objectives import ATTRS
+
+    if not (getattr(spec, "multi_objective", False) or getattr(spec, "max_latency_ms", None) is not None):
+        return {}
+    out: dict[str, Any] = {
+        "objectives": list(spec.objectives or []) or None, "max_latency_ms": spec.max_latency_ms,
+        "deployment": {k: best.user_attrs[k] for k in (*ATTRS, "params") if k in best.user_attrs}}
+    if study.n_objectives > 1:
+        out["pareto_front"] = [{"trial": t.id, "values": list(t.values), "budget": t.budget}
+                               for t in study.best_trials]
+    return out
 
 
 def metric_name(data) -> str:
@@ -388,5 +515,5 @@ def resume_nn_run(run_dir: str | Path, *, n_trials: int | None = None, time_budg
                          deadline=deadline)
 
 
-__all__ = ["NNSearchSpec", "NNObjective", "start_nn_run", "run_nn_search", "resume_nn_run", "finalize_nn",
+__all__ = ["NNSearchSpec", "NNObjective", "nn_objective", "net_targets", "start_nn_run", "run_nn_search", "resume_nn_run", "finalize_nn",
            "best_trial", "load_nn_spec", "spec_from_dict", "MODELS"]

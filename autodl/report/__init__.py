@@ -23,7 +23,12 @@ Sections, each present when the run has what it needs:
   epoch], "reduce": ...}}`` (softmax weights); ``genotype.json`` = ``{"normal": [[op, src,
   dst], ...], "reduce": [...], ...}`` where ``src`` 0 and 1 are the cell inputs c_{k-2},
   c_{k-1}, ``src`` k+2 is intermediate node k, and ``dst`` is an intermediate node index;
-* the leaderboard (columns no listed trial uses are left out).
+* the leaderboard (columns no listed trial uses are left out);
+* for several objectives (:mod:`autodl.report.multiobjective`): the objectives by name, the
+  Pareto front as a plot of every complete trial (one panel per pair of objectives for three or
+  more) and as a table, the hypervolume of the feasible front over finished trials and wall
+  time against a reference point stated on the page, importances per objective, and the
+  leaderboard by non-dominated front.
 
 ``result.json`` is read through :func:`autodl.report.result.result_fields`, which accepts the
 envelope every kind writes and the older per-kind shapes. matplotlib is needed
@@ -41,9 +46,11 @@ from typing import Any, Mapping
 
 from autodl.errors import UserError
 from autodl.report import format as fmt
-from autodl.report.figures import (alphas_figure, genotype_figure, history_figure, importance_figure,
+from autodl.report.figures import (alphas_figure, genotype_figure, history_figure, hypervolume_figure, importance_figure,
                                    learning_curves_figure, nas_curves_figure, parallel_coordinates_figure,
-                                   parameter_importances, rung_figure)
+                                   parameter_importances, pareto_front_figure, rung_figure)
+from autodl.report.multiobjective import (HypervolumeHistory, front_section, hypervolume_history, hypervolume_section,
+                                          objective_names, summary_rows)
 from autodl.report.result import RunResult, result_fields
 
 #: below this many complete trials the importances carry a warning
@@ -95,7 +102,9 @@ def _searcher_text(meta: Mapping[str, Any], settings: Mapping[str, Any]) -> str 
     return f"{name} ({shown})" if shown else str(name)
 
 
-def _summary(result: RunResult, settings: Mapping[str, Any], study, run_dir: Path) -> str:
+def _summary(result: RunResult, settings: Mapping[str, Any], study, run_dir: Path,
+             names: list[str] | None = None, history: HypervolumeHistory | None = None) -> str:
+    """The summary table; ``names`` (and ``history``) for a study with several objectives."""
     rows: list[dict[str, str]] = []
 
     def row(label: str, text: str | None, raw: bool = False) -> None:
@@ -109,9 +118,15 @@ def _summary(result: RunResult, settings: Mapping[str, Any], study, run_dir: Pat
                                settings.get("model") if kind == "nn" else None) if x]
     row("kind", kind + (f" ({', '.join(detail)})" if detail else ""))
     row("data set", fmt.value(settings.get("dataset") or settings.get("data") or result.extra.get("dataset")))
+    several = names is not None or isinstance(result.direction, (list, tuple))
     direction = result.direction or (study.direction if study is not None else None)
     metric = result.metric or settings.get("metric")
-    if metric:
+    if several and study is not None and names is not None:
+        for label, text in summary_rows(study, names, history):
+            row(label, text)
+    elif several:
+        row("objectives", fmt.value(metric))
+    elif metric:
         better = {"maximize": "higher is better", "minimize": "lower is better"}.get(direction, direction)
         row("metric", f"{fmt.value(metric)} ({better})" if better else fmt.value(metric))
     best, where = result.best_value, []
@@ -125,7 +140,7 @@ def _summary(result: RunResult, settings: Mapping[str, Any], study, run_dir: Pat
     if result.best_budget is not None:
         where.append(f"budget {fmt.value(result.best_budget)}")
     method = settings.get("method") or result.extra.get("method")
-    if best is not None:
+    if best is not None and not several:
         source = "cross-validation" if settings.get("cv") else "validation split"
         if kind == "nas" and method == "darts":
             epochs = result.extra.get("search_epochs") or settings.get("epochs")
@@ -138,9 +153,12 @@ def _summary(result: RunResult, settings: Mapping[str, Any], study, run_dir: Pat
         held = f"held-out test split ({fmt.value(100 * share)}% of rows)" if isinstance(share, float) else "held-out test split"
         if kind == "nas" and settings.get("train_epochs"):
             held = f"final network trained {settings['train_epochs']} epochs, {held}"
-        row("test score (final model)", f"{fmt.value(result.test_score)} — {held}")
+        test = result.test_score
+        if isinstance(test, (list, tuple)) and names is not None and len(test) == len(names):
+            test = {n: v for n, v in zip(names, test)}
+        row("test score (final model)", f"{fmt.value(test)} — {held}")
     config = result.best_config
-    if config is None and study is not None:
+    if config is None and study is not None and not several:
         try:
             config = study.best_trial.config
         except ValueError:
@@ -266,7 +284,8 @@ def _space_table(space) -> str:
 
 
 # ------------------------------------------------------------------------------- study sections
-def _importance_section(study, importances: Mapping[str, float] | None, n_complete: int) -> str:
+def _importance_section(study, importances: Mapping[str, float] | None, n_complete: int,
+                        label: str = "importances") -> str:
     parts = []
     budgets = sorted({t.budget for t in study.trials if t.state.value == "complete" and t.budget is not None})
     if importances is None:
@@ -285,7 +304,7 @@ def _importance_section(study, importances: Mapping[str, float] | None, n_comple
                         "their values are mixed here, so part of what the forest explains is the budget."))
     fig = importance_figure(importances)
     if fig:
-        parts.append(_img(fig, "importances"))
+        parts.append(_img(fig, label))
     zero = [n for n, s in importances.items() if s <= 0]
     if zero:
         parts.append(_p(f"No measurable importance ({len(zero)}): " + _codes(zero) + "."))
@@ -327,7 +346,7 @@ def _parallel_section(study, importances, metric: str) -> str:
     return f"<figure>{_img(fig, 'parallel coordinates')}<figcaption class='muted'>{caption}</figcaption></figure>"
 
 
-def _leaderboard(study, metric: str) -> str:
+def _leaderboard(study, metric: str, names: list[str] | None = None) -> str:
     board = study.leaderboard(top=LEADERBOARD_ROWS)
     if board.empty:
         return _p("No trial completed.")
@@ -337,11 +356,15 @@ def _leaderboard(study, metric: str) -> str:
     params = [n for n in study.space.names if n in board.columns]  # the space's order, not pandas'
     board = board[[c for c in board.columns if c not in params] + params]
     rows = board.to_dict(orient="records")
-    renamed = {"id": "trial", "value": metric}
+    renamed = {"id": "trial", "value": metric, **{f"value_{k}": n for k, n in enumerate(names or [])}}
     rows = [{renamed.get(k, k): fmt.duration(v) if k == "duration" and v is not None and v == v else v
              for k, v in r.items()} for r in rows]
     head = f"The {len(rows)} best of {n_complete} complete trials" if len(rows) < n_complete else \
         f"All {n_complete} complete trials, best first"
+    if names is not None:
+        head = (f"{'The first ' + str(len(rows)) + ' of' if len(rows) < n_complete else 'All'} {n_complete} complete "
+                "trials by non-dominated front (front 0 is the Pareto front, front 1 the front of the rest, ...; "
+                "infeasible trials last, by violation), then by id")
     if "budget" in board.columns:
         head += ", largest budget first (values at different budgets do not compare)"
     head += "." + (" A blank cell: the parameter is not used by that configuration." if study.space.is_conditional else "")
@@ -438,18 +461,32 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
         from autodl.study import Study
 
         study = Study.load(run, searcher="random")  # a read-only view needs no searcher state
-    sections.append(("Summary", _summary(result, settings, study, run_dir), "summary"))
+    names = history = None
+    if study is not None and study.n_objectives > 1:
+        names = objective_names(study.n_objectives, raw_result, settings, study.storage.get_meta())
+        history = hypervolume_history(study)
+    sections.append(("Summary", _summary(result, settings, study, run_dir, names, history), "summary"))
     skip = {"genotype"} if (run_dir / "genotype.json").is_file() else set()
     body = _settings(settings, result, skip) + (_space_table(study.space) if study is not None else "")
     sections.append(("Settings", body, "settings"))
 
+    if names is not None:
+        sections.append(("Pareto front", front_section(study, names), "front"))
+        if history is not None:
+            sections.append(("Hypervolume over time", hypervolume_section(history, names), "hypervolume"))
     if study is not None:
         fig = history_figure(study, metric)
         if fig:
             sections.append(("Best-so-far history", _img(fig, "best so far"), "history"))
         n_complete = sum(t.state.value == "complete" for t in study.trials)
-        importances = parameter_importances(study)
-        body = _importance_section(study, importances, n_complete)
+        if names is None:
+            importances = parameter_importances(study)
+            body = _importance_section(study, importances, n_complete)
+        else:  # one forest per objective
+            importances = None
+            body = "".join(f"<h3>{html.escape(n)}</h3>" + _importance_section(
+                study, parameter_importances(study, objective=k), n_complete, f"importances: {n}")
+                for k, n in enumerate(names))
         if body:
             sections.append(("Parameter importances", body, "importance"))
         body = _parallel_section(study, importances, metric)
@@ -479,7 +516,7 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
         if body:
             sections.append(("Feature importance", body, "features"))
     if study is not None:
-        sections.append(("Leaderboard", _leaderboard(study, metric), "leaderboard"))
+        sections.append(("Leaderboard", _leaderboard(study, metric, names), "leaderboard"))
 
     nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for t, _, a in sections)
     body = "".join(_section(t, b, a) for t, b, a in sections)
@@ -492,7 +529,8 @@ def build_report(run: str | Path, out: str | Path | None = None) -> Path:
     return atomic_write(out, lambda p: p.write_text(page, encoding="utf-8"))
 
 
-__all__ = ["FEW_TRIALS", "LEADERBOARD_ROWS", "PARALLEL_PARAMETERS", "RunResult", "alphas_figure", "build_report",
-           "genotype_figure", "history_figure", "importance_figure", "learning_curves_figure", "nas_curves_figure",
-           "parallel_coordinates_figure", "parallel_parameters", "parameter_importances", "result_fields",
-           "rung_figure"]
+__all__ = ["FEW_TRIALS", "HypervolumeHistory", "LEADERBOARD_ROWS", "PARALLEL_PARAMETERS", "RunResult", "alphas_figure",
+           "build_report", "genotype_figure", "history_figure", "hypervolume_figure", "hypervolume_history",
+           "importance_figure", "learning_curves_figure", "nas_curves_figure", "objective_names",
+           "parallel_coordinates_figure", "parallel_parameters", "parameter_importances", "pareto_front_figure",
+           "result_fields", "rung_figure"]

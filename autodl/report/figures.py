@@ -130,13 +130,18 @@ def parallel_coordinates_figure(study, names: Sequence[str], trials: Sequence, m
     return _png(fig)
 
 
-def parameter_importances(study, seed: int = 0, repeats: int = 5) -> dict[str, float] | None:
+def parameter_importances(study, seed: int = 0, repeats: int = 5, objective: int | None = None
+                          ) -> dict[str, float] | None:
     """Permutation importance of each parameter for a random forest fitted on the trials.
 
-    None with fewer than 5 complete trials or when they all have the same value (and for a
-    study with several objectives, whose trials have ``values`` but no single ``value``).
+    ``objective`` picks one value of a study with several objectives (its trials have ``values``
+    but no single ``value``: without it, None). None with fewer than 5 complete trials or when
+    they all have the same value.
     """
-    done = _complete(study)
+    if objective is None:
+        done = _complete(study)
+    else:
+        done = [t for t in study.trials if t.state.value == "complete" and t.values is not None]
     if len(done) < 5:
         return None
     from sklearn.ensemble import RandomForestRegressor
@@ -144,7 +149,7 @@ def parameter_importances(study, seed: int = 0, repeats: int = 5) -> dict[str, f
 
     X = np.array([study.space.encode(t.config) for t in done], dtype=float)
     X = np.where(np.isnan(X), -1.0, X)
-    y = np.array([t.value for t in done])
+    y = np.array([t.value if objective is None else t.values[objective] for t in done], dtype=float)
     if np.ptp(y) == 0:
         return None
     forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=seed).fit(X, y)
@@ -311,4 +316,91 @@ def genotype_figure(genotype: Mapping[str, Any]) -> str | None:
             _edge(ax, pos[src], pos[dst], 0.3 if skips else 0.0, arrow, op, t=0.5 if src >= 2 else 0.35 + 0.15 * (dst - 2))
         for k in range(n_nodes):
             _edge(ax, pos[k + 2], out, 0.12 * (n_nodes - 1 - k), dict(arrow, color="#aaa", ls="--", lw=0.9))
+    return _png(fig)
+
+
+# ------------------------------------------------------------------- several objectives
+def _axis_label(name: str, direction: str) -> str:
+    return f"{name} ({'lower' if direction == 'minimize' else 'higher'} is better)"
+
+
+def _staircase(front: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """The boundary of what the 2-D ``front`` dominates, as a polyline through its points: built
+    with both objectives minimized (sorted by the first, the second falls), then mapped back."""
+    sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    y = front * sign
+    y = y[np.lexsort((y[:, 1], y[:, 0]))]
+    corners = [y[0]]
+    for a, b in zip(y[:-1], y[1:]):
+        corners += [np.array([b[0], a[1]]), b]
+    return np.array(corners) * sign
+
+
+def pareto_front_figure(values: np.ndarray, on_front: np.ndarray, names: Sequence[str], directions: Sequence[str],
+                        feasible: np.ndarray | None = None, ids: Sequence[int] | None = None) -> str | None:
+    """Every complete trial's objective values, the Pareto front highlighted (and, with two
+    objectives, joined by the boundary of what it dominates); infeasible trials as grey crosses.
+    With three or more objectives, one panel per pair of objectives (the front is the front in
+    all of them, so a front point can look dominated in one pair)."""
+    plt = _plt()
+    values = np.asarray(values, dtype=float)
+    on_front = np.asarray(on_front, dtype=bool)
+    feasible = np.ones(len(values), dtype=bool) if feasible is None else np.asarray(feasible, dtype=bool)
+    m = values.shape[1] if values.ndim == 2 else 0
+    if len(values) == 0 or m < 2:
+        return None
+    pairs = [(i, j) for j in range(1, m) for i in range(j)]  # (x objective, y objective)
+    n = m - 1
+    size = 5.0 if m == 2 else 3.2
+    fig, axes = plt.subplots(n, n, figsize=(size * n + (2.5 if m == 2 else 0), size * n * (0.75 if m == 2 else 1)),
+                             squeeze=False)
+    for r in range(n):
+        for c in range(n):
+            if c > r:
+                axes[r][c].axis("off")
+    rest = ~on_front
+    for i, j in pairs:
+        ax = axes[j - 1][i]
+        ax.scatter(values[rest & feasible, i], values[rest & feasible, j], s=14, color=_BLUE, alpha=0.55,
+                   label="trial")
+        if (~feasible).any():
+            ax.scatter(values[~feasible, i], values[~feasible, j], s=18, marker="x", color="#999999",
+                       label="infeasible")
+        ax.scatter(values[on_front, i], values[on_front, j], s=34, color=_ORANGE, edgecolor="#7a3a10", zorder=3,
+                   label="Pareto front")
+        if m == 2 and on_front.any():
+            line = _staircase(values[on_front][:, [i, j]], [directions[i], directions[j]])
+            ax.plot(line[:, 0], line[:, 1], color=_ORANGE, lw=1.5, zorder=2)
+            if ids is not None and on_front.sum() <= 15:
+                for k in np.flatnonzero(on_front):
+                    ax.annotate(str(ids[k]), (values[k, i], values[k, j]), textcoords="offset points",
+                                xytext=(4, 4), fontsize=7, color="#7a3a10")
+        if j == m - 1:  # one column per x objective, one row per y objective: label the outer panels
+            ax.set_xlabel(_axis_label(names[i], directions[i]), fontsize=9)
+        if i == 0:
+            ax.set_ylabel(_axis_label(names[j], directions[j]), fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def hypervolume_figure(finished: Sequence[int], hypervolume: Sequence[float],
+                       seconds: Sequence[float] | None = None) -> str | None:
+    """The hypervolume of the feasible front against the number of finished trials and, when the
+    trials' times are stored, against the wall time since the first trial started."""
+    plt = _plt()
+    if not len(finished):
+        return None
+    panels = [("trials finished", finished)] + ([("seconds since the first trial started", seconds)]
+                                                 if seconds is not None else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False)
+    for ax, (label, xs) in zip(axes[0], panels):
+        ax.step(xs, hypervolume, where="post", color=_GREEN, lw=2)
+        ax.scatter(xs, hypervolume, s=8, color=_GREEN)
+        ax.set_xlabel(label)
+        ax.set_ylabel("hypervolume")
+        if label == "trials finished":
+            _integer_ticks(ax.xaxis)
+        ax.grid(alpha=0.3)
     return _png(fig)

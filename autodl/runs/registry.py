@@ -118,6 +118,18 @@ class RunKind:
 
         return export_run_model(self.load_model(run_dir), path)
 
+    def export_trial(self, run_dir: Path, path: str | Path, trial_id: int, say=print) -> tuple[Path, str]:
+        """Write trial ``trial_id``'s model (e.g. a Pareto front member) to ONNX, verified;
+        ``say`` reports progress (refitting, retraining). Kinds that cannot rebuild a trial's
+        model say so in one line."""
+        from autodl.errors import UserError
+
+        raise UserError(f"export --trial is not available for {self.variant_label()} runs; "
+                        f"`autodl export {run_dir} --onnx FILE` exports the run's final model")
+
+    def variant_label(self) -> str:
+        return {"nn": "--model", "nas": "--nas"}.get(self.name, self.name)
+
     def describe(self, result: Mapping[str, Any], run_dir: Path) -> list[str]:
         """Lines the CLI prints for a finished run."""
         test = result.get("test_score")
@@ -126,6 +138,38 @@ class RunKind:
                 + (f", test {metric} {test:.4f}" if isinstance(test, (int, float)) else "")
                 + (f" — trial {result['best_trial']}" if result.get("best_trial") is not None else ""),
                 f"run folder: {run_dir}"]
+
+
+def complete_trial(run_dir: str | Path, trial_id: int, path: str | Path):
+    """Trial ``trial_id`` of a run folder, checked before anything is trained or written: it
+    exists and completed, and ``path`` is an ``.onnx`` file in an existing folder (one line each)."""
+    from autodl.errors import ExportError, UserError
+    from autodl.study import Study, TrialState
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "study.db").is_file():
+        raise UserError(f"{run_dir} has no study.db, so no trials to export")
+    trials = {t.id: t for t in Study.load(run_dir, searcher="random").trials}
+    trial = trials.get(trial_id)
+    if trial is None:
+        ids = f"its trials are {min(trials)}..{max(trials)}" if trials else "it has no trials"
+        raise UserError(f"{run_dir} has no trial {trial_id} ({ids}); `autodl show {run_dir}` lists them")
+    if trial.state != TrialState.COMPLETE:
+        why = f": {trial.message}" if trial.message else ""
+        raise UserError(f"trial {trial_id} is {trial.state.value}{why}; only a complete trial can be exported")
+    target = Path(path)
+    if target.suffix.lower() != ".onnx":
+        raise ExportError(f"{target}: the file name must end in .onnx")
+    if not target.parent.is_dir():
+        raise ExportError(f"{target.parent} does not exist; create the folder first")
+    return trial
+
+
+def trial_metadata(trial, metric) -> dict[str, Any]:
+    """ONNX metadata naming the exported trial: its config, score(s) and metric(s)."""
+    several = trial.values is not None and len(trial.values) > 1
+    return {"config": dict(trial.config), "score": list(trial.values) if several else trial.value,
+            "metric": metric, "trial_id": trial.id}
 
 
 def get_kind(name: str) -> RunKind:

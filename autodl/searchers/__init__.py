@@ -14,6 +14,7 @@ from autodl.searchers.evolution import RegularizedEvolution
 from autodl.searchers.gp import GaussianProcess
 from autodl.searchers.grid import GridSearch
 from autodl.searchers.multifidelity import ASHA, BOHB, Hyperband, SuccessiveHalving
+from autodl.searchers.moasha import MOASHA
 from autodl.searchers.motpe import MOTPE
 from autodl.searchers.nsga2 import NSGA2
 from autodl.searchers.random import RandomSearch
@@ -31,7 +32,7 @@ def register(cls: type[Searcher]) -> type[Searcher]:
 
 
 for _cls in (RandomSearch, GridSearch, TPE, GaussianProcess, RegularizedEvolution,
-             SuccessiveHalving, Hyperband, ASHA, BOHB, AutoSearcher, NSGA2, MOTPE):
+             SuccessiveHalving, Hyperband, ASHA, BOHB, AutoSearcher, NSGA2, MOTPE, MOASHA):
     register(_cls)
 
 # Optuna samplers as autodl searchers; the module imports optuna only when one is built.
@@ -58,5 +59,5 @@ def make_searcher(name: str, space: Space, seed: int | None = None, **params: An
 __all__ = [
     "Searcher", "Trial", "Observation", "AutoSearcher", "RandomSearch", "GridSearch", "TPE", "GaussianProcess",
     "RegularizedEvolution", "OptunaSearcher", "SuccessiveHalving", "Hyperband", "ASHA", "BOHB",
-    "NSGA2", "MOTPE", "SEARCHERS", "register", "make_searcher", "searcher_names",
+    "NSGA2", "MOTPE", "MOASHA", "SEARCHERS", "register", "make_searcher", "searcher_names",
 ]

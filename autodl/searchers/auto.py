@@ -3,6 +3,11 @@ from what is known when the study is created.
 
 The rule, applied in this order (:func:`choose_searcher`; ``d`` is the number of parameters):
 
+0. **Several objectives** (``n_objectives > 1``, which a :class:`~autodl.Study` with several
+   ``directions`` passes): with budgets, :class:`~autodl.searchers.MOASHA` (multi-objective
+   ASHA: it promotes by Pareto rank, so the search prunes); without,
+   :class:`~autodl.searchers.MOTPE` (the better of autodl's multi-objective searchers at 50-100
+   trials in ``benchmarks/multiobjective.py``).
 1. **Budgets given** (``max_budget``; ``min_budget`` and ``eta`` optional): a multi-fidelity
    searcher. :class:`~autodl.searchers.BOHB` when the caller supplies at least ``d + 1``
    starting configurations (``n_initial``): they run at the largest budget and BOHB's model of
@@ -97,7 +102,7 @@ def finite_size(space: Space, limit: int) -> int | None:
 
 def choose_searcher(space: Space, n_trials: int | None = None, n_initial: int = 0,
                     min_budget: float | None = None, max_budget: float | None = None,
-                    eta: float | None = None) -> Choice:
+                    eta: float | None = None, n_objectives: int = 1) -> Choice:
     """The searcher the documented rule picks (see the module docstring).
 
     Args:
@@ -107,15 +112,21 @@ def choose_searcher(space: Space, n_trials: int | None = None, n_initial: int = 
         n_initial: starting configurations the caller supplies (``Study.enqueue``).
         min_budget, max_budget, eta: the fidelity range; giving ``max_budget`` selects a
             multi-fidelity searcher.
+        n_objectives: how many values the objective returns (rule 0).
 
     Example:
         >>> choose_searcher(Space({"lr": Float(1e-4, 1e-1, log=True)})).name
         'gp'
     """
     d = len(space)
+    fidelity = {k: v for k, v in (("min_budget", min_budget), ("max_budget", max_budget),
+                                  ("eta", eta)) if v is not None}
+    if n_objectives > 1:
+        if max_budget is not None:
+            return Choice("moasha", fidelity, f"{n_objectives} objectives and budgets: "
+                          "multi-objective ASHA (promotes by Pareto rank)")
+        return Choice("motpe", {}, f"{n_objectives} objectives: multi-objective TPE")
     if max_budget is not None:
-        fidelity = {k: v for k, v in (("min_budget", min_budget), ("max_budget", max_budget),
-                                      ("eta", eta)) if v is not None}
         if n_initial >= d + 1:
             return Choice("bohb", fidelity, f"budgets and {n_initial} starting configurations "
                           f"(>= {d + 1}, enough for BOHB's model of the largest budget)")
@@ -157,6 +168,8 @@ class AutoSearcher(Searcher):
         n_initial: starting configurations the caller will supply with ``Study.enqueue``.
         min_budget, max_budget, eta: a fidelity range; ``max_budget`` selects a multi-fidelity
             searcher (rule 1).
+        n_objectives: values the objective returns (a study with several directions passes
+            it; rule 0).
 
     Example:
         >>> study = Study(space)                     # searcher="auto"
@@ -167,14 +180,16 @@ class AutoSearcher(Searcher):
 
     def __init__(self, space: Space, seed: int | None = None, n_trials: int | None = None,
                  n_initial: int = 0, min_budget: float | None = None, max_budget: float | None = None,
-                 eta: float | None = None):
+                 eta: float | None = None, n_objectives: int = 1):
         super().__init__(space, seed)
         self.n_trials = _check_count(n_trials, "n_trials", 1)
         self.n_initial = _check_count(n_initial, "n_initial", 0)
+        self.n_objectives = _check_count(n_objectives, "n_objectives", 1)
         if max_budget is None and (min_budget is not None or eta is not None):
             raise UserError("`min_budget` and `eta` need `max_budget` (the largest budget) too")
         self.min_budget, self.max_budget, self.eta = min_budget, max_budget, eta
-        self.choice = choose_searcher(space, self.n_trials, self.n_initial, min_budget, max_budget, eta)
+        self.choice = choose_searcher(space, self.n_trials, self.n_initial, min_budget, max_budget, eta,
+                                      self.n_objectives)
         from autodl.searchers import SEARCHERS
 
         #: the searcher doing the work
@@ -185,8 +200,11 @@ class AutoSearcher(Searcher):
         self.max_budget = self.chosen.max_budget
 
     def get_params(self) -> dict[str, Any]:
-        return {"n_trials": self.n_trials, "n_initial": self.n_initial, "min_budget": self.min_budget,
-                "max_budget": self.max_budget, "eta": self.eta}
+        params = {"n_trials": self.n_trials, "n_initial": self.n_initial, "min_budget": self.min_budget,
+                  "max_budget": self.max_budget, "eta": self.eta}
+        if self.n_objectives > 1:
+            params["n_objectives"] = self.n_objectives
+        return params
 
     # ------------------------------------------------------------------ protocol, passed on
     def ask(self) -> Trial:
@@ -197,7 +215,7 @@ class AutoSearcher(Searcher):
         self.chosen.tell(trial, value, constraints)
         super().tell(trial, value, constraints)
 
-    def report(self, trial: Trial, value: float, step: int) -> None:
+    def report(self, trial: Trial, value: float | Sequence[float], step: int) -> None:
         self.chosen.report(trial, value, step)
         super().report(trial, value, step)
 

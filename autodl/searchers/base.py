@@ -14,8 +14,9 @@ Protocol::
     searcher.tell(trial, 0.3, constraints=[0.1, -2.0])   # constrained: <= 0 is feasible
 
 Several objectives: a searcher with ``multi_objective = True`` (``motpe``, ``nsga2``,
-``random``) takes a sequence of floats, each minimized, ``searcher.tell(trial, [err,
-latency])``; the others refuse one. Constraints reach every searcher; those without ``handles_constraints`` see an
+``moasha``, ``random``) takes a sequence of floats, each minimized, ``searcher.tell(trial, [err,
+latency])`` (and ``searcher.report(trial, (err, latency), step)`` for intermediate values); the
+others refuse one. Constraints reach every searcher; those without ``handles_constraints`` see an
 infeasible trial as a failure (ranked last), the others rank feasible trials first and
 infeasible ones by their total violation.
 
@@ -190,7 +191,8 @@ class Searcher(abc.ABC):
         self.pending: dict[int, Trial] = {}
         self.observations: list[Observation] = []
         #: intermediate values reported by define-by-run objectives: {trial id: {step: value}}
-        self.intermediate: dict[int, dict[int, float]] = {}
+        #: (a tuple of values per step with several objectives)
+        self.intermediate: dict[int, dict[int, float | tuple[float, ...]]] = {}
 
     # ------------------------------------------------------------------ protocol
     @abc.abstractmethod
@@ -230,11 +232,25 @@ class Searcher(abc.ABC):
             return
         self._observe(obs)
 
-    def report(self, trial: Trial, value: float, step: int) -> None:
+    def report(self, trial: Trial, value: float | Sequence[float], step: int) -> None:
         """Record an intermediate value (to minimize) of a running trial at ``step`` (an int
-        >= 0; the order is Optuna's ``report(value, step)``)."""
+        >= 0; the order is Optuna's ``report(value, step)``). A searcher with
+        :attr:`multi_objective` also takes a sequence (one value per objective, each minimized),
+        kept as a tuple; a non-finite value is not recorded.
+
+        Raises:
+            TypeError: several values for a single-objective searcher.
+        """
         step = check_step(step)
-        v = _clean_value(value)
+        if _is_sequence(value):
+            if len(value) > 1 and not self.multi_objective:
+                raise TypeError(f"searcher '{self.name}' minimizes one value, but was reported "
+                                f"{len(value)}")
+            values = _clean_values(value)
+            v: float | tuple[float, ...] | None = (
+                None if values is None else values[0] if len(values) == 1 else values)
+        else:
+            v = _clean_value(value)
         if v is not None:
             self.intermediate.setdefault(trial.id, {})[step] = v
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 #: relative tolerance when comparing budgets and powers of eta
 _TOL = 1e-9
@@ -251,13 +251,18 @@ class AshaRungs:
     ``results[k]`` holds ``{slot: value}`` of configs finished at rung ``k`` and ``promoted[k]``
     the slots already sent from rung ``k`` to ``k + 1``. A slot in the top ``1/eta`` of rung ``k``
     that was not promoted yet is promotable; the highest rung with one wins.
+
+    ``order`` ranks a rung's results when they are not single floats (several objectives):
+    it takes ``{slot: result}`` (failures excluded) and how many first places are needed, and
+    returns the slots best first; by default results are floats, ranked by value, then slot.
     """
 
     budgets: list[float]
     eta: float
     configs: dict[int, dict] = field(default_factory=dict)
-    results: list[dict[int, float | None]] = field(default_factory=list)
+    results: list[dict[int, Any]] = field(default_factory=list)
     promoted: list[set[int]] = field(default_factory=list)
+    order: Callable[[Mapping[int, Any], int], list[int]] | None = None
 
     def __post_init__(self) -> None:
         if not self.results:
@@ -274,12 +279,21 @@ class AshaRungs:
     def promotable(self) -> tuple[int, int] | None:
         """``(rung to run, slot)`` of the best promotable config in the highest rung, or None."""
         for k in range(len(self.budgets) - 2, -1, -1):
-            ok = sorted((v, slot) for slot, v in self.results[k].items() if v is not None)
-            top = ok[: int(math.floor(len(self.results[k]) / self.eta * (1 + _TOL)))]
-            for _, slot in top:
+            n_top = int(math.floor(len(self.results[k]) / self.eta * (1 + _TOL)))
+            if n_top == 0:
+                continue
+            for slot in self.ranked(k, n_top)[:n_top]:
                 if slot not in self.promoted[k]:
                     return k + 1, slot
         return None
+
+    def ranked(self, rung: int, top: int | None = None) -> list[int]:
+        """The slots of ``rung``'s successes, best first (``top``: only that many first places
+        need to be exact)."""
+        ok = {slot: v for slot, v in self.results[rung].items() if v is not None}
+        if self.order is not None:
+            return list(self.order(ok, len(ok) if top is None else top))
+        return [slot for _, slot in sorted((v, slot) for slot, v in ok.items())]
 
     def mark_promoted(self, rung: int, slot: int) -> None:
         """``slot`` was sent to ``rung`` (so it left ``rung - 1``)."""
@@ -304,12 +318,17 @@ class RungPruner:
     reported step reaches a rung, its latest value is recorded there and the trial goes on
     only if it is among the best ``max(1, n // eta)`` of the ``n`` values recorded at that rung
     (itself included), as in ASHA; with fewer than ``eta`` values only the best goes on.
+    ``order`` ranks values that are not single floats (as for :class:`AshaRungs`: ``{trial id:
+    value}`` and the places needed -> ids best first); a trial is then "better" when it is
+    ranked before.
     """
 
-    def __init__(self, min_budget: float, max_budget: float, eta: float):
+    def __init__(self, min_budget: float, max_budget: float, eta: float,
+                 order: Callable[[Mapping[int, Any], int], list[int]] | None = None):
         self.steps = [b for b in rung_budgets(min_budget, max_budget, eta) if b < max_budget * (1 - _TOL)]
         self.eta = eta
-        self.values: list[dict[int, float]] = [{} for _ in self.steps]
+        self.order = order
+        self.values: list[dict[int, Any]] = [{} for _ in self.steps]
         self.passed: dict[int, int] = {}
 
     def should_prune(self, trial_id: int, intermediate: Mapping[int, float]) -> bool:
@@ -322,7 +341,10 @@ class RungPruner:
             rung = self.values[k]
             rung[trial_id] = value
             keep = max(1, int(math.floor(len(rung) / self.eta * (1 + _TOL))))
-            better = sum(1 for v in rung.values() if v < value)
+            if self.order is None:
+                better = sum(1 for v in rung.values() if v < value)
+            else:
+                better = list(self.order(rung, keep + 1)).index(trial_id)
             if better >= keep:
                 self.passed[trial_id] = k
                 return True

@@ -944,12 +944,13 @@ class Study:
                     # `running`, so it is marked ABANDONED below like the others
                     del running[tid]
                     frozen = self._finish(job, out, reported=ex.live_reports)
-                    if track and frozen.state == TrialState.COMPLETE and (
-                            best is None or self._better(frozen.value, best.value)):
-                        best = frozen
+                    if track and frozen.state == TrialState.COMPLETE:
                         # the objective's own time (a new worker's start-up is not refitted)
-                        limit.reserve = limit.ratio * self._full_budget_time(
-                            frozen.budget, out.duration or frozen.duration)
+                        need = limit.ratio * self._full_budget_time(frozen.budget, out.duration or frozen.duration)
+                        if self.n_objectives > 1:  # any front member may be the one refitted
+                            limit.reserve = max(limit.reserve, need)
+                        elif best is None or self._better(frozen.value, best.value):
+                            best, limit.reserve = frozen, need
                     for cb in callbacks:
                         cb(self, frozen)
                 if limit is not None and running:

@@ -41,8 +41,9 @@ class FrozenTrial:
     """A stored trial. ``value`` is in the study's own direction (not sign-flipped).
 
     ``values`` holds what the objective returned: ``(value,)`` for one objective, one value per
-    direction for several (then ``value`` is None, except the last reported value of a pruned
-    trial). ``constraints`` are the values set with :meth:`RunningTrial.set_constraint` (or by
+    direction for several (then ``value`` is None). A pruned trial keeps its last report: in
+    ``value`` (one objective), or in ``values`` when it reported a tuple (several objectives;
+    ``best_trials`` holds complete trials only). ``constraints`` are the values set with :meth:`RunningTrial.set_constraint` (or by
     the study's ``constraints_func``), by name; the trial is feasible when all are <= 0.
     """
 
@@ -54,7 +55,8 @@ class FrozenTrial:
     message: str | None = None
     started: float | None = None
     finished: float | None = None
-    intermediate: Mapping[int, float] = field(default_factory=dict)
+    #: reported values by step (a tuple per step where a multi-objective objective reported one)
+    intermediate: Mapping[int, float | tuple[float, ...]] = field(default_factory=dict)
     user_attrs: Mapping[str, Any] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
     retry_of: int | None = None
@@ -88,7 +90,8 @@ class FrozenTrial:
             "budget": self.budget,
             "message": self.message,
             "duration": self.duration,
-            "intermediate": {str(k): v for k, v in self.intermediate.items()},
+            "intermediate": {str(k): list(v) if isinstance(v, tuple) else v
+                             for k, v in self.intermediate.items()},
             "user_attrs": dict(self.user_attrs),
             "retry_of": self.retry_of,
         }
@@ -205,21 +208,24 @@ class RunningTrial:
         config: "Config",
         budget: float | None = None,
         *,
-        on_report: Callable[[int, float], None] | None = None,  # (step, value)
+        on_report: Callable[[int, Any], None] | None = None,  # (step, value or tuple)
         pruner: Callable[[], bool] | None = None,
         run_dir: str | None = None,
         keeper: Callable[[float], bool] | None = None,
         stop_at: float | None = None,
         timeout: float | None = None,
+        n_objectives: int | None = None,
     ):
         self.id = id
+        #: the study's number of directions, when known (a reported tuple must have as many)
+        self.n_objectives = n_objectives
         self.stop_at = stop_at
         self.timeout = timeout
         self._timeout_at = None if timeout is None else time.monotonic() + float(timeout)
         self.config = dict(config)
         self.budget = budget
         self.run_dir = run_dir
-        self.intermediate: dict[int, float] = {}
+        self.intermediate: dict[int, float | tuple[float, ...]] = {}
         self.user_attrs: dict[str, Any] = {}
         #: constraint values set with :meth:`set_constraint`, by name (<= 0: satisfied)
         self.constraints: dict[str, float] = {}
@@ -232,21 +238,35 @@ class RunningTrial:
         """Alias of :attr:`config`."""
         return self.config
 
-    def report(self, value: float, step: int) -> None:
+    def report(self, value: "float | Sequence[float]", step: int) -> None:
         """Record an intermediate ``value`` (in the study's direction) at ``step``.
 
         The order is Optuna's, ``trial.report(value, step)``; ``step`` (epochs done, say) is an
-        int >= 0. Reporting a step again replaces its value.
+        int >= 0. Reporting a step again replaces its value. In a study with several
+        directions ``value`` may be a tuple, one value per direction (``trial.report((acc,
+        latency_ms), epoch)``): that is what multi-objective pruning (``moasha`` with
+        ``mode="prune"``) ranks; an objective known before training (a latency) is reported
+        with the same value at every step.
 
         Raises:
             TypeError: ``step`` is not an int (a float, a bool, a string; e.g. the arguments of
                 ``report(step, value)``, the order of older autodl versions).
-            ValueError: ``step`` is negative, or ``value`` is not a finite number.
+            ValueError: ``step`` is negative, ``value`` is not a finite number (or a tuple of
+                them), or a tuple's length is not the study's number of directions.
         """
         step = check_step(step)
-        v, why = check_value(value)
-        if v is None:
-            raise ValueError(f"trial.report(value, step={step}): {why}")
+        if is_sequence(value):
+            vs, why = check_values(value)
+            if vs is None:
+                raise ValueError(f"trial.report(value, step={step}): {why}")
+            if self.n_objectives is not None and len(vs) != self.n_objectives:
+                raise ValueError(f"trial.report(value, step={step}): {len(vs)} values, but the study "
+                                 f"has {self.n_objectives} direction{'s' * (self.n_objectives != 1)}")
+            v: float | tuple[float, ...] = vs[0] if len(vs) == 1 else vs
+        else:
+            v, why = check_value(value)
+            if v is None:
+                raise ValueError(f"trial.report(value, step={step}): {why}")
         self.intermediate[step] = v
         if self._on_report is not None:
             self._on_report(step, v)

@@ -48,7 +48,8 @@ class TabularKind(RunKind):
                           n_workers=args.workers or 1, **_executor_fields(args), **feature_fields(args),
                           column_roles=column_roles(args), weight_column=args.weight, groups_column=args.groups,
                           time_column=args.time_column, ensemble=not args.no_ensemble,
-                          refit=False if args.no_refit else None)
+                          refit=False if args.no_refit else None, objectives=args.objectives,
+                          max_latency_ms=args.max_latency_ms, select=args.select, latency_fn=args.latency_fn)
 
     def default_out(self, spec) -> str:
         stem = spec.dataset or Path(spec.data or spec.entityset).stem
@@ -126,7 +127,39 @@ class TabularKind(RunKind):
         what = "held-out test rows" if prep.X_test is not None else "training rows (the run held out none)"
         return written, f"{min(len(sample), 512)} {what}"
 
+    def export_trial(self, run_dir: Path, path, trial_id: int, say=print) -> tuple[Path, str]:
+        """Trial ``trial_id``'s configuration refit on all of the run's rows (as the run's own model
+        is), exported and verified on the held-out rows. A trial that is unknown or did not complete
+        is one line, before anything is fitted or written."""
+        from autodl.export import export_onnx
+        from autodl.runs.registry import complete_trial, trial_metadata
+        from autodl.tabular.objectives import PYTHON_MARK
+        from autodl.tabular.pipeline import quiet_fit
+        from autodl.tabular.search import fit_config, load_spec, prepare_run
+
+        run_dir = Path(run_dir)
+        trial = complete_trial(run_dir, trial_id, path)
+        spec = load_spec(run_dir)
+        for name in ("latency_fn", "select"):  # not needed to refit, and not in run.json when callables
+            if str(getattr(spec, name) or "").startswith(PYTHON_MARK):
+                setattr(spec, name, None)
+        prep = prepare_run(run_dir, spec)
+        say(f"autodl: refitting trial {trial_id}'s configuration on all training rows ({len(prep.X_all)} rows, "
+            "as the run's own model was)")
+        with quiet_fit():
+            model = fit_config(prep, trial.config, "all")
+        sample = (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512]
+        sample, meta = plan_sample(prep.plan, sample)
+        several = trial.values is not None and len(trial.values) > 1
+        meta.update(trial_metadata(trial, list(spec.objectives) if several and spec.objectives else spec.metric),
+                    run_kind="tabular", refit="all rows")
+        written = export_onnx(model, path, sample=sample, metadata=meta)
+        what = "held-out test rows" if prep.X_test is not None else "training rows (the run held out none)"
+        return written, f"{len(sample)} {what}; trial {trial.id} refit on all rows"
+
     def describe(self, result: Mapping[str, Any], run_dir: Path) -> list[str]:
+        if isinstance(result.get("metric"), list):
+            return _describe_front(result, run_dir)
         test = result.get("test_score")
         metric = result["metric"]
         model = (result.get("best_config") or {}).get("model", "?")
@@ -140,8 +173,45 @@ class TabularKind(RunKind):
             lines = [f"best {metric} {result['best_value']:.4f} (cv)"
                      + (f", test {metric} {test:.4f}" if test is not None else "")
                      + f" — trial {result['best_trial']}, model {model}"]
+        lines += _deployment_lines(result)
         lines.append(f"run folder: {run_dir}  (result.json, model.skops, study.db)")
         return lines
+
+
+def _show(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g} ms" if name == "latency" else f"{int(value)} bytes" if name == "size" else f"{value:.4f}"
+
+
+def _deployment_lines(result: Mapping[str, Any]) -> list[str]:
+    """What the deployed predictor's ONNX file measured (runs with objectives or a latency limit)."""
+    d = (result.get("extra") or {}).get("deployment")
+    if not d or d.get("latency_ms") is None:
+        return []
+    limit = d.get("max_latency_ms")
+    line = f"deployed ONNX: {d['latency_ms']:.4g} ms per row (1 thread), {d['size_bytes']} bytes"
+    if limit is not None:
+        line += f", limit {limit:g} ms {'met' if d.get('meets_limit') else 'NOT met'}"
+    return [line] + ([f"  {d['note']}"] if d.get("note") else [])
+
+
+def _describe_front(result: Mapping[str, Any], run_dir: Path) -> list[str]:
+    """A multi-objective run: the front's size, the chosen member and how it was chosen."""
+    extra = result.get("extra") or {}
+    names, values = result["metric"], result.get("best_value") or []
+    test = result.get("test_score")
+    chosen = ", ".join(f"{n} {_show(n, v)}" for n, v in zip(names, values))
+    model = (result.get("best_config") or {}).get("model", "?")
+    n_front = len(extra.get("front") or [])
+    lines = [f"Pareto front: {n_front} trial{'s' * (n_front != 1)} ("
+             + ", ".join(f"{o['direction']} {o['name']}" for o in extra.get("objectives") or []) + ")",
+             f"predicting: trial {result['best_trial']} ({model}), {chosen} (cv); chosen by {extra.get('selected_by')}"
+             + (f"; test {names[0]} {test[0]:.4f}" if isinstance(test, list) and test and test[0] is not None else "")]
+    lines += _deployment_lines(result)
+    lines.append(f"export any front member: autodl export {run_dir} --trial N --onnx FILE")
+    lines.append(f"run folder: {run_dir}  (result.json, model.skops, study.db, latency.json)")
+    return lines
 
 
 def onnx_metadata(result: Mapping[str, Any]) -> dict[str, Any]:

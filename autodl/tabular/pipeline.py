@@ -551,6 +551,9 @@ class CVObjective:
     ``groups`` (per row) keep each group on one side of every fold (:func:`make_cv`).
     ``predictions_dir``: a trial at the full budget keeps its out-of-fold predictions there
     (:func:`autodl.tabular.ensemble.save_predictions`; rows no fold validates stay NaN).
+    ``deployment`` (:class:`autodl.tabular.objectives.Deployment`): the trial also measures the
+    ONNX file of its first fold's model (latency, size) and returns one value per objective, or
+    sets the latency constraint.
     ``models_dir``: such a trial also keeps its fitted fold models in this (private, temporary)
     folder, as one model averaging them (:func:`autodl.tabular.ensemble.save_fold_models`), so
     that it can predict without being fitted again.
@@ -561,8 +564,10 @@ class CVObjective:
 
     def __init__(self, X, y, task: str, metric: Metric, folds: int = 5, seed: int = 0, features=None,
                  budget_resource: str = "auto", max_budget: float | None = None, plan=None, sample_weight=None,
-                 groups=None, predictions_dir: str | None = None, models_dir: str | None = None):
+                 groups=None, predictions_dir: str | None = None, models_dir: str | None = None,
+                 deployment=None):
         self.X, self.y, self.task, self.metric, self.plan = X, y, task, metric, plan
+        self.deployment = deployment
         self.sample_weight, self.groups = sample_weight, groups
         self.predictions_dir, self.models_dir = predictions_dir, models_dir
         self.folds, self.seed, self.features = folds, seed, features
@@ -584,7 +589,8 @@ class CVObjective:
             shape = (len(self.y), len(classes)) if classes is not None else (len(self.y),)
             predictions = np.full(shape, np.nan, dtype=np.float32)
         models_dir = getattr(self, "models_dir", None)
-        models = [] if keep and models_dir is not None else None
+        deployment = getattr(self, "deployment", None)
+        models = [] if (keep and models_dir is not None) or deployment is not None else None
         with quiet_fit() as caught:
             values = cv_scores(pipe, self.X, self.y, splits, self.metric, self.sample_weight, predictions, classes,
                                models=models)
@@ -592,13 +598,15 @@ class CVObjective:
             from autodl.tabular.ensemble import save_fold_models, save_predictions
 
             save_predictions(self.predictions_dir, trial.id, predictions)
-            if models:
+            if models and models_dir is not None:
                 started = time.perf_counter()
                 if save_fold_models(models_dir, trial.id, models, self.task) is not None:
                     trial.set_user_attr("save_seconds", round(time.perf_counter() - started, 4))
         if caught:
             trial.set_user_attr("warnings", sorted({f"{w.category.__name__}: {w.message}"[:200] for w in caught}))
         trial.set_user_attr("cv_std", float(values.std()))
+        if deployment is not None:  # latency / size of the first fold's model, on its held-out rows
+            return deployment.evaluate(trial, float(values.mean()), models[0], take_rows(self.X, splits[0][1]))
         return float(values.mean())
 
     def _apply_budget(self, trial, pipe, splits):

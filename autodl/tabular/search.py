@@ -41,7 +41,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autodl.errors import DataError, UserError
+from autodl.errors import DataError, ExportError, UserError
 from autodl.runs import (Deadline, atomic_write, create_run, load_split, new_run_dir, read_run, result_envelope,
                          save_split, study_counts, write_json, write_result)
 from autodl.searchers import make_searcher
@@ -141,8 +141,58 @@ class SearchSpec:
     #: "maximize" or "minimize" when ``metric`` names a Python function given to search(); run.json
     #: cannot hold the function, so resuming needs it again (resume_run(metric=...))
     metric_direction: str | None = None
+    #: several objectives: the metric's name (or "metric") first, then "latency" and/or "size"
+    #: (see :mod:`autodl.tabular.objectives`); None or the metric alone: one objective
+    objectives: list[str] | None = None
+    #: the deployed predictor's latency limit: every trial gets the constraint latency - X <= 0
+    max_latency_ms: float | None = None
+    #: how one front member is chosen ("accuracy, latency<=1ms"; "python:<name>" for a callable
+    #: given to search(), which resume_run needs again); None: the best metric on the front
+    select: str | None = None
+    #: "module:function" measuring latency elsewhere (bytes -> ms); "python:<name>" for a callable
+    latency_fn: str | None = None
+
+    @property
+    def multi_objective(self) -> bool:
+        return bool(self.objectives) and len(self.objectives) > 1
+
+    @property
+    def measures_onnx(self) -> bool:
+        """Whether trials measure their ONNX file (several objectives or a latency limit)."""
+        return self.multi_objective or self.max_latency_ms is not None
+
+    def _validate_objectives(self) -> None:
+        from autodl.tabular.objectives import check_objectives, split_names
+
+        self.objectives, self.metric = check_objectives(split_names(self.objectives), self.metric)
+        if self.max_latency_ms is not None:
+            if isinstance(self.max_latency_ms, bool) or not isinstance(self.max_latency_ms, (int, float)) \
+                    or not self.max_latency_ms > 0 or not np.isfinite(self.max_latency_ms):
+                raise UserError(f"max latency is {self.max_latency_ms!r} ms, but must be a positive number")
+            self.max_latency_ms = float(self.max_latency_ms)
+        if self.select is not None and not self.multi_objective:
+            raise UserError("--select chooses one model from a Pareto front; give several objectives too "
+                            "(--objectives metric,latency)")
+        if self.latency_fn is not None and not self.measures_onnx:
+            raise UserError("--latency-fn measures latency for --objectives ...,latency or --max-latency-ms; "
+                            "give one of them")
+        if self.measures_onnx and (self.features is not None or self.entityset or self.timeseries):
+            raise UserError("latency and size are measured on the ONNX file, which a feature step (featuretools, "
+                            "tsfresh) does not have; drop the feature step or the latency/size objectives")
+        if self.multi_objective:
+            from autodl.searchers import SEARCHERS
+            from autodl.searchers.base import multi_objective_names
+
+            if str(self.searcher).lower() == "tpe":  # the default: TPE's multi-objective form
+                self.searcher = "motpe"
+            cls = SEARCHERS.get(str(self.searcher).lower())
+            if cls is not None and not getattr(cls, "multi_objective", False):
+                raise UserError(f"searcher '{self.searcher}' optimizes one objective; for several use one of: "
+                                f"{', '.join(multi_objective_names())}")
+            self.ensemble = False  # one front member predicts: an ensemble is not a point of the front
 
     def validate(self) -> None:
+        self._validate_objectives()
         if self.n_trials is None and self.time_budget is None:
             raise UserError("give a number of trials (--trials N) or a time budget (--time 10m)")
         if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 1):
@@ -246,6 +296,10 @@ class Prepared:
     plan: Any = None  # the ColumnPlan the pipelines split columns by (None with a feature step)
     weights: np.ndarray | None = None  # each row's sample weight (X_all's rows; None: unweighted)
     groups: np.ndarray | None = None  # each row's group, as codes 0, 1, ... (None: no groups)
+    #: what trials measure on their ONNX file (several objectives, a latency limit), or None
+    deployment: Any = None
+    #: how the deployed front member is chosen (SelectRule, callable or None: the best metric)
+    select: Any = None
 
     def rows(self, values, part: str):
         """``values`` (one per row of ``X_all``) of the ``"train"`` or ``"test"`` rows; None stays None."""
@@ -253,7 +307,7 @@ class Prepared:
 
 
 def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None = None, *, sample_weight=None,
-            groups=None, metric_fn=None) -> Prepared:
+            groups=None, metric_fn=None, latency_fn=None, select_fn=None) -> Prepared:
     """Validate ``spec`` and load/split the data. Raises UserError before anything is written.
 
     ``features`` is a feature transformer object given to :func:`search` (``spec.features``
@@ -262,7 +316,8 @@ def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None 
     when None. ``sample_weight`` and ``groups``: arrays given to :func:`search` (one value per
     row of ``X``), kept with the rows as the columns ``spec.weight_column`` / ``groups_column``
     name (see :mod:`autodl.tabular.rows`), which are then taken out of the features.
-    ``metric_fn``: the function of a metric given as one (``spec.metric_direction``).
+    ``metric_fn``: the function of a metric given as one (``spec.metric_direction``);
+    ``latency_fn``, ``select_fn``: the callables ``spec.latency_fn`` / ``spec.select`` mark.
 
     Rows whose target is missing are dropped (one line on stderr). Without a feature step the
     columns get roles (:func:`autodl.tabular.columns.infer_roles` on the training rows, with
@@ -341,9 +396,36 @@ def prepare(spec: SearchSpec, X=None, y=None, features=None, split: dict | None 
         X = prepare_frame(X, plan)
     X_tr, y_tr = take_rows(X, train), take_rows(y, train)
     X_te, y_te = (take_rows(X, test), take_rows(y, test)) if len(test) else (None, None)
+    deployment, select = _deployment(spec, metric, plan, latency_fn, select_fn)
     return Prepared(spec, space, task, metric, X_tr, y_tr, X_te, y_te, X, y, features,
                     {"train": np.asarray(train), "val": np.arange(0), "test": np.asarray(test)}, plan,
-                    weights, group_codes)
+                    weights, group_codes, deployment, select)
+
+
+def _deployment(spec: SearchSpec, metric: Metric, plan, latency_fn=None, select_fn=None):
+    """``(Deployment or None, the select rule or callable or None)`` of a spec whose metric is
+    known; the callables a run.json marks (``python:<name>``) must be given again."""
+    from autodl.tabular.objectives import PYTHON_MARK, Deployment, parse_select
+
+    if spec.objectives:
+        spec.objectives = [metric.name, *spec.objectives[1:]]
+    for what, mark, given in (("latency_fn", spec.latency_fn, latency_fn), ("select", spec.select, select_fn)):
+        if isinstance(mark, str) and mark.startswith(PYTHON_MARK) and given is None:
+            raise UserError(f"this run's {what} was a Python function ({mark[len(PYTHON_MARK):]}), which run.json "
+                            f"cannot hold; resume it from Python: resume_run(RUN, {what}=...)")
+    if not spec.measures_onnx:
+        return None, None
+    fn = latency_fn if latency_fn is not None else spec.latency_fn
+    if isinstance(fn, str):
+        from autodl.tabular.objectives import load_latency_fn
+
+        load_latency_fn(fn)  # a bad module:function is one line before the search
+    deployment = Deployment(list(spec.objectives or [metric.name]), metric.direction, spec.max_latency_ms,
+                            latency_fn=fn, plan=plan)
+    select = select_fn
+    if select is None and spec.select is not None:
+        select = parse_select(spec.select, deployment.objectives)
+    return deployment, select
 
 
 class SearchResult:
@@ -363,16 +445,26 @@ class SearchResult:
     """
 
     def __init__(self, study: Study, best_model, task: str, metric: str, test_score: float | None,
-                 run_dir: Path | None):
+                 run_dir: Path | None, best=None):
         self.study = study
         self.best_model = best_model
         self.task = task
         self.metric = metric
         self.test_score = test_score
         self.run_dir = run_dir
-        self.best_config = study.best_config
-        self.best_score = study.best_value
-        self.best_trial_id = study.best_trial.id
+        best = study.best_trial if best is None else best
+        self.best_config = dict(best.config)
+        self.best_score = float(best.value if study.n_objectives == 1 else best.values[0])
+        self.best_trial_id = best.id
+        self.best_budget = best.budget
+        #: several objectives: the names (the metric first), the chosen trial's values, how it was
+        #: chosen, and the Pareto front it was chosen from (see :mod:`autodl.tabular.objectives`)
+        self.objectives: list[str] | None = None
+        self.best_values: list[float] | None = list(best.values) if study.n_objectives > 1 else None
+        self.selected_by: str | None = None
+        #: the deployed predictor's ONNX measurement (latency, size, the limit and what was done
+        #: to meet it), when the search measured its trials' ONNX files
+        self.deployment: dict[str, Any] | None = None
         self.plan = None
         #: the ensemble predicting (None: the best trial alone): validation scores of the best
         #: single trial and of the ensemble, and per member its trial, weight, CV score, refit
@@ -388,6 +480,9 @@ class SearchResult:
         board = self.study.leaderboard()
         if board.empty:
             return board
+        if self.study.n_objectives > 1:  # the front first; one column per objective, named
+            names = self.objectives or [f"value_{i}" for i in range(self.study.n_objectives)]
+            return board.rename(columns={f"value_{i}": n for i, n in enumerate(names)})
         spread = {t.id: t.user_attrs.get("cv_std") for t in self.study.trials}
         board.insert(int(board.columns.get_loc("value")) + 1, f"{self.metric}_cv_std", board["id"].map(spread))
         if self.ensemble:
@@ -447,15 +542,28 @@ class SearchResult:
 
     def summary(self) -> dict[str, Any]:
         """The ``result.json`` envelope (see :func:`autodl.runs.result_envelope`)."""
+        extra = {"task": self.task, "model_file": "model.skops",
+                 "model_format": "skops (no pickle; see autodl.tabular.persist)",
+                 "ensemble": self.ensemble, "ensemble_note": self.ensemble_note,
+                 **({"columns": self.plan.to_dict()} if getattr(self, "plan", None) is not None else {})}
+        metric, direction, best, test = self.metric, self.study.direction, self.best_score, self.test_score
+        if self.study.n_objectives > 1:
+            from autodl.tabular.objectives import front_summary
+
+            metric, direction, best = list(self.objectives), list(self.study.directions), self.best_values
+            deployed = self.deployment or {}
+            measured = {"latency": deployed.get("latency_ms"), "size": deployed.get("size_bytes")}
+            # the deployed model on the test rows: its metric there, its file's latency and size
+            test = None if self.test_score is None else [self.test_score, *(measured[n] for n in metric[1:])]
+            extra.update(objectives=[{"name": n, "direction": d} for n, d in zip(metric, direction)],
+                         front=front_summary(self.study.best_trials), selected_by=self.selected_by)
+        if self.deployment is not None:
+            extra["deployment"] = self.deployment
         return result_envelope(
-            "tabular", metric=self.metric, direction=self.study.direction, best_value=self.best_score,
+            "tabular", metric=metric, direction=direction, best_value=best,
             best_config=self.best_config, best_trial=self.best_trial_id,
-            best_budget=self.study.best_trial.budget,  # None without a multi-fidelity searcher
-            test_score=self.test_score, counts=study_counts(self.study),
-            extra={"task": self.task, "model_file": "model.skops",
-                   "model_format": "skops (no pickle; see autodl.tabular.persist)",
-                   "ensemble": self.ensemble, "ensemble_note": self.ensemble_note,
-                   **({"columns": self.plan.to_dict()} if getattr(self, "plan", None) is not None else {})})
+            best_budget=self.best_budget,  # None without a multi-fidelity searcher
+            test_score=test, counts=study_counts(self.study), extra=extra)
 
     def __repr__(self) -> str:
         test = f", test_score={self.test_score:.4g}" if self.test_score is not None else ""
@@ -463,6 +571,10 @@ class SearchResult:
             models = "+".join(m["model"] for m in self.ensemble["members"])
             return (f"SearchResult({self.metric}={self.ensemble['ensemble_score']:.4g} (ensemble, best trial "
                     f"{self.best_score:.4g}){test}, model=ensemble of {models})")
+        if self.best_values is not None:
+            values = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.objectives, self.best_values))
+            return (f"SearchResult({values}{test}, trial {self.best_trial_id} of a front of "
+                    f"{len(self.study.best_trials)}, model={self.best_config.get('model')})")
         return (f"SearchResult({self.metric}={self.best_score:.4g}{test}, "
                 f"model={self.best_config.get('model')})")
 
@@ -555,8 +667,14 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool | No
     if resume:
         study = Study.load(run_dir)
     else:
-        study = Study(prep.space, searcher=spec.searcher, direction=prep.metric.direction,
-                      storage=storage, seed=spec.seed, searcher_params=spec.searcher_params)
+        goal = ({"directions": prep.deployment.directions} if spec.multi_objective
+                else {"direction": prep.metric.direction})
+        study = Study(prep.space, searcher=spec.searcher, storage=storage, seed=spec.seed,
+                      searcher_params=spec.searcher_params, **goal)
+    if prep.deployment is not None and run_dir is not None:
+        from autodl.export.latency import LATENCY_FILE
+
+        prep.deployment.cache_path = str(run_dir / LATENCY_FILE)
     scratch = None
     if spec.ensemble and run_dir is None:  # the trials' validation predictions live here meanwhile
         import tempfile
@@ -582,6 +700,10 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool | No
         preload.append(_preload_torch_for_mlp)
         if run_dir is not None:
             _preload("skops.io")  # saves the model
+        if prep.deployment is not None:  # the deployed model's ONNX file is measured at the end
+            from autodl.tabular.objectives import preload_exporters
+
+            preload_exporters()
     remaining = None
     if spec.n_trials is not None:
         remaining = spec.n_trials - study.n_finished
@@ -625,6 +747,10 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool | No
         else:
             print(f"autodl: best {result.metric} {result.best_score:.4g}{test}: trial {result.best_trial_id}, "
                   f"{result.best_config.get('model')}", file=sys.stderr)
+        if result.deployment is not None and result.deployment.get("latency_ms") is not None:
+            d = result.deployment
+            print(f"autodl: deployed ONNX {d['latency_ms']:.4g} ms per row, {d['size_bytes']} bytes"
+                  + (f"; {d['note']}" if d.get("note") else ""), file=sys.stderr)
     return result
 
 
@@ -658,9 +784,14 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None, *, predictions:
              deadline: Deadline | None = None, models: Path | None = None) -> SearchResult:
     """Refit the best pipeline (or the ensemble chosen over the trials' validation predictions),
     score it on the test split, save model and result.json."""
+    deployment = prep.deployment
     try:
-        best = study.best_trial
+        best, how = _chosen_trial(study, prep)
     except ValueError:
+        if prep.spec.max_latency_ms is not None and study.get_trials([TrialState.COMPLETE]):
+            from autodl.tabular.objectives import no_feasible_message
+
+            raise UserError(no_feasible_message(study, prep.spec.max_latency_ms)) from None
         failed = study.get_trials([TrialState.FAILED])
         why = f"; first failure: {failed[0].message}" if failed else ""
         stopped = [t for t in study.get_trials([TrialState.PRUNED])
@@ -693,6 +824,10 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None, *, predictions:
             info["dropped_for_time"] = len(members) - len(kept)
             members, again = _choose_ensemble(study, prep, predictions, kept)
             info["ensemble_score"] = again.get("ensemble_score", info.get("single_score"))
+        if deployment is not None and deployment.max_latency_ms is not None and not prep.spec.multi_objective:
+            members = _within_limit(study, prep, predictions, members, fits, info)
+            if len(members) == 1:  # the trial deployed alone (the best one that meets the limit)
+                best = members[0][1]
         test_score = single_test = None
         if prep.X_test is not None:
             parts = [(w, fits[t.id]["train"]) for w, t in members]
@@ -704,8 +839,11 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None, *, predictions:
                                                 w_test))
     fitted = [(w, fits[t.id]["all"], fits[t.id]["seconds"]) for w, t in members]
     final = fitted[0][1] if len(fitted) == 1 else EnsembleModel([(w, m) for w, m, _ in fitted], prep.task)
-    result = SearchResult(study, final, prep.task, prep.metric.name, test_score, run_dir)
+    result = SearchResult(study, final, prep.task, prep.metric.name, test_score, run_dir, best)
     result.plan = prep.plan
+    if deployment is not None:
+        result.objectives, result.selected_by = list(deployment.objectives), how
+        result.deployment = _deployed(final, members, prep, info.pop("latency_limit", None), how)
     result.study_metric = prep.metric
     result.export_sample = (prep.X_test if prep.X_test is not None else prep.X_all).iloc[:512]
     if prep.X_test is not None:  # raw rows for feature_importance()
@@ -742,16 +880,107 @@ SELECTION_SHARE = 0.25
 
 def _choose_ensemble(study: Study, prep: Prepared, predictions: Path, trials=None, max_seconds: float | None = None):
     """:func:`autodl.tabular.ensemble.choose_members` over ``trials`` (default: the study's
-    complete trials at the full budget)."""
+    complete trials at the full budget; the feasible ones under a latency limit)."""
     from autodl.tabular.ensemble import choose_members
 
     if trials is None:
-        top = study.searcher.max_budget
-        trials = [t for t in study.get_trials([TrialState.COMPLETE])
-                  if top is None or t.budget is None or t.budget >= top]
+        trials = [t for t in _choose_pool(study) if t.feasible]
     classes = np.unique(np.asarray(prep.y_train)) if prep.task == "classification" else None
     return choose_members(trials, predictions, prep.y_train, prep.metric, direction=study.direction,
                           classes=classes, sample_weight=prep.rows(prep.weights, "train"), max_seconds=max_seconds)
+
+
+def _chosen_trial(study: Study, prep: Prepared):
+    """``(the trial that predicts, how it was chosen)``: the best (feasible) trial, or with several
+    objectives the front member the select rule picks. ValueError when there is none."""
+    if not prep.spec.multi_objective:
+        return study.best_trial, None
+    from autodl.tabular.objectives import choose_from_front
+
+    front = study.best_trials
+    if not front:
+        raise ValueError("no (feasible) trial completed")
+    return choose_from_front(front, prep.deployment.objectives, study.directions, prep.select)
+
+
+def _within_limit(study: Study, prep: Prepared, predictions, members, fits, info):
+    """Members (``[(weight, trial), ...]``) whose predictor, refit on all rows, meets the latency
+    limit (:func:`autodl.tabular.objectives.fit_to_limit`); ``fits`` gains the refits this needs."""
+    from autodl.tabular.ensemble import EnsembleModel
+    from autodl.tabular.objectives import deployed_key, fit_to_limit
+
+    deployment = prep.deployment
+    rows = prep.X_test if prep.X_test is not None else prep.X_all
+
+    def model_of(chosen):
+        missing = [(w, t) for w, t in chosen if t.id not in fits]
+        fits.update(_refit_members(prep, missing, None))
+        if len(chosen) == 1:
+            return fits[chosen[0][1].id]["all"]
+        return EnsembleModel([(w, fits[t.id]["all"]) for w, t in chosen], prep.task)
+
+    def rechoose(kept):
+        if predictions is None:
+            return []
+        again, _ = _choose_ensemble(study, prep, predictions, kept)
+        return again
+
+    sign = 1.0 if study.direction == "maximize" else -1.0
+    feasible = sorted((t for t in _choose_pool(study) if t.feasible), key=lambda t: (-sign * t.value, t.id))
+    chosen, done = fit_to_limit(members, deployment.max_latency_ms, model_of=model_of,
+                                measure=lambda c, model: deployment.measure(model, rows, deployed_key(c, deployment)),
+                                rechoose=rechoose, alternatives=feasible)
+    model_of(chosen)
+    info["latency_limit"] = done
+    if len(chosen) == 1 and len(members) > 1:
+        info["why_single"] = (f"the ensemble's ONNX file was over the {prep.spec.max_latency_ms:g} ms limit; "
+                              f"trial {chosen[0][1].id} predicts alone")
+    return chosen
+
+
+def _choose_pool(study: Study):
+    """The complete trials at the largest budget (those ensembles and limits choose from)."""
+    top = study.searcher.max_budget
+    return [t for t in study.get_trials([TrialState.COMPLETE]) if top is None or t.budget is None or t.budget >= top]
+
+
+def _deployed(final, members, prep: Prepared, limit: dict[str, Any] | None, how: str | None) -> dict[str, Any]:
+    """The deployed predictor's ONNX measurement for ``result.json`` (``extra.deployment``): its
+    latency and size, the limit and whether it is met, and a note of what was done."""
+    from autodl.tabular.objectives import deployed_key
+
+    deployment, spec = prep.deployment, prep.spec
+    rows = prep.X_test if prep.X_test is not None else prep.X_all
+    out: dict[str, Any] = {"members": [t.id for _, t in members], "max_latency_ms": spec.max_latency_ms}
+    notes: list[str] = []
+    try:  # the limit check measured this predictor already (the same cache key)
+        m = deployment.measure(final, rows, deployed_key(members, deployment))
+    except ExportError as exc:
+        out.update(latency_ms=None, size_bytes=None, meets_limit=None, note=f"not measured: {exc}")
+        return out
+    out.update(latency_ms=round(m.latency_ms, 6), batch64_ms=None if np.isnan(m.batch64_ms) else round(m.batch64_ms, 6),
+               size_bytes=int(m.size_bytes), load=m.load)
+    limit_ms = spec.max_latency_ms
+    if limit_ms is not None:
+        out["meets_limit"] = bool(m.latency_ms <= limit_ms)
+        steps = (limit or {}).get("steps") or []
+        out["measured"] = steps
+        first = steps[0] if steps else None
+        what = ""
+        if first:
+            what = (f"the ensemble of {len(first['members'])}" if len(first["members"]) > 1
+                    else f"trial {first['members'][0]}")
+        if first and len(steps) > 1:
+            now = f"the ensemble of {len(members)}" if len(members) > 1 else f"trial {members[0][1].id} alone"
+            notes.append(f"{what} measured {first['latency_ms']:.4g} ms refit on all rows, over the {limit_ms:g} ms "
+                         f"limit; deployed {now} ({m.latency_ms:.4g} ms)")
+        elif first:
+            notes.append(f"{what} meets the {limit_ms:g} ms limit ({m.latency_ms:.4g} ms)")
+        if not out["meets_limit"]:
+            notes.append(f"no predictor tried met the limit refit on all rows (each of {len(steps)} measured over "
+                         f"{limit_ms:g} ms); the best feasible trial is kept")
+    out["note"] = "; ".join(notes) or None
+    return out
 
 
 def _refit_members(prep: Prepared, members, deadline: Deadline | None) -> dict[int, dict[str, Any]]:
@@ -842,12 +1071,13 @@ def fit_config(prep: Prepared, config: dict[str, Any], rows: str):
 
 
 def start_run(spec: SearchSpec, out: str | Path, X=None, y=None, features=None, *, sample_weight=None,
-              groups=None, metric_fn=None) -> tuple[Prepared, Path]:
+              groups=None, metric_fn=None, latency_fn=None, select_fn=None) -> tuple[Prepared, Path]:
     """Validate everything, then create the run folder with ``run.json``, ``split.npz`` (the
     held-out rows) and, when the data was given in memory, ``data.parquet`` (with the weights
     and groups; so the run can be resumed and exported). Arguments as :func:`prepare`."""
     new_run_dir(out)  # a bad --out is said before the data is loaded (create_run checks it again)
-    prep = prepare(spec, X, y, features, sample_weight=sample_weight, groups=groups, metric_fn=metric_fn)
+    prep = prepare(spec, X, y, features, sample_weight=sample_weight, groups=groups, metric_fn=metric_fn,
+                   latency_fn=latency_fn, select_fn=select_fn)
     spec_dict = asdict(spec)
     spec_dict.pop("announce_columns")
     if isinstance(spec.space, Space):
@@ -885,7 +1115,7 @@ def load_spec(run_dir: str | Path) -> SearchSpec:
     return spec_from_dict(data)
 
 
-def prepare_run(run_dir: Path, spec: SearchSpec, metric_fn=None) -> Prepared:
+def prepare_run(run_dir: Path, spec: SearchSpec, metric_fn=None, latency_fn=None, select_fn=None) -> Prepared:
     """The data of an existing run folder, split by its saved ``split.npz`` (format-1 folders:
     the split rebuilt from the seed, then saved); ``metric_fn``: the function of a run whose
     metric was one."""
@@ -894,7 +1124,7 @@ def prepare_run(run_dir: Path, spec: SearchSpec, metric_fn=None) -> Prepared:
     split = load_split(run_dir)
     if spec.column_plan is None:  # a run started before column roles (or with a feature step): none
         spec.column_plan = {}
-    prep = prepare(spec, split=split, metric_fn=metric_fn)
+    prep = prepare(spec, split=split, metric_fn=metric_fn, latency_fn=latency_fn, select_fn=select_fn)
     if split is None:
         save_split(run_dir, **prep.split)
     return prep
@@ -903,13 +1133,15 @@ def prepare_run(run_dir: Path, spec: SearchSpec, metric_fn=None) -> Prepared:
 def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget: float | None = None,
                n_workers: int | None = None, show_progress: bool = False,
                progress_mode: str = "bar", deadline: Deadline | None = None, metric: Any = None,
+               latency_fn: Callable[[bytes], float] | None = None, select: Callable | None = None,
                **executor: Any) -> SearchResult:
     """Continue a run folder: completed trials are kept, abandoned ones re-run, the rest asked.
 
     ``executor`` may override the run's ``executor``, ``dask_scheduler`` or ``trial_timeout``;
     ``time_budget`` (or ``deadline``) is a new deadline for this call. ``metric``: the function
     (or ``(function, direction)``) of a run whose metric was a Python function, which run.json
-    cannot hold (``autodl resume`` refuses such a run).
+    cannot hold (``autodl resume`` refuses such a run); ``latency_fn``, ``select``: likewise for a
+    run given those as Python callables.
     """
     run_dir = Path(run_dir)
     spec = load_spec(run_dir)
@@ -927,7 +1159,7 @@ def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget:
     if deadline is None:
         deadline = Deadline.after(time_budget)
     spec.time_budget = deadline.budget
-    prep = prepare_run(run_dir, spec, metric_fn)
+    prep = prepare_run(run_dir, spec, metric_fn, latency_fn, select)
     return run_search(prep, run_dir, show_progress=show_progress, progress_mode=progress_mode,
                       resume=True, deadline=deadline)
 
@@ -970,6 +1202,10 @@ def search(
     sample_weight=None,
     groups=None,
     time_column: str | None = None,
+    objectives: list[str] | str | None = None,
+    max_latency_ms: float | None = None,
+    select: str | Callable | None = None,
+    latency_fn: Callable[[bytes], float] | str | None = None,
 ) -> SearchResult:
     """Tune a scikit-learn pipeline on ``(X, y)`` by k-fold cross-validation.
 
@@ -1041,6 +1277,24 @@ def search(
             "categorical", "note": "ignore", "when": "datetime"}`` (roles: numeric, categorical,
             high_cardinality, boolean, datetime, ignore; see :mod:`autodl.tabular.columns`).
             The plan is printed with the progress, kept as ``result.plan`` and in the run folder.
+        objectives: several objectives, e.g. ``["accuracy", "latency"]``: the metric (its name or
+            ``"metric"``) first, then ``"latency"`` (ms per single-row onnxruntime call, one
+            thread) and/or ``"size"`` (bytes of the ONNX file), both minimized and measured on each
+            trial's ONNX file (see :mod:`autodl.tabular.objectives`; a trial whose pipeline does not
+            export fails). The search then finds a Pareto front (``result.study.best_trials``) with
+            a multi-objective searcher (``"tpe"`` means ``"motpe"``), and predicts with one front
+            member (``select``), without an ensemble.
+        max_latency_ms: a latency limit for the predictor as deployed: every trial gets the
+            constraint ``latency - max_latency_ms <= 0`` (feasible trials rank first), the best
+            feasible trial wins, and an ensemble is shrunk until its one-graph ONNX file meets it
+            (``result.deployment`` says what was done). No feasible trial: a UserError.
+        select: with several objectives, how the predicting front member is chosen: a rule such
+            as ``"accuracy, latency<=1ms"`` (limits first, then the best value of the named
+            objective) or a callable taking the front's trials and returning one (or its id).
+            Default: the best metric on the front.
+        latency_fn: ``fn(onnx_bytes) -> milliseconds`` measuring latency for another deployment
+            machine, instead of the local timing (or ``"module:function"``); it must be picklable
+            when trials run in worker processes.
 
     Example:
         >>> from sklearn.datasets import load_wine
@@ -1065,9 +1319,26 @@ def search(
                       features=_features_spec(features), budget_resource=budget_resource,
                       trial_timeout=trial_timeout, column_roles=column_roles, announce_columns=show_progress,
                       portfolio=portfolio, ensemble=ensemble, refit=refit, time_column=time_column,
-                      metric_direction=direction)
+                      metric_direction=direction, objectives=objectives, max_latency_ms=max_latency_ms)
+    from autodl.tabular.objectives import callable_mark
+
+    select_fn = latency_callable = None
+    if select is not None and not isinstance(select, str):
+        if not callable(select):
+            raise UserError(f"select is {select!r}, but must be a rule such as 'accuracy, latency<=1ms' or a "
+                            "callable taking the front's trials")
+        select_fn, spec.select = select, callable_mark(select)
+    else:
+        spec.select = select
+    if latency_fn is not None and not isinstance(latency_fn, str):
+        if not callable(latency_fn):
+            raise UserError(f"latency_fn is {latency_fn!r}, but must be a callable onnx_bytes -> milliseconds")
+        latency_callable, spec.latency_fn = latency_fn, callable_mark(latency_fn)
+    else:
+        spec.latency_fn = latency_fn
     obj = features if features is not None and not isinstance(features, (str, dict)) else None
-    given = dict(sample_weight=sample_weight, groups=groups, metric_fn=metric_fn)
+    given = dict(sample_weight=sample_weight, groups=groups, metric_fn=metric_fn, latency_fn=latency_callable,
+                 select_fn=select_fn)
     if out is not None:
         prep, run_dir = start_run(spec, out, X, y, features=obj, **given)
     else:
@@ -1118,12 +1389,16 @@ def make_objective(prep: Prepared, run_dir: Path | None, study: Study, predictio
     if features is not None and run_dir is not None and features.get_params().get("cache_dir", 0) is None:
         features.set_params(cache_dir=str(run_dir / "feature_cache"))  # shared by worker processes
     prep.metric.scorer(prep.y_train)  # a function metric of a run resumed without it: one line, before any trial
+    if prep.deployment is not None and run_dir is not None and prep.deployment.cache_path is None:
+        from autodl.export.latency import LATENCY_FILE
+
+        prep.deployment.cache_path = str(run_dir / LATENCY_FILE)
     return CVObjective(prep.X_train, prep.y_train, prep.task, prep.metric, prep.spec.cv, prep.spec.seed,
                        features=features, budget_resource=prep.spec.budget_resource,
                        max_budget=study.searcher.max_budget, plan=prep.plan,
                        sample_weight=prep.rows(prep.weights, "train"), groups=prep.rows(prep.groups, "train"),
                        predictions_dir=None if predictions is None else str(predictions),
-                       models_dir=None if models is None else str(models))
+                       models_dir=None if models is None else str(models), deployment=prep.deployment)
 
 
 def _features_spec(features: Any) -> Any:

@@ -68,7 +68,10 @@ def test_automl_benchmark_quick(tmp_path, bench, meta_ok, hgb_default_score):
             if r["table"] == "iris":
                 assert r["onnx_label_agreement"] == 1.0
             else:
-                assert r["onnx_max_abs_diff"] < 1e-6
+                # tree ensembles run in float32 in ONNX (skl2onnx's TreeEnsemble): each tree's
+                # value rounds to float32 (relative 6e-8), and a sum of a few hundred trees stays
+                # within 1e-5 of the prediction's size (5.5e-5 absolute seen on diabetes, targets 25-346)
+                assert r["onnx_max_rel_diff"] < 1e-5, r
         if r["tool"] == "autogluon":
             assert r["info"]["models"] and isinstance(r["info"]["failures"], list)
 

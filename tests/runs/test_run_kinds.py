@@ -278,6 +278,46 @@ def test_predict_on_the_run_folder_scores_the_recorded_test_accuracy(runs, csvs,
     assert pd.read_csv(tmp_path / "q.csv").equals(preds)
 
 
+@pytest.mark.parametrize("variant", STUDY_VARIANTS)
+def test_export_trial_rebuilds_the_best_trial_as_the_run_built_it(runs, csvs, variant, tmp_path):
+    """``export --trial N`` on the run's best trial: the file scores what the run recorded on its
+    test rows (networks: the same network, from its checkpoint or trained again the same way;
+    tabular: refit on all rows, so at least as well), and its metadata names the trial."""
+    from autodl.export import read_metadata
+
+    run = runs[variant]
+    result = result_of(run)
+    dataset = RUNS[variant][1]
+    path = tmp_path / "trial.onnx"
+    code, out, err = cli("export", run, "--trial", result["best_trial"], "--onnx", path)
+    assert out.startswith(f"wrote {path} (verified with onnxruntime on"), (out, err)
+    ok(code, out, err)
+    assert ("refit" if variant == "tabular" else f"trial {result['best_trial']}") in err
+    meta = read_metadata(str(path))
+    assert meta["trial_id"] == result["best_trial"] and meta["config"] == result["best_config"]
+    code, out, err = cli("predict", path, "--data", csvs[dataset], "--out", tmp_path / "p.csv")
+    ok(code, out, err)
+    X, y = raw_data(dataset)
+    with np.load(run / "split.npz", allow_pickle=False) as z:
+        test = z["test"]
+    accuracy = float((pd.read_csv(tmp_path / "p.csv")["prediction"].to_numpy()[test] == y[test]).mean())
+    half_a_row = 0.5 / len(test)
+    assert accuracy >= result["test_score"] - half_a_row, (accuracy, result["test_score"])
+    if variant != "tabular":
+        assert abs(accuracy - result["test_score"]) < half_a_row, (accuracy, result["test_score"])
+
+
+@pytest.mark.parametrize("variant, trial, message", [
+    ("darts", 1, "is a DARTS run: it has one architecture and no trials"),
+    ("nn", 999, "has no trial 999"),
+    ("nas", 999, "has no trial 999"),
+])
+def test_export_trial_that_cannot_be_exported_is_one_line(runs, variant, trial, message, tmp_path):
+    code, out, err = cli("export", runs[variant], "--trial", trial, "--onnx", tmp_path / "t.onnx")
+    assert code == 2 and message in one_line(err)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- resume, worker
 def _copy(runs, variant, tmp_path) -> Path:
     copy = tmp_path / variant

@@ -202,7 +202,7 @@ def test_old_storage_files_load_and_migrate(tmp_path):
     db = tmp_path / "study.db"
     _v1_file(db)
     study = Study.load(db)
-    assert SQLiteStorage(db).schema_version == SCHEMA_VERSION == 2
+    assert SQLiteStorage(db).schema_version == SCHEMA_VERSION == 3
     assert study.directions == ["maximize"] and study.direction == "maximize"
     assert [t.values for t in study.trials] == [(0.1 + 1e-17,), (0.3,), None, (0.2,)]
     assert study.best_trial.id == 2 and study.best_value == 0.3
