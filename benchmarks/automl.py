@@ -430,7 +430,10 @@ def _onnx(result, X_te, spec) -> dict:
     if spec["task"] == "classification":
         out["onnx_label_agreement"] = float(np.mean(frame["prediction"].astype(str).to_numpy() == python.astype(str)))
     else:
-        out["onnx_max_abs_diff"] = float(np.max(np.abs(frame["prediction"].to_numpy() - python.astype(float))))
+        diff = np.abs(frame["prediction"].to_numpy() - python.astype(float))
+        out["onnx_max_abs_diff"] = float(np.max(diff))
+        # relative to the prediction's size: float32 trees (HGB, forests) round to ~1e-7 of it
+        out["onnx_max_rel_diff"] = float(np.max(diff / np.maximum(np.abs(python.astype(float)), 1.0)))
     return out
 
 

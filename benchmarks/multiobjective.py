@@ -1,4 +1,5 @@
-"""Multi-objective benchmark, part (a): synthetic problems, autodl against Optuna 5.
+"""Multi-objective benchmark, part (a): synthetic problems, autodl against Optuna 5; part (c):
+multi-objective pruning on digits CNNs (``--part c``, see ``benchmarks/_mo_pruning.py``).
 
 Problems (implemented here from their published formulas; every variable in [0, 1], every
 objective minimized):
@@ -25,6 +26,13 @@ Usage::
     python benchmarks/multiobjective.py                   # 4 problems x 5 seeds x 100 trials
     python benchmarks/multiobjective.py --seeds 0 1 2 3 4 5 6 7 8 9
     python benchmarks/multiobjective.py --quick           # ZDT1 and DTLZ2, 20 trials, seed 0
+
+Part (c), accuracy x latency of digits CNNs with and without multi-objective pruning (a table of
+192 CNNs trained once for 27 epochs, cached; then every method and seed is lookups)::
+
+    python benchmarks/multiobjective.py --part c          # 20 seeds, 30 unpruned trials' epochs
+    python benchmarks/multiobjective.py --part c --epochs 9 --n-full 30
+    python benchmarks/multiobjective.py --part c --quick  # 8 CNNs, 3 epochs (~30 s)
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ BOUNDS = {
 }
 #: the reference point in normalized objectives
 REFERENCE = 1.1
+#: the default seeds of part (a)
+SEEDS = [0, 1, 2, 3, 4]
 
 
 # ---------------------------------------------------------------------- problems
@@ -229,13 +239,26 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--problems", nargs="+", default=PROBLEMS, choices=PROBLEMS)
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     ap.add_argument("--dim", type=int, default=6, help="variables per problem (default 6)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--seeds", type=int, nargs="+", default=SEEDS,
+                    help="default 0-4 (part c: 0-19, every seed being lookups in the table)")
     ap.add_argument("--checkpoints", type=int, nargs="+", default=[50, 100],
                     help="trial counts at which the hypervolume is measured (the largest is run)")
     ap.add_argument("--quick", action="store_true", help="zdt1 and dtlz2, checkpoints 10 and 20, seed 0")
     ap.add_argument("--out", type=Path, default=None,
-                    help="JSON path (default: results/multiobjective[_quick].json)")
+                    help="JSON path (default: results/multiobjective[_quick].json; part c: "
+                         "results/multiobjective_pruning[_quick].json)")
+    ap.add_argument("--part", choices=["a", "c"], default="a",
+                    help="a: synthetic problems against Optuna (default); c: pruning on digits CNNs")
+    ap.add_argument("--epochs", type=int, default=None, help="part c: epochs of a full training (default 27)")
+    ap.add_argument("--n-full", type=int, default=30,
+                    help="part c: the budget, in unpruned trials of --epochs epochs (default 30)")
+    ap.add_argument("--table", type=Path, default=None,
+                    help="part c: the table's cache (default results/multiobjective_cnn_table_e<epochs>.json)")
+    ap.add_argument("--synthetic-seeds", type=int, default=20,
+                    help="part c: seeds of the synthetic tie-break problem (default 20)")
     args = ap.parse_args(argv)
+    if args.part == "c":
+        return main_part_c(args, argv)
     meta = _meta.start(__file__, argv, PACKAGES)
     if args.quick:
         args.problems, args.checkpoints, args.seeds = ["zdt1", "dtlz2"], [10, 20], [0]
@@ -271,6 +294,53 @@ def main(argv: list[str] | None = None) -> dict:
         "runs": runs,
     }
     return _meta.write_result(args.out or _meta.default_out("multiobjective", args.quick), result, meta)
+
+
+def main_part_c(args, argv: list[str] | None) -> dict:
+    """Part (c): see ``benchmarks/_mo_pruning.py``."""
+    import _mo_pruning as mp
+
+    meta = _meta.start(__file__, argv, ("torch", "onnx", "onnxruntime"))
+    epochs = args.epochs or (3 if args.quick else 27)
+    # seeds cost lookups once the table exists: 20 unless given
+    seeds = [0] if args.quick else (list(range(20)) if args.seeds == SEEDS else args.seeds)
+    grid = mp.QUICK_GRID if args.quick else mp.GRID
+    n_full = 4 if args.quick else args.n_full
+    synthetic_seeds = list(range(2 if args.quick else args.synthetic_seeds))
+    results = Path(__file__).resolve().parent / "results"
+    table_path = args.table or results / f"multiobjective_cnn_table{'_quick' if args.quick else ''}_e{epochs}.json"
+    start = time.perf_counter()
+    table = mp.tabulate(grid, epochs, table_path)
+    tabulated = time.perf_counter() - start
+    cnn = mp.run_part_c(table, mp.METHODS, seeds, n_full)
+    synth = mp.run_part_c(lambda s: mp.synthetic_table(192, epochs, seed=s), mp.METHODS, synthetic_seeds, n_full)
+    for r in synth["runs"]:
+        del r["curve"], r["full"]  # many seeds: the summary is what counts
+    mp.print_part_c(f"digits CNN ({len(table['rows'])} configs, {epochs} epochs)", cnn)
+    mp.print_part_c(f"synthetic (192 configs, {epochs} epochs; {len(synthetic_seeds)} seeds) for the tie-break", synth)
+    ties = {name: {m: res["summary"][m]["final_hypervolume"]["mean"] for m in res["summary"] if m.startswith("moasha-")
+                   and m != "moasha-prune"} for name, res in (("cnn", cnn), ("synthetic", synth))}
+    print("\ntie-break, final hypervolume (mean): " + "; ".join(
+        f"{name}: " + ", ".join(f"{m.removeprefix('moasha-')} {v:.4f}" for m, v in t.items()) for name, t in ties.items()))
+    bounds = mp.bounds_of(table)
+    result = {
+        "config": {"quick": args.quick, "part": "c", "epochs": epochs, "eta": mp.ETA, "min_budget": 1,
+                   "n_full_trials": n_full, "budget_epochs": n_full * epochs, "seeds": seeds,
+                   "synthetic_seeds": synthetic_seeds, "methods": mp.METHODS, "grid": grid, "fixed": mp.FIXED,
+                   "table": str(table_path.relative_to(results.parent)) if table_path.is_relative_to(results.parent)
+                   else str(table_path),
+                   "table_seconds_this_run": round(tabulated, 1),
+                   "table_train_seconds": round(sum(r.get("train_seconds", 0) for r in table["rows"].values()), 1)},
+        "normalization": {"objectives": ["validation error (1 - accuracy)", "latency_ms"],
+                          "bounds": bounds, "reference_point": [mp.REFERENCE] * 2,
+                          "synthetic_bounds": mp.bounds_of(mp.synthetic_table(192, epochs, seed=0)),
+                          "note": "objective i is mapped to (f_i - low_i) / (high_i - low_i); the reference "
+                                  "point is in those normalized units"},
+        "cnn": cnn,
+        "synthetic": synth,
+        "tie_breaks": ties,
+    }
+    return _meta.write_result(args.out or _meta.default_out("multiobjective_pruning", args.quick), result, meta)
 
 
 if __name__ == "__main__":
