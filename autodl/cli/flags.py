@@ -86,7 +86,7 @@ SEARCH_FLAGS: list[Flag] = [
     _f("--select", ["tabular"], group="objectives", metavar="RULE",
        help="with --objectives: which front member predicts, e.g. \"accuracy, latency<=1ms\" (limits first, "
             "then the best named objective; default: the best metric)"),
-    _f("--latency-fn", ["tabular"], group="objectives", metavar="MODULE:FUNCTION",
+    _f("--latency-fn", ["tabular", "nn", "nas"], group="objectives", metavar="MODULE:FUNCTION",
        help="measure latency with this function (ONNX bytes -> ms), e.g. for another deployment machine"),
     # column roles (tabular; see autodl.tabular.columns)
     _f("--ignore", ["tabular"], group="columns", metavar="COL[,COL]", help="columns not to learn from"),

@@ -104,6 +104,30 @@ def _median_ms(fn: Callable[[], Any], calls: int) -> float:
     return statistics.median(times) * 1e3
 
 
+def load_latency_fn(text: str) -> Callable[[bytes], float]:
+    """The function ``module:function`` names (``--latency-fn``); the current folder is searched
+    for the module first. One line when it cannot be found."""
+    import importlib
+    import sys
+
+    from autodl.errors import UserError
+
+    module, _, name = str(text).partition(":")
+    if not module or not name:
+        raise UserError(f"--latency-fn is '{text}', but must be module:function (e.g. mymachine:latency_ms)")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise UserError(f"--latency-fn: cannot import module '{module}' ({exc}); run from its folder or "
+                        "install it") from None
+    fn = getattr(mod, name, None)
+    if not callable(fn):
+        raise UserError(f"--latency-fn: module '{module}' has no function '{name}'")
+    return fn
+
+
 def measure(data: bytes, rows, *, latency_fn: Callable[[bytes], float] | None = None,
             single_calls: int = SINGLE_CALLS, batch_calls: int = BATCH_CALLS) -> Measurement:
     """Time the ONNX file ``data`` (from :func:`autodl.export.core.onnx_bytes`) on ``rows``.

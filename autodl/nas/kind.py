@@ -47,6 +47,7 @@ class NasKind(RunKind):
 
         fields["objectives"] = check_objectives(getattr(args, "objectives", None))
         fields["max_latency_ms"] = getattr(args, "max_latency_ms", None)
+        fields["latency_fn"] = getattr(args, "latency_fn", None)
         spec = NasSpec(dataset=args.dataset, data=str(Path(args.data).resolve()) if args.data else None,
                        target=args.target, method=args.nas, n_trials=args.trials, time_budget=args.time,
                        seed=args.seed, test_size=0.2 if args.test_size is None else args.test_size,

@@ -94,16 +94,19 @@ class NasSpec:
     # (see autodl.nn.objectives); a latency limit: the constraint latency - X <= 0 on every trial
     objectives: list[str] | None = None
     max_latency_ms: float | None = None
+    #: "module:function" measuring latency instead of the local timing (ONNX bytes -> ms)
+    latency_fn: str | None = None
 
     @property
     def multi_objective(self) -> bool:
         return bool(self.objectives) and len(self.objectives) > 1
 
     def validate(self) -> None:
-        from autodl.nn.objectives import check_max_latency, check_objectives
+        from autodl.nn.objectives import check_latency_fn, check_max_latency, check_objectives
 
         self.objectives = check_objectives(self.objectives)
         self.max_latency_ms = check_max_latency(self.max_latency_ms)
+        check_latency_fn(self.latency_fn, self.objectives, self.max_latency_ms)
         if self.method == "darts" and (self.multi_objective or self.max_latency_ms is not None):
             raise UserError("--nas darts optimizes one supernet by gradient; several objectives and a latency "
                             "limit work with --nas evolution or random")

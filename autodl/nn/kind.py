@@ -35,6 +35,7 @@ class NNKind(RunKind):
             dataset=args.dataset, data=str(Path(args.data).resolve()) if args.data else None, target=args.target,
             model=args.model, space=space, searcher=args.searcher or ("moasha" if several else "hyperband"),
             objectives=objectives, max_latency_ms=getattr(args, "max_latency_ms", None),
+            latency_fn=getattr(args, "latency_fn", None),
             min_budget=1 if args.min_budget is None else args.min_budget,
             max_budget=27 if args.max_budget is None else args.max_budget,
             eta=3 if args.eta is None else args.eta, n_trials=args.trials, time_budget=args.time,

@@ -37,7 +37,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from autodl.errors import UserError
-from autodl.export.latency import ATTRS, LATENCY_CONSTRAINT, LATENCY_FILE, split_names
+from autodl.export.latency import ATTRS, LATENCY_CONSTRAINT, LATENCY_FILE, load_latency_fn, split_names
 
 #: objectives a network search takes besides its metric
 NET_OBJECTIVES = ("latency", "size", "params")
@@ -93,6 +93,8 @@ class NetObjectives:
         rows: the rows the latency is timed on (the validation split, as the network takes them).
         cache_path: the run folder's ``latency.json`` (None: in memory).
         context: what else decides the network besides its config (data shape, classes, kind).
+        latency_fn: ``"module:function"`` (imported where the trial runs) or a callable taking
+            the ONNX file's bytes and returning milliseconds, used instead of the local timing.
     """
 
     objectives: list[str] | None = None
@@ -100,6 +102,7 @@ class NetObjectives:
     rows: np.ndarray | None = None
     cache_path: str | None = None
     context: str = ""
+    latency_fn: Any = None
     _memory: Any = field(default=None, repr=False)
 
     @property
@@ -152,7 +155,10 @@ class NetObjectives:
             finally:
                 model.train(was_training)
 
-        m = self._cache().measure(config_key(config, self.context), build)
+        fn = self.latency_fn
+        if isinstance(fn, str):
+            fn = self.latency_fn = load_latency_fn(fn)
+        m = self._cache().measure(config_key(config, self.context), build, latency_fn=fn)
         out.update({"latency_ms": m.latency_ms, "batch64_ms": m.batch64_ms, "size_bytes": m.size_bytes,
                     "latency_load": m.load})
         return out
@@ -173,10 +179,26 @@ class NetObjectives:
         return (float(metric), *(float(measured[_ATTR_OF[name]]) for name in self.extra))
 
 
-def net_context(kind: str, n_features: int, n_classes: int, image_shape: Sequence[int] | None) -> str:
-    """What besides its config decides a network's graph (the cache key's context)."""
-    return json.dumps({"kind": kind, "n_features": int(n_features), "n_classes": int(n_classes),
-                       "image_shape": list(image_shape) if image_shape else None}, sort_keys=True)
+def net_context(kind: str, n_features: int, n_classes: int, image_shape: Sequence[int] | None,
+                latency_fn: str | None = None) -> str:
+    """What besides its config decides a network's graph, and how it is timed (the cache key's
+    context)."""
+    context = {"kind": kind, "n_features": int(n_features), "n_classes": int(n_classes),
+               "image_shape": list(image_shape) if image_shape else None}
+    if latency_fn:
+        context["latency_fn"] = str(latency_fn)
+    return json.dumps(context, sort_keys=True)
+
+
+def check_latency_fn(latency_fn: Any, objectives: list[str] | None, max_latency_ms: float | None) -> None:
+    """``latency_fn`` ("module:function") importable, and only where latency is measured."""
+    if latency_fn is None:
+        return
+    if not isinstance(latency_fn, str):
+        raise UserError(f"latency_fn is {latency_fn!r}, but must be 'module:function'")
+    if max_latency_ms is None and "latency" not in (objectives or [])[1:]:
+        raise UserError("--latency-fn measures latency: add latency to --objectives or give --max-latency-ms")
+    load_latency_fn(latency_fn)
 
 
 def metric_meta(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -202,5 +224,5 @@ def cache_path(run_dir: str | Path | None) -> str | None:
     return None if run_dir is None else str(Path(run_dir) / CACHE_FILE)
 
 
-__all__ = ["trial_meta", "NetObjectives", "check_objectives", "check_max_latency", "count_params", "net_context",
+__all__ = ["check_latency_fn", "trial_meta", "NetObjectives", "check_objectives", "check_max_latency", "count_params", "net_context",
            "NET_OBJECTIVES", "LATENCY_CONSTRAINT", "ATTRS", "CACHE_FILE"]

@@ -47,7 +47,9 @@ def search_network(data, y=None, *, target: str | None = None, kind: str | None 
         out: the run folder (default ``runs/<data>-<model>-<time>``); ``autodl show|report|export|
             predict|resume`` work on it.
         settings: fields of :class:`autodl.nn.search.NNSearchSpec` (``searcher``, ``max_budget``,
-            ``n_workers``, ...) or :class:`autodl.nas.search.NasSpec` (``epochs``, ``space``, ...).
+            ``n_workers``, ...) or :class:`autodl.nas.search.NasSpec` (``epochs``, ``space``, ...),
+            including ``objectives=["accuracy", "latency"]`` (also ``size``, ``params``),
+            ``max_latency_ms=`` and ``latency_fn="module:function"`` (ONNX bytes -> ms).
     """
     from autodl.nn.data import NN_DATASETS
     from autodl.runs import Deadline, Run, get_kind

@@ -73,19 +73,22 @@ class NNSearchSpec:
     objectives: list[str] | None = None
     #: the network's latency limit: every trial gets the constraint latency - X <= 0
     max_latency_ms: float | None = None
+    #: "module:function" measuring latency instead of the local timing (ONNX bytes -> ms)
+    latency_fn: str | None = None
 
     @property
     def multi_objective(self) -> bool:
         return bool(self.objectives) and len(self.objectives) > 1
 
     def validate(self) -> None:
-        from autodl.nn.objectives import check_max_latency, check_objectives
+        from autodl.nn.objectives import check_latency_fn, check_max_latency, check_objectives
 
         if self.model not in MODELS:
             raise UserError(f"--model is {self.model!r}, but must be one of {', '.join(MODELS)}")
         check_fidelity_flags(self.min_budget, self.max_budget, self.eta)
         self.objectives = check_objectives(self.objectives)
         self.max_latency_ms = check_max_latency(self.max_latency_ms)
+        check_latency_fn(self.latency_fn, self.objectives, self.max_latency_ms)
         if self.multi_objective:
             check_multi_objective_searcher(self.searcher)
         if not self.dataset and not self.data:
@@ -218,7 +221,8 @@ def net_targets(spec, data, run_dir, image_shape=None, kind: str | None = None):
     return NetObjectives(list(spec.objectives or ["accuracy"]), spec.max_latency_ms, rows=data.X_val,
                          cache_path=cache_path(run_dir),
                          context=net_context(kind or getattr(spec, "model", "nas"), data.n_features,
-                                             n_classes, shape))
+                                             n_classes, shape, getattr(spec, "latency_fn", None)),
+                         latency_fn=getattr(spec, "latency_fn", None))
 
 
 def objective_names(spec, data) -> list[str]:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from autodl.errors import ExportError, UserError
-from autodl.export.latency import ATTRS, LATENCY_CONSTRAINT, split_names  # noqa: F401 (names of this module too)
+from autodl.export.latency import ATTRS, LATENCY_CONSTRAINT, load_latency_fn, split_names  # noqa: F401 (names of this module too)
 
 #: objectives a tabular search takes besides its metric (``params`` is for networks only)
 TABULAR_OBJECTIVES = ("latency", "size")
@@ -77,25 +77,6 @@ def check_objectives(names: list[str] | None, metric: str | None) -> tuple[list[
     if len(set(rest)) != len(rest):
         raise UserError(f"objectives {names} name one twice; give each once")
     return names, metric
-
-
-def load_latency_fn(text: str) -> Callable[[bytes], float]:
-    """The function ``module:function`` names (``--latency-fn``); the current folder is searched
-    for the module first. One line when it cannot be found."""
-    module, _, name = str(text).partition(":")
-    if not module or not name:
-        raise UserError(f"--latency-fn is '{text}', but must be module:function (e.g. mymachine:latency_ms)")
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise UserError(f"--latency-fn: cannot import module '{module}' ({exc}); run from its folder or "
-                        "install it") from None
-    fn = getattr(mod, name, None)
-    if not callable(fn):
-        raise UserError(f"--latency-fn: module '{module}' has no function '{name}'")
-    return fn
 
 
 def callable_mark(fn: Callable) -> str:

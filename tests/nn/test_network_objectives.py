@@ -127,6 +127,26 @@ def test_model_run_with_objectives_keeps_the_front_and_its_values(tmp_path):
         assert meta["trial_id"] == t.id and meta["objectives"] == {"accuracy": t.values[0], "params": t.values[1]}
 
 
+def test_latency_fn_replaces_the_local_timing(tmp_path, monkeypatch):
+    """``--latency-fn module:function`` times every network instead of onnxruntime here: each
+    trial's latency is what the function says of the ONNX file's bytes (here their count / 1e4,
+    checked against the file size the trial records)."""
+    from autodl.cli.main import main
+    from autodl.study import Study
+
+    (tmp_path / "device_ms_net.py").write_text("def latency(data):\n    return len(data) / 1e4\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["search", "--dataset", "digits", "--model", "mlp", "--trials", "3", "--max-budget", "1",
+                 "--objectives", "accuracy,latency", "--latency-fn", "device_ms_net:latency", "--quiet",
+                 "--out", "run"]) == 0
+    trials = Study.load(tmp_path / "run").get_trials(["complete"])
+    assert len(trials) == 3
+    for t in trials:
+        assert t.values[1] == pytest.approx(t.user_attrs["size_bytes"] / 1e4)
+        assert t.user_attrs["size_bytes"] > 1000  # a real ONNX file was measured
+
+
 def test_a_single_objective_searcher_is_refused_for_several_objectives():
     from autodl.nn.search import NNSearchSpec
 
@@ -154,6 +174,7 @@ def test_nas_evolution_with_objectives_prunes_with_moasha(tmp_path):
     (["--model", "mlp", "--searcher", "hyperband"], "optimizes one objective"),
     (["--nas", "darts"], "--objectives"),
     (["--model", "mlp", "--select", "accuracy"], "--select"),
+    (["--model", "mlp", "--latency-fn", "nowhere_module_xyz:ms"], "cannot import module 'nowhere_module_xyz'"),
 ])
 def test_cli_objectives_for_networks_say_what_is_wrong_in_one_line(tmp_path, capsys, args, message):
     from autodl.cli.main import main
