@@ -29,13 +29,10 @@ Without one, the front member with the best metric is chosen.
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
-import sys
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from autodl.errors import ExportError, UserError
