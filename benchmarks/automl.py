@@ -17,7 +17,9 @@ iris its first CatBoost trial, started at 3.8 s of 8, ran for 121 s (with one th
   (its weighted ensemble by default), ``result.predict`` / ``predict_proba`` on the test rows;
   ``autodl-single`` (only with ``--single``): the same with ``ensemble=False``;
   ``autodl-folds`` (only with ``--tools``): the same with ``refit=False`` (members predict with their
-  fold models, nothing is fitted after the search);
+  fold models, nothing is fitted after the search); ``autodl-refit`` (only with ``--tools``): the
+  same with ``refit=True`` (every member refit on all rows, members whose refits do not fit in
+  time left out; the default before members could fall back on their fold models);
 * ``autogluon``: ``TabularPredictor(label, eval_metric, problem_type, path=<tmp>, verbosity=0)
   .fit(train, time_limit=T, presets="medium_quality")``;
 * ``flaml``: ``AutoML().fit(X, y, task=..., time_budget=T, metric=..., seed=seed, verbose=0)``;
@@ -114,7 +116,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _meta  # noqa: E402
 
 LABEL = "target"
-AUTODL_TOOLS = ("autodl", "autodl-single", "autodl-folds")
+AUTODL_TOOLS = ("autodl", "autodl-single", "autodl-folds", "autodl-refit")
 ANCHORS = ("autogluon", "flaml", "hgb_default", "hgb_optuna")
 TOOLS = ("autodl", *ANCHORS)
 #: distributions whose versions the result records
@@ -299,7 +301,7 @@ def _fit_autodl(spec, X_tr, y_tr, X_te, ensemble: bool, refit: bool | None = Non
     info = {"n_trials": len(trials), "n_complete": sum(t.state.value == "complete" for t in trials),
             "best_model": result.best_config.get("model"), "cv_score": float(result.best_score),
             "ensemble": None if not result.ensemble else {
-                "members": [(m["model"], m["weight"]) for m in result.ensemble["members"]],
+                "members": [(m["model"], m["weight"], m.get("fitted")) for m in result.ensemble["members"]],
                 "ensemble_score": result.ensemble.get("ensemble_score")},
             "ensemble_note": getattr(result, "ensemble_note", None)}
     return {"fit_seconds": fit, "model": result, "info": info,
@@ -402,6 +404,7 @@ def _fit_hgb_optuna(spec, X_tr, y_tr, X_te) -> dict:
 FITTERS = {"autodl": lambda *a: _fit_autodl(*a, ensemble=True),
            "autodl-single": lambda *a: _fit_autodl(*a, ensemble=False),
            "autodl-folds": lambda *a: _fit_autodl(*a, ensemble=True, refit=False),
+           "autodl-refit": lambda *a: _fit_autodl(*a, ensemble=True, refit=True),
            "autogluon": _fit_autogluon, "flaml": _fit_flaml,
            "hgb_default": _fit_hgb_default, "hgb_optuna": _fit_hgb_optuna}
 
@@ -704,7 +707,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--time", type=float, help="wall-clock seconds per tool and split (default 30; quick 8)")
     parser.add_argument("--seeds", type=int, nargs="+", help="splits and tool seeds (default 0 1 2; quick 0)")
     parser.add_argument("--tables", nargs="+", choices=list(TABLES), help="default: all (quick: iris diabetes)")
-    parser.add_argument("--tools", nargs="+", choices=[*TOOLS, "autodl-single", "autodl-folds"], help=f"default: {' '.join(TOOLS)}")
+    parser.add_argument("--tools", nargs="+", choices=[*TOOLS, "autodl-single", "autodl-folds", "autodl-refit"], help=f"default: {' '.join(TOOLS)}")
     parser.add_argument("--threads", type=int, help="cap every tool at this many threads (default: each tool's own)")
     parser.add_argument("--single", action="store_true", help="also autodl with ensemble=False (autodl-single)")
     parser.add_argument("--cache", type=Path, help="anchor cache (default results/automl_cache.json; quick: "

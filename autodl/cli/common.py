@@ -103,8 +103,10 @@ def run_and_print(run: Callable[[], Mapping[str, Any]], kind, run_dir: Path, mod
         from autodl.cli.output import print_leaderboard
         from autodl.study import Study
 
-        names = result.get("metric") if isinstance(result.get("metric"), list) else None
-        print_leaderboard(Study.load(run_dir, searcher="random"), top=10, names=names)
+        metric = result.get("metric")
+        names = metric if isinstance(metric, list) else None
+        print_leaderboard(Study.load(run_dir, searcher="random"), top=10, names=names,
+                          metric=metric if isinstance(metric, str) else None)
     from autodl.cli.output import describe_run
 
     for line in describe_run(kind, result, run_dir, table_shown=mode == "bar" and (run_dir / "study.db").is_file()):

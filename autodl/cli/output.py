@@ -68,9 +68,12 @@ def print_front(study: Study, top: int = 10, names: list[str] | None = None) -> 
         console.print(f"{len(front) - top} more on the front (--top {len(front)} shows all)")
 
 
-def print_leaderboard(study: Study, top: int = 10, names: list[str] | None = None) -> None:
+def print_leaderboard(study: Study, top: int = 10, names: list[str] | None = None,
+                      metric: str | None = None) -> None:
     """The best ``top`` completed trials, with their config, and counts per state (with
-    several objectives, the Pareto front, its columns headed by ``names``)."""
+    several objectives, the Pareto front, its columns headed by ``names``). The value column is
+    headed by ``metric`` when given; trials that recorded a spread over CV folds (``cv_std``)
+    get a ``± std`` column."""
     from rich.console import Console
     from rich.table import Table
 
@@ -83,16 +86,23 @@ def print_leaderboard(study: Study, top: int = 10, names: list[str] | None = Non
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     sign = -1.0 if study.direction == "maximize" else 1.0
     complete.sort(key=lambda t: (t.violation, sign * t.value))  # feasible first, as best_trial
-    table = Table(title=f"Leaderboard ({study.direction} value)", title_justify="left")
-    for col, kw in (("rank", {"justify": "right"}), ("id", {"justify": "right"}),
-                    ("value", {"justify": "right"}), ("seconds", {"justify": "right"}),
-                    ("config", {"overflow": "fold"})):
+    shown = complete[:top]
+    spread = any(isinstance(t.user_attrs.get("cv_std"), (int, float)) for t in shown)
+    what = metric or "value"
+    table = Table(title=f"Leaderboard ({study.direction} {what})", title_justify="left")
+    columns = [("rank", {"justify": "right"}), ("id", {"justify": "right"}), (what, {"justify": "right"})]
+    if spread:
+        columns.append(("± std", {"justify": "right"}))
+    for col, kw in columns + [("seconds", {"justify": "right"}), ("config", {"overflow": "fold"})]:
         table.add_column(col, **kw)
-    for rank, t in enumerate(complete[:top], 1):
+    for rank, t in enumerate(shown, 1):
         config = compact_config(t.config)
         budget = f" @ budget {_fmt(t.budget)}" if t.budget is not None else ""
-        table.add_row(str(rank), str(t.id), f"{t.value:.5g}",
-                      f"{t.duration:.2f}" if t.duration is not None else "-", config + budget)
+        row = [str(rank), str(t.id), f"{t.value:.5g}"]
+        if spread:
+            std = t.user_attrs.get("cv_std")
+            row.append(f"{std:.3g}" if isinstance(std, (int, float)) else "-")
+        table.add_row(*row, f"{t.duration:.2f}" if t.duration is not None else "-", config + budget)
     console.print(table)
     _print_counts(console, trials)
 

@@ -56,7 +56,8 @@ def _print(args, study, result, kind, path: Path, settings: dict | None = None) 
     if study is not None:
         from autodl.cli.output import print_leaderboard
 
-        print_leaderboard(study, top=args.top, names=names)
+        metric = (result or {}).get("metric")
+        print_leaderboard(study, top=args.top, names=names, metric=metric if isinstance(metric, str) else None)
     if result is not None and kind is not None:
         from autodl.cli.output import describe_run
 

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import statistics
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -206,16 +205,16 @@ class LatencyCache:
         # NaN (no batch time with a latency_fn) is stored as null: the file stays strict JSON
         self._items[key] = {k: (None if isinstance(v, float) and v != v else v) for k, v in m.to_dict().items()}
         if self.path is not None:
-            # one temporary file per thread: two trials of one process (a Dask worker's threads)
-            # would otherwise rename each other's file away
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            from autodl.runs.folder import atomic_write
+
             try:
                 merged = json.loads(self.path.read_text()) if self.path.is_file() else {}
             except (OSError, json.JSONDecodeError):
                 merged = {}
             merged.update(self._items)
-            tmp.write_text(json.dumps(merged, sort_keys=True))
-            os.replace(tmp, self.path)
+            # one temporary file per process and thread (atomic_write): two trials of one process
+            # (a Dask worker's threads) do not rename each other's file away
+            atomic_write(self.path, lambda tmp: tmp.write_text(json.dumps(merged, sort_keys=True)))
 
     def measure(self, key: str, build: Callable[[], tuple[bytes, Any]], *,
                 latency_fn: Callable[[bytes], float] | None = None) -> Measurement:

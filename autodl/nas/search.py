@@ -46,6 +46,7 @@ from autodl.errors import UserError
 from autodl.nn.data import NN_DATASETS
 from autodl.nn.search import data_facts, metric_name
 from autodl.runs import Deadline, create_run, load_split, read_result, read_run, result_envelope, save_split, study_counts, write_json, write_result
+from autodl.runs.trials import TrialSettings
 
 NAS_METHODS = ("darts", "evolution", "random")
 NAS_SPACES = ("cell", "mlp", "rnn")
@@ -53,7 +54,7 @@ GUARD_CHOICES = ("none", "pf-stop", "darts-")
 
 
 @dataclass
-class NasSpec:
+class NasSpec(TrialSettings):
     """Everything needed to run (and resume) an architecture search; stored as ``run.json``."""
 
     dataset: str | None = "digits"  # a built-in set; None: the user's data, saved in RUN/data/
@@ -97,16 +98,8 @@ class NasSpec:
     #: "module:function" measuring latency instead of the local timing (ONNX bytes -> ms)
     latency_fn: str | None = None
 
-    @property
-    def multi_objective(self) -> bool:
-        return bool(self.objectives) and len(self.objectives) > 1
-
     def validate(self) -> None:
-        from autodl.nn.objectives import check_latency_fn, check_max_latency, check_objectives
-
-        self.objectives = check_objectives(self.objectives)
-        self.max_latency_ms = check_max_latency(self.max_latency_ms)
-        check_latency_fn(self.latency_fn, self.objectives, self.max_latency_ms)
+        self.check_objectives()
         if self.method == "darts" and (self.multi_objective or self.max_latency_ms is not None):
             raise UserError("--nas darts optimizes one supernet by gradient; several objectives and a latency "
                             "limit work with --nas evolution or random")
@@ -143,10 +136,7 @@ class NasSpec:
         if not 0 <= self.test_size < 1:
             raise UserError(f"--test-size is {self.test_size}, but must be in [0, 1)")
         if self.method != "darts":
-            from autodl.study.executors import make_executor
-
-            make_executor(self.executor, self.n_workers, self.trial_timeout, self.dask_scheduler,
-                          trial_memory=self.trial_memory)  # checks the settings; starts nothing
+            self.check_executor()
 
     @property
     def image_shape(self) -> tuple[int, int, int] | None:
@@ -157,10 +147,6 @@ class NasSpec:
     def searcher_name(self) -> str:
         return "random" if self.method == "random" else "evolution"
 
-    def executor_kwargs(self) -> dict[str, Any]:
-        return {"n_workers": self.n_workers, "executor": self.executor, "dask_scheduler": self.dask_scheduler,
-                "trial_timeout": self.trial_timeout, "max_retries": self.max_retries,
-                "trial_memory": self.trial_memory}
 
 
 # ----------------------------------------------------------------------------------- data

@@ -35,6 +35,7 @@ from typing import Any
 
 from autodl.errors import UserError
 from autodl.runs import Deadline, create_run, load_split, read_run, result_envelope, save_split, study_counts, write_result
+from autodl.runs.trials import TrialSettings
 from autodl.searchers import make_searcher
 from autodl.searchers.brackets import check_fidelity_flags
 from autodl.space import Space
@@ -44,7 +45,7 @@ MODELS = ("mlp", "cnn")
 
 
 @dataclass
-class NNSearchSpec:
+class NNSearchSpec(TrialSettings):
     """Everything needed to run (and resume) a PyTorch search; stored as ``run.json``."""
 
     dataset: str | None = "digits"  # a built-in set; None: the user's data, saved in RUN/data/
@@ -76,19 +77,11 @@ class NNSearchSpec:
     #: "module:function" measuring latency instead of the local timing (ONNX bytes -> ms)
     latency_fn: str | None = None
 
-    @property
-    def multi_objective(self) -> bool:
-        return bool(self.objectives) and len(self.objectives) > 1
-
     def validate(self) -> None:
-        from autodl.nn.objectives import check_latency_fn, check_max_latency, check_objectives
-
         if self.model not in MODELS:
             raise UserError(f"--model is {self.model!r}, but must be one of {', '.join(MODELS)}")
         check_fidelity_flags(self.min_budget, self.max_budget, self.eta)
-        self.objectives = check_objectives(self.objectives)
-        self.max_latency_ms = check_max_latency(self.max_latency_ms)
-        check_latency_fn(self.latency_fn, self.objectives, self.max_latency_ms)
+        self.check_objectives()
         if self.multi_objective:
             check_multi_objective_searcher(self.searcher)
         if not self.dataset and not self.data:
@@ -99,24 +92,7 @@ class NNSearchSpec:
             raise UserError(f"trials is {self.n_trials}, but must be a positive integer")
         if self.patience is not None and self.patience < 1:
             raise UserError(f"patience is {self.patience}, but must be >= 1")
-        if self.executor not in (None, "local", "dask"):
-            raise UserError(f"unknown executor '{self.executor}'; choose one of: local, dask")
-        if self.trial_timeout is not None and not self.trial_timeout > 0:
-            raise UserError(f"trial timeout is {self.trial_timeout}, but must be positive")
-        if self.dask_scheduler is not None:
-            from autodl.study.dask_executor import check_address
-
-            check_address(self.dask_scheduler)
-        from autodl.study.executors import make_executor
-
-        make_executor(self.executor, self.n_workers, self.trial_timeout, self.dask_scheduler,
-                      trial_memory=self.trial_memory)  # checks the settings; starts nothing
-
-    def executor_kwargs(self) -> dict[str, Any]:
-        """The ``Study.optimize`` arguments that choose where trials run."""
-        return {"n_workers": self.n_workers, "executor": self.executor, "dask_scheduler": self.dask_scheduler,
-                "trial_timeout": self.trial_timeout, "max_retries": self.max_retries,
-                "trial_memory": self.trial_memory}
+        self.check_executor()
 
     def searcher_params(self, space: Space) -> dict[str, Any]:
         """Budget arguments when the searcher is multi-fidelity, else none."""
@@ -238,7 +214,19 @@ def study_directions(spec) -> dict[str, Any]:
 
 
 def _space_for(spec: NNSearchSpec) -> Space:
-    return Space.load(spec.space or spec.model)
+    """The search space of ``spec`` (its YAML file, or the built-in space of its model); a
+    parameter the trainer does not read is a :class:`UserError` (it would be searched for
+    nothing), unless other parameters are conditioned on it."""
+    from autodl.nn.trainer import DEFAULTS
+
+    space = Space.load(spec.space or spec.model)
+    parents = {parent for name in space.names for parent in space.params[name].condition}
+    unknown = [name for name in space.names if name not in DEFAULTS and name not in parents]
+    if unknown:
+        where = f"the space {spec.space}" if spec.space else f"the built-in {spec.model} space"
+        raise UserError(f"{where} has parameters the {spec.model} trainer does not read: "
+                        f"{', '.join(unknown)}; use {', '.join(sorted(DEFAULTS))}")
+    return space
 
 
 def best_trial(study: Study):

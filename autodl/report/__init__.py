@@ -385,14 +385,24 @@ def _ensemble_section(raw_result: Mapping[str, Any] | None, metric: str) -> str 
         head += (f" On the test rows: {fmt.value(raw_result['test_score'])} (the best trial alone "
                  f"{fmt.value(ens['single_test_score'])}).")
     folds = ens.get("refit") is False  # the members predict with their fold models
-    head += (" Each member averages the models its cross-validation fitted; nothing was fitted after the search."
-             if folds else " The members were fitted again on all rows after the search.")
+    folded = [m["trial_id"] for m in ens["members"] if m.get("fitted") == "fold models"]
+    if folds:
+        head += " Each member averages the models its cross-validation fitted; nothing was fitted after the search."
+    elif folded:
+        head += (" The first members were fitted again on all rows after the search; the refits of trial"
+                 f"{'s' if len(folded) > 1 else ''} {', '.join(map(str, folded))} did not fit in the time left, so "
+                 f"{'each' if len(folded) > 1 else 'it'} averages the models its cross-validation fitted.")
+    else:
+        head += " The members were fitted again on all rows after the search."
     if ens.get("dropped_for_time"):
         head += (f" {ens['dropped_for_time']} chosen members were left out: "
                  f"{'loading and saving them' if folds else 'their refits'} did not fit in the time left.")
     seconds = "fit seconds (its trial)" if folds else "refit seconds"
     rows = [{"trial": m["trial_id"], "model": m["model"], "weight": m["weight"], f"cv {metric}": m["cv_score"],
              seconds: m["fit_seconds"], "predict ms per row": m["predict_ms_per_row"]} for m in ens["members"]]
+    if folded:
+        for row, m in zip(rows, ens["members"]):
+            row["fitted"] = m.get("fitted", "refit on all rows")
     return _p(head) + fmt.table(rows, css="leaderboard")
 
 

@@ -18,7 +18,10 @@ ranked by, weights included. :class:`EnsembleModel` averages the members' output
 weights. The members are fitted again on all training rows after the search; with ``refit=False``
 a member is the average of the fold models its own validation fitted (kept by the trials,
 :func:`save_fold_models`), so nothing is fitted after the search (the choice is measured in
-``benchmarks/ensemble_refit.py``; see :data:`autodl.tabular.search.FOLD_MODELS_BY_DEFAULT`).
+``benchmarks/ensemble_refit.py``; see :data:`autodl.tabular.search.FOLD_MODELS_BY_DEFAULT`). By
+default, under a time budget, the trials keep their fold models too, and a member whose refit
+does not fit in the time left after the search predicts with them
+(:func:`autodl.tabular.search.keeps_fold_models`).
 """
 
 from __future__ import annotations
@@ -159,6 +162,14 @@ class EnsembleModel(BaseEstimator):
         if self.task == "classification":
             return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
         return sum(w * np.asarray(m.predict(X), dtype=np.float64).reshape(-1) for w, m in self.members)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy (classification) or R² (regression) of :meth:`predict`, as scikit-learn's
+        classifiers and regressors score."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        metric = accuracy_score if self.task == "classification" else r2_score
+        return float(metric(y, self.predict(X), sample_weight=sample_weight))
 
     def __repr__(self) -> str:
         return f"EnsembleModel({len(self.members)} members, weights {[round(w, 3) for w, _ in self.members]})"

@@ -7,7 +7,8 @@ A run folder holds:
   resource, time budget, seed, the weight, group and time columns),
 * ``result.json`` task, metric, best score and config, held-out test score,
 * ``model.skops`` the predictor (skops format, no pickle): the ensemble's members (or the best
-  pipeline) refit on all data, or with ``refit=False`` the ensemble of the trials' fold models,
+  pipeline) refit on all data, or with ``refit=False`` the ensemble of the trials' fold models
+  (under a time budget, members whose refits did not fit in time keep their fold models),
 * ``predictions/`` the out-of-fold predictions of the best trials (``<trial id>.npy``),
 * ``split.npz``   the held-out test rows (and the training rows, in time order with ``cv="time"``),
 * ``data.parquet`` the data when it was given in memory, with the ``sample_weight`` and ``groups``
@@ -66,7 +67,10 @@ FIDELITY_DEFAULTS = {"min_budget": 1.0, "max_budget": 9.0, "eta": 3.0}
 #: worse on 2), but its ONNX file was 4.2x as large and 5.7x as slow per row (median); the refits
 #: took a median 2.0 s, 3 % of the validation's time. With a holdout split the file is the same
 #: size, but the single best trained on 80 % of the rows lost to its refit on 6 of 10 tables
-#: (-0.0033). So members are refit by default; ``refit=False`` keeps the fold models.
+#: (-0.0033). So members are refit by default; ``refit=False`` keeps the fold models. Under a
+#: time budget the refits often do not all fit (at 30 s on the AutoML benchmark's tables no
+#: ensemble formed with refits alone), so the members whose refits do not fit predict with their
+#: fold models (:func:`keeps_fold_models`).
 FOLD_MODELS_BY_DEFAULT = False
 
 
@@ -77,6 +81,16 @@ def uses_fold_models(spec: "SearchSpec") -> bool:
     if not spec.ensemble:
         return False
     return not spec.refit if spec.refit is not None else FOLD_MODELS_BY_DEFAULT
+
+
+def keeps_fold_models(spec: "SearchSpec", deadline: Deadline | None) -> bool:
+    """Whether the trials keep their fold models: always with :func:`uses_fold_models`, and with
+    the default ``refit=None`` under a deadline too, as the fallback for the members whose refit
+    does not fit in the time left after the search (:func:`finalize`): the best member is refit,
+    the others are refit while their refits fit and predict with their fold models after that."""
+    if uses_fold_models(spec):
+        return True
+    return bool(spec.ensemble and spec.refit is None and deadline is not None and deadline.is_set)
 
 
 def uses_budget(searcher: str) -> bool:
@@ -684,7 +698,7 @@ def run_search(prep: Prepared, run_dir: Path | None, *, show_progress: bool | No
 
     predictions = None if not spec.ensemble else Path(scratch.name) if scratch else run_dir / PREDICTIONS_DIR
     models = None
-    if uses_fold_models(spec):  # the trials' fold models, private to this search (see save_fold_models)
+    if keeps_fold_models(spec, deadline):  # the trials' fold models, private to this search (see save_fold_models)
         import tempfile
 
         models = tempfile.TemporaryDirectory(prefix="autodl-models-")
@@ -814,11 +828,17 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None, *, predictions:
     threads.apply()
     with quiet_fit(), contextlib.ExitStack() as stack:
         stack.callback(threads.restore)
-        if models is not None:
+        if models is not None and uses_fold_models(prep.spec):
             fits = _fold_members(prep, members, deadline, models, run_dir is not None)
             info["refit"] = False
         else:
             fits = _refit_members(prep, members, deadline)
+            late = [(w, t) for w, t in members if t.id not in fits]
+            if late and models is not None:  # refits out of time: these members keep their fold models
+                fits.update(_fold_members(prep, late, deadline, models, run_dir is not None, first_free=False))
+                folded = [t.id for _, t in late if t.id in fits]
+                if folded:
+                    info["fold_model_members"] = folded
         if len(fits) < len(members):  # the deadline left time for the first members only: choose among them
             kept = [t for _, t in members if t.id in fits]
             info["dropped_for_time"] = len(members) - len(kept)
@@ -852,6 +872,7 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None, *, predictions:
         timing = prep.X_test if prep.X_test is not None else prep.X_all
         result.ensemble = dict(info, single_test_score=single_test, members=[
             {"trial_id": t.id, "model": t.config.get("model"), "weight": round(w, 6), "cv_score": t.value,
+             "fitted": "fold models" if fits[t.id].get("fold_models") else "refit on all rows",
              "fit_seconds": round(sec, 4), "predict_ms_per_row": _predict_ms(m, timing)}
             for (w, t), (_, m, sec) in zip(members, fitted)])
     elif info:
@@ -1014,18 +1035,19 @@ SKOPS_OVER_PICKLE = 40.0
 
 
 def _fold_members(prep: Prepared, members, deadline: Deadline | None, folder: Path,
-                  saving: bool) -> dict[int, dict[str, Any]]:
+                  saving: bool, first_free: bool = True) -> dict[int, dict[str, Any]]:
     """Each member's kept fold models (:func:`autodl.tabular.ensemble.load_fold_models`), largest
-    weight first: ``{trial id: {"train": model, "all": model, "seconds": the trial's duration}}``
-    (the same model twice: it was fitted on training rows only). A member without kept models
-    (a fold lacked a class) is refit. Under a deadline a member after the first is taken only
-    when loading it (and, with a run folder, saving it there: ``saving``) is predicted to fit in
-    the time left."""
+    weight first: ``{trial id: {"train": model, "all": model, "seconds": the trial's duration,
+    "fold_models": True}}`` (the same model twice: it was fitted on training rows only). A member
+    without kept models (a fold lacked a class) is refit, or with ``first_free=False`` (the
+    fallback of members whose refit did not fit) left out. Under a deadline a member (after the
+    first, with ``first_free``) is taken only when loading it (and, with a run folder, saving it
+    there: ``saving``) is predicted to fit in the time left."""
     from autodl.tabular.ensemble import load_fold_models
 
     fits: dict[int, dict[str, Any]] = {}
     for _, trial in members:
-        if fits and deadline is not None and deadline.is_set:
+        if (fits or not first_free) and deadline is not None and deadline.is_set:
             # no refit: reading the pickle (and writing skops) is all it costs, so only the
             # finishing margin is kept (a refit keeps 1 s more for its prediction's error)
             cost = (1.0 + (SKOPS_OVER_PICKLE if saving else 0.0)) * float(trial.user_attrs.get("save_seconds") or 0.0)
@@ -1033,9 +1055,10 @@ def _fold_members(prep: Prepared, members, deadline: Deadline | None, folder: Pa
                 continue
         model = load_fold_models(folder, trial.id)
         if model is None:
-            fits.update(_refit_members(prep, [(1.0, trial)], deadline if fits else None))
+            if first_free:
+                fits.update(_refit_members(prep, [(1.0, trial)], deadline if fits else None))
             continue
-        fits[trial.id] = {"train": model, "all": model, "seconds": float(trial.duration or 0.0)}
+        fits[trial.id] = {"train": model, "all": model, "seconds": float(trial.duration or 0.0), "fold_models": True}
     return fits
 
 
@@ -1131,7 +1154,7 @@ def prepare_run(run_dir: Path, spec: SearchSpec, metric_fn=None, latency_fn=None
 
 
 def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget: float | None = None,
-               n_workers: int | None = None, show_progress: bool = False,
+               n_workers: int | None = None, show_progress: bool | None = None,
                progress_mode: str = "bar", deadline: Deadline | None = None, metric: Any = None,
                latency_fn: Callable[[bytes], float] | None = None, select: Callable | None = None,
                **executor: Any) -> SearchResult:
@@ -1141,7 +1164,8 @@ def resume_run(run_dir: str | Path, *, n_trials: int | None = None, time_budget:
     ``time_budget`` (or ``deadline``) is a new deadline for this call. ``metric``: the function
     (or ``(function, direction)``) of a run whose metric was a Python function, which run.json
     cannot hold (``autodl resume`` refuses such a run); ``latency_fn``, ``select``: likewise for a
-    run given those as Python callables.
+    run given those as Python callables. ``show_progress``: a progress bar on stderr; None
+    (default): when stderr is a terminal, as :func:`search`.
     """
     run_dir = Path(run_dir)
     spec = load_spec(run_dir)
@@ -1268,11 +1292,14 @@ def search(
             their out-of-fold predictions, :mod:`autodl.tabular.ensemble`; members refit on all
             rows) when it validates better than the best trial alone; False: the best trial.
         refit: True: fit the chosen members (or the best trial) again on all rows after the
-            search, within the deadline; False: predict with the models each trial's validation
-            fitted (a member is the average of its fold models; nothing is fitted after the
-            search, so more trials fit in the budget, but the predictor and its ONNX file hold k
-            models per member). None (default): the measured choice, refit
-            (:data:`FOLD_MODELS_BY_DEFAULT`). Only with ``ensemble=True`` (else the winner is refit).
+            search, within the deadline (members whose refits do not fit are left out); False:
+            predict with the models each trial's validation fitted (a member is the average of
+            its fold models; nothing is fitted after the search, so more trials fit in the
+            budget, but the predictor and its ONNX file hold k models per member). None
+            (default): refit (:data:`FOLD_MODELS_BY_DEFAULT`), and under a time budget the
+            members whose refits do not fit in the time left keep their fold models instead
+            (``result.ensemble["members"][i]["fitted"]`` says which). Only with
+            ``ensemble=True`` (else the winner is refit).
         column_roles: roles for columns, winning over the inferred ones, e.g. ``{"zip":
             "categorical", "note": "ignore", "when": "datetime"}`` (roles: numeric, categorical,
             high_cardinality, boolean, datetime, ignore; see :mod:`autodl.tabular.columns`).

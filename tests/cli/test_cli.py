@@ -74,6 +74,15 @@ def test_show_prints_the_leaderboard(iris_run, autodl_cli):
     assert "Leaderboard" in proc.stdout and "4 complete" in proc.stdout
     row = r"│\s+\d+\s+│\s+(\d+)\s+│"
     assert len(re.findall(row, proc.stdout)) == 4
+    # the value column is named after the metric, and the spread over the 3 folds follows it
+    header = next(line for line in proc.stdout.splitlines() if "rank" in line and "id" in line)
+    assert re.search(r"┃\s*accuracy\s*┃\s*± std\s*┃", header), header
+    from autodl.study import Study
+
+    spreads = {t.id: t.user_attrs["cv_std"] for t in Study.load(run, searcher="random").trials}
+    shown = re.findall(r"│\s+\d+\s+│\s+(\d+)\s+│\s+[\d.]+\s+│\s+([\d.e-]+)\s+│", proc.stdout)
+    assert len(shown) == 4 and all(float(std) == pytest.approx(spreads[int(i)], rel=1e-2, abs=1e-3)
+                                   for i, std in shown)
     top = autodl_cli("show", run, "--top", "1", cwd=run.parent)
     assert_ok(top)
     best_id = max(db_trials(run), key=lambda r: (r[2], -r[0]))[0]

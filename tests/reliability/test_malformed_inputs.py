@@ -27,6 +27,9 @@ FILES = {
     "unknown_type.yaml": "parameters:\n  model: {type: categorical, choices: [linear]}\n  x: {type: complex}\n",
     "no_choices.yaml": "parameters:\n  model: {type: categorical, choices: []}\n",
     "no_model.yaml": "parameters:\n  x: {type: float, low: 0, high: 1}\n",
+    # a network space with a parameter the trainer does not read (a typo of n_layers / width)
+    "net_typo.yaml": ("parameters:\n  lr: {type: float, low: 0.0001, high: 0.1, log: true}\n"
+                      "  hidden: {type: int, low: 8, high: 64}\n"),
     "bad_condition.yaml": ("parameters:\n  model: {type: categorical, choices: [linear]}\n"
                            "  x: {type: float, low: 0, high: 1, condition: {ghost: [a]}}\n"),
 }
@@ -58,6 +61,8 @@ CASES = {
     "no choices": ([*S, "--space", "no_choices.yaml"], "model"),
     "space without model": ([*S, "--space", "no_model.yaml"], "model"),
     "condition on unknown parameter": ([*S, "--space", "bad_condition.yaml"], "ghost"),
+    "network space parameter the trainer ignores": (
+        ["search", "--dataset", "digits", "--model", "mlp", "--trials", "2", "--space", "net_typo.yaml"], "hidden"),
     "unknown space name": ([*S, "--space", "galaxy"], "galaxy"),
     # flags
     "unknown flag": ([*S, "--frobnicate"], "--frobnicate"),

@@ -79,6 +79,19 @@ def test_the_ensemble_model_averages_its_members():
     expected = 0.7 * m1.predict_proba(X) + 0.3 * m2.predict_proba(X)
     np.testing.assert_allclose(ens.predict_proba(X), expected)
     assert (ens.predict(X) == expected.argmax(1)).all()
+    assert ens.score(X, y) == pytest.approx(np.mean(expected.argmax(1) == y))  # as sklearn's classifiers score
+
+
+def test_a_regression_ensemble_scores_r2_of_its_average():
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y = load_diabetes(return_X_y=True)
+    m1, m2 = Ridge().fit(X, y), DecisionTreeRegressor(max_depth=3, random_state=0).fit(X, y)
+    average = 0.4 * m1.predict(X) + 0.6 * m2.predict(X)
+    r2 = 1 - np.sum((y - average) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert EnsembleModel([(0.4, m1), (0.6, m2)], "regression").score(X, y) == pytest.approx(r2)
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
@@ -250,6 +263,55 @@ def test_members_predict_with_their_fold_models_and_nothing_is_fitted_after_the_
     assert list(private.iterdir()) == [] and not list(run.rglob("*.pkl"))
 
 
+def test_members_whose_refit_is_out_of_time_keep_their_fold_models(tmp_path, monkeypatch):
+    """refit=None under a time budget: the members whose refits do not fit in the time left
+    predict with the fold models their validation fitted (the first member is refit).
+    The deadline is simulated: the refits leave time for the first member only. Oracle: the
+    first member's pipeline fitted by hand on all rows, the others' fold models fitted by hand
+    on scikit-learn's folds of the training rows."""
+    import importlib
+    import tempfile
+
+    import autodl
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import StratifiedKFold
+
+    from autodl.tabular.pipeline import build_pipeline
+
+    search_mod = importlib.import_module("autodl.tabular.search")
+    refit = search_mod._refit_members
+
+    def first_only(prep, members, deadline):
+        return refit(prep, list(members)[:1], deadline)
+
+    monkeypatch.setattr(search_mod, "_refit_members", first_only)
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    run = tmp_path / "run"
+    result = autodl.search(X, y, n_trials=6, seed=0, cv=3, time_budget=300, out=run, show_progress=False)
+    ens = result.ensemble
+    assert ens is not None and len(ens["members"]) >= 2 and "refit" not in ens
+    assert [m["fitted"] for m in ens["members"]] == ["refit on all rows"] + ["fold models"] * (len(ens["members"]) - 1)
+    assert ens.get("fold_model_members") == [m["trial_id"] for m in ens["members"][1:]]
+    trials = {t.id: t for t in result.study.trials}
+    prep = search_mod.prepare_run(run, search_mod.load_spec(run))
+    rows = prep.X_test
+    first = ens["members"][0]
+    pipe = build_pipeline(trials[first["trial_id"]].config, prep.X_all, "classification", 0, plan=prep.plan)
+    expected = first["weight"] * pipe.fit(prep.X_all, prep.y_all).predict_proba(rows)
+    for member in ens["members"][1:]:
+        for train, _ in StratifiedKFold(3, shuffle=True, random_state=0).split(prep.X_train, prep.y_train):
+            pipe = build_pipeline(trials[member["trial_id"]].config, prep.X_train, "classification", 0, plan=prep.plan)
+            pipe.fit(prep.X_train.iloc[train], prep.y_train.iloc[train])
+            expected = expected + member["weight"] / 3 * pipe.predict_proba(rows)
+    np.testing.assert_allclose(result.best_model.predict_proba(rows), expected, atol=1e-6)
+    saved = json.loads((run / "result.json").read_text())["extra"]["ensemble"]
+    assert [m["fitted"] for m in saved["members"]] == [m["fitted"] for m in ens["members"]]
+    assert list(private.iterdir()) == [] and not list(run.rglob("*.pkl"))  # the pickles are gone
+
+
 @pytest.mark.parametrize("refit", [None, True])
 def test_by_default_the_members_are_fitted_again_on_all_rows(refit):
     import autodl
@@ -258,6 +320,7 @@ def test_by_default_the_members_are_fitted_again_on_all_rows(refit):
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     result = autodl.search(X, y, n_trials=6, seed=0, cv=3, test_size=0, refit=refit, show_progress=False)
     assert result.ensemble is not None and "refit" not in result.ensemble
+    assert {m["fitted"] for m in result.ensemble["members"]} == {"refit on all rows"}
     assert len(result.best_model.members) == len(result.ensemble["members"])  # one refit pipeline each
     for (w, model), member in zip(result.best_model.members, result.ensemble["members"]):
         assert type(model).__name__ == "Pipeline" and w == pytest.approx(member["weight"], abs=1e-6)
