@@ -707,7 +707,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--time", type=float, help="wall-clock seconds per tool and split (default 30; quick 8)")
     parser.add_argument("--seeds", type=int, nargs="+", help="splits and tool seeds (default 0 1 2; quick 0)")
     parser.add_argument("--tables", nargs="+", choices=list(TABLES), help="default: all (quick: iris diabetes)")
-    parser.add_argument("--tools", nargs="+", choices=[*TOOLS, "autodl-single", "autodl-folds", "autodl-refit"], help=f"default: {' '.join(TOOLS)}")
+    parser.add_argument("--tools", nargs="+", choices=[*TOOLS, *(t for t in AUTODL_TOOLS if t not in TOOLS)], help=f"default: {' '.join(TOOLS)}")
     parser.add_argument("--threads", type=int, help="cap every tool at this many threads (default: each tool's own)")
     parser.add_argument("--single", action="store_true", help="also autodl with ensemble=False (autodl-single)")
     parser.add_argument("--cache", type=Path, help="anchor cache (default results/automl_cache.json; quick: "

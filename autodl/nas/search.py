@@ -148,7 +148,6 @@ class NasSpec(TrialSettings):
         return "random" if self.method == "random" else "evolution"
 
 
-
 # ----------------------------------------------------------------------------------- data
 
 

@@ -165,9 +165,10 @@ class TabularKind(RunKind):
         model = (result.get("best_config") or {}).get("model", "?")
         ens = (result.get("extra") or {}).get("ensemble")
         if ens:
+            mixed = ens.get("refit") is not False  # with refit=False every member is its fold models
             parts = ", ".join(f"{m['model']} (trial {m['trial_id']}"
-                              + (", fold models" if m.get("fitted") == "fold models" and ens.get("refit") is not False
-                                 else "") + f") {m['weight']:.2f}" for m in ens["members"])
+                              f"{', fold models' if mixed and m.get('fitted') == 'fold models' else ''}) "
+                              f"{m['weight']:.2f}" for m in ens["members"])
             lines = [f"ensemble of {len(ens['members'])}: {metric} {ens['ensemble_score']:.4f} (out-of-fold; best "
                      f"trial alone {ens['single_score']:.4f})" + (f", test {metric} {test:.4f}" if test is not None else ""),
                      f"members: {parts}"]

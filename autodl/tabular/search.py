@@ -68,9 +68,9 @@ FIDELITY_DEFAULTS = {"min_budget": 1.0, "max_budget": 9.0, "eta": 3.0}
 #: took a median 2.0 s, 3 % of the validation's time. With a holdout split the file is the same
 #: size, but the single best trained on 80 % of the rows lost to its refit on 6 of 10 tables
 #: (-0.0033). So members are refit by default; ``refit=False`` keeps the fold models. Under a
-#: time budget the refits often do not all fit (at 30 s on the AutoML benchmark's tables no
-#: ensemble formed with refits alone), so the members whose refits do not fit predict with their
-#: fold models (:func:`keeps_fold_models`).
+#: time budget the refits often do not all fit (at 30 s on the AutoML benchmark's 14 tables an
+#: ensemble formed on 1 with refits alone, benchmarks/results/automl.json's run at 9e1c77b), so
+#: the members whose refits do not fit predict with their fold models (:func:`keeps_fold_models`).
 FOLD_MODELS_BY_DEFAULT = False
 
 
