@@ -187,7 +187,6 @@ class PeakMemory:
 
 def run_messy(task: str, seed: int, budget: float, n_rows: int, cv=None, workers: int | None = None) -> dict:
     """autodl on the raw messy frame vs default HGB on the hand-prepared columns, one split."""
-    import numpy as np
     from sklearn.metrics import r2_score, roc_auc_score
     from sklearn.model_selection import train_test_split
 

@@ -421,15 +421,21 @@ def load_search_state(state_dir: str | Path | None) -> dict[str, Any]:
 
 def write_run(result: DartsResult, run_dir: str | Path) -> Path:
     """Write ``genotype.json``, ``alphas.json``, ``result.json`` and ``model.pt`` to ``run_dir``
-    (a folder of :func:`run_darts` alone; ``autodl search --nas darts`` writes the run envelope)."""
+    (a folder of :func:`run_darts` alone). ``result.json`` is the run envelope every kind writes
+    (:func:`autodl.runs.result_envelope`, kind ``nas``): the supernet's last validation accuracy
+    as ``best_value``, the final network's test accuracy as ``test_score``, the rest in ``extra``."""
     from autodl.nn.checkpoint import save_weights
-    from autodl.runs import write_json
+    from autodl.runs import result_envelope, write_json, write_result
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "genotype.json", result.genotype)
     write_json(run_dir / "alphas.json", result.alphas)
-    write_json(run_dir / "result.json", result.summary())
+    summary = result.summary()
+    write_result(run_dir, result_envelope(
+        "nas", metric="accuracy", direction="maximize",
+        best_value=result.val_history[-1] if result.val_history else None, best_config=None,
+        test_score=summary.pop("test_accuracy"), extra={"method": "darts", **summary}))
     save_weights(run_dir / "model.pt", result.model, {"genotype": result.genotype, "settings": result.settings})
     return run_dir
 

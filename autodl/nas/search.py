@@ -67,7 +67,6 @@ class NasSpec(TrialSettings):
     time_budget: float | None = None
     seed: int = 0
     test_size: float = 0.2
-    n_workers: int = 1
     # network size (cell space)
     C: int = 8
     layers: int = 3
@@ -85,18 +84,8 @@ class NasSpec(TrialSettings):
     # the final network
     train_epochs: int = 20
     max_rows: int | None = None
-    # where candidates train (evolution / random)
-    executor: str | None = None
-    dask_scheduler: str | None = None
-    trial_timeout: float | None = None
-    trial_memory: float | None = None  # bytes a trial's worker process may allocate (Linux)
-    max_retries: int = 1
-    # several objectives (evolution / random): the metric first, then "latency", "size", "params"
-    # (see autodl.nn.objectives); a latency limit: the constraint latency - X <= 0 on every trial
-    objectives: list[str] | None = None
-    max_latency_ms: float | None = None
-    #: "module:function" measuring latency instead of the local timing (ONNX bytes -> ms)
-    latency_fn: str | None = None
+    # where candidates train and what they measure (evolution / random; several objectives and a
+    # latency limit are not for DARTS): declared by TrialSettings
 
     def validate(self) -> None:
         self.check_objectives()

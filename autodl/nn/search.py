@@ -62,20 +62,8 @@ class NNSearchSpec(TrialSettings):
     seed: int = 0
     val_size: float = 0.2
     test_size: float = 0.2
-    n_workers: int = 1
     patience: int | None = None
-    executor: str | None = None  # None: in-process for one worker without a deadline, else "local"; or "dask"
-    dask_scheduler: str | None = None
-    trial_timeout: float | None = None
-    trial_memory: float | None = None  # bytes a trial's worker process may allocate (Linux)
-    max_retries: int = 1
-    #: several objectives: the metric first ("accuracy"), then "latency", "size", "params"
-    #: (see :mod:`autodl.nn.objectives`); None or the metric alone: one objective
-    objectives: list[str] | None = None
-    #: the network's latency limit: every trial gets the constraint latency - X <= 0
-    max_latency_ms: float | None = None
-    #: "module:function" measuring latency instead of the local timing (ONNX bytes -> ms)
-    latency_fn: str | None = None
+    # n_workers, executor, trial_timeout, objectives, ...: declared by TrialSettings
 
     def validate(self) -> None:
         if self.model not in MODELS:

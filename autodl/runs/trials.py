@@ -1,20 +1,38 @@
 """What the network kinds' specs (``--model``: :class:`autodl.nn.search.NNSearchSpec`, ``--nas``:
 :class:`autodl.nas.search.NasSpec`) share: where their trials run and what a trial measures
-besides the metric. Each spec is a dataclass with the fields named here; this mixin holds the
-checks and the ``Study.optimize`` arguments once.
+besides the metric. Both specs are dataclasses derived from :class:`TrialSettings`, which declares
+these fields (keyword-only, so each spec keeps its own field order for the rest), their checks and
+the ``Study.optimize`` arguments once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from autodl.errors import UserError
 
 
+@dataclass(kw_only=True)
 class TrialSettings:
-    """Mixin of a spec with the fields ``objectives``, ``max_latency_ms``, ``latency_fn`` (what a
-    trial measures) and ``n_workers``, ``executor``, ``dask_scheduler``, ``trial_timeout``,
-    ``trial_memory``, ``max_retries`` (where trials run)."""
+    """Base of a network spec: what a trial measures besides the metric and where trials run."""
+
+    #: trials run in parallel in that many processes
+    n_workers: int = 1
+    #: None: in-process for one worker without a deadline, else "local"; or "dask"
+    executor: str | None = None
+    dask_scheduler: str | None = None
+    trial_timeout: float | None = None
+    #: bytes a trial's worker process may allocate (Linux)
+    trial_memory: float | None = None
+    max_retries: int = 1
+    #: several objectives: the metric first ("accuracy"), then "latency", "size", "params"
+    #: (see :mod:`autodl.nn.objectives`); None or the metric alone: one objective
+    objectives: list[str] | None = None
+    #: the network's latency limit: every trial gets the constraint latency - X <= 0
+    max_latency_ms: float | None = None
+    #: "module:function" measuring latency instead of the local timing (ONNX bytes -> ms)
+    latency_fn: str | None = None
 
     @property
     def multi_objective(self) -> bool:

@@ -101,7 +101,9 @@ def test_tiny_first_order_search_improves_validation_and_writes_run(digits, tmp_
     assert np.array(alphas["history"]["normal"]).shape == (3, 5, len(PRIMITIVES))
     assert np.allclose(np.array(alphas["history"]["reduce"]).sum(-1), 1.0, atol=1e-4)
     info = json.loads((tmp_path / "result.json").read_text())
-    assert info["test_accuracy"] == res.test_accuracy and info["settings"]["order"] == 1
+    assert info["kind"] == "nas" and info["extra"]["method"] == "darts"
+    assert info["test_score"] == res.test_accuracy and info["extra"]["settings"]["order"] == 1
+    assert info["best_value"] == res.val_history[-1] and info["direction"] == "maximize"
     if importlib.util.find_spec("matplotlib") is not None:  # the report draws these files
         from autodl.report import alphas_figure, genotype_figure
 
