@@ -82,10 +82,15 @@ def _key(config: dict[str, Any]) -> str:
     return json.dumps(config, sort_keys=True)
 
 
-def tabulate(grid: dict[str, list], epochs: int, path: Path, seed: int = 0, log=print) -> dict[str, Any]:
+def tabulate(grid: dict[str, list], epochs: int, path: Path, seed: int = 0, log=print,
+             meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train every config of ``grid`` once for ``epochs`` epochs and measure it; rows already in
-    ``path`` (same epochs and seed) are kept, new ones are written after each config."""
+    ``path`` (same epochs and seed) are kept, new ones are written after each config. Each run
+    that adds rows appends ``{"meta": <the run's record, see _meta>, "configs_added": n}`` to the
+    table's ``measurements`` (the rows are pooled over those runs)."""
     import torch
+
+    import _meta
 
     from autodl.nn.data import load_dataset
     from autodl.nn.objectives import NetObjectives
@@ -97,6 +102,7 @@ def tabulate(grid: dict[str, list], epochs: int, path: Path, seed: int = 0, log=
         old = json.loads(path.read_text())
         if old.get("epochs") == epochs and old.get("seed") == seed and old.get("fixed") == FIXED:
             table["rows"] = old.get("rows", {})
+            table["measurements"] = old.get("measurements", [])
     data = load_dataset("digits")
     targets = NetObjectives(["accuracy", "latency", "size", "params"], rows=data.X_val)
     todo = [c for c in grid_configs(grid) if _key(c) not in table["rows"]]
@@ -113,12 +119,12 @@ def tabulate(grid: dict[str, list], epochs: int, path: Path, seed: int = 0, log=
                                        "batch64_ms": m["batch64_ms"], "size_bytes": m["size_bytes"],
                                        "params": m["params"], "load": m["latency_load"],
                                        "train_seconds": round(seconds, 3)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(table))
-        tmp.replace(path)
+        record = {"meta": _meta.finish(meta) if meta else None, "configs_added": n}
+        _meta.write_json(path, {**table, "measurements": [*table.get("measurements", []), record]})
         log(f"  table {len(table['rows'])}/{len(grid_configs(grid))}: {config} acc@{epochs} {accs[-1]:.3f}, "
             f"{m['latency_ms']:.4f} ms, {seconds / epochs:.2f} s/epoch", flush=True)
+    if todo:
+        table["measurements"] = [*table.get("measurements", []), record]
     return table
 
 

@@ -310,7 +310,7 @@ def main_part_c(args, argv: list[str] | None) -> dict:
     results = Path(__file__).resolve().parent / "results"
     table_path = args.table or results / f"multiobjective_cnn_table{'_quick' if args.quick else ''}_e{epochs}.json"
     start = time.perf_counter()
-    table = mp.tabulate(grid, epochs, table_path)
+    table = mp.tabulate(grid, epochs, table_path, meta=meta)
     tabulated = time.perf_counter() - start
     cnn = mp.run_part_c(table, mp.METHODS, seeds, n_full)
     synth = mp.run_part_c(lambda s: mp.synthetic_table(192, epochs, seed=s), mp.METHODS, synthetic_seeds, n_full)

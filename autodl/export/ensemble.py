@@ -1,7 +1,7 @@
 """A weighted ensemble of scikit-learn pipelines as ONE ONNX graph.
 
 Each member is converted on its own exactly as a single model is
-(:func:`autodl.export.sklearn_onnx.convert`: its preprocessing, float32 features for trees, its
+(:func:`autodl.export.sklearn_onnx.convert`: its preprocessing, float32 features for forests, its
 estimator), then the graphs are joined (``onnx.compose.add_prefix_graph``: every node, edge and
 initializer of member ``i`` gets the prefix ``m<i>_``; the raw-column inputs keep their names
 and are shared):

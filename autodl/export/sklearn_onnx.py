@@ -2,30 +2,26 @@
 
 Inputs. A pipeline fitted on a DataFrame gets one ONNX input per column, named like the column
 (skl2onnx sanitizes the name: ``petal length (cm)`` becomes ``petal_length__cm_``; the
-metadata maps each input to its column), shape ``[batch, 1]``: numeric columns as float32, categorical (object, string,
-category) columns as strings. skl2onnx maps the ``ColumnTransformer``'s column names onto these
-inputs. A pipeline fitted on an array gets one float32 input ``X`` of shape ``[batch, n]``.
-Numbers are float32 in ONNX (the ``ai.onnx.ml`` Imputer, Scaler and tree operators that
-onnxruntime implements take float32), so verification uses tolerances (see
-:mod:`autodl.export.core`). Boolean columns are refused: one-hot encoding booleans is not
+metadata maps each input to its column), shape ``[batch, 1]``: numeric columns as float64,
+categorical (object, string, category) columns as strings. skl2onnx maps the
+``ColumnTransformer``'s column names onto these inputs. A pipeline fitted on an array gets one
+float64 input ``X`` of shape ``[batch, n]``. The preprocessing runs in float64; forests, single
+trees and SVR see float32 features (see :func:`convert`), and some outputs come out of float32
+operators, so verification uses tolerances (see :mod:`autodl.export.core`). Boolean columns are refused: one-hot encoding booleans is not
 expressible with string inputs without changing the categories.
 
-Fix 1: HistGradientBoosting (the root cause). skl2onnx builds the ``TreeEnsemble*`` node
-attributes node by node from ``predictor.nodes``, a NumPy structured array. For split nodes
-it appends the raw fields (``left``/``right`` are ``np.uint32``, ``missing_go_to_left`` is
-``np.uint8``); for leaves it appends Python ``0`` and ``False``. So
-``nodes_missing_value_tracks_true`` is a list mixing ``np.uint8`` and Python ``bool``, and
-``nodes_truenodeids`` mixes ``np.uint32`` and ``int``. ``onnx.helper.make_attribute`` sees a
-list of integrals and fills ``AttributeProto.ints``; protobuf >= 5 refuses a Python ``bool`` in
-an int field ("Expected an int, got a boolean") and skl2onnx reports it as "Unable to create
-node 'TreeEnsembleClassifier'". Random forests convert because their tree arrays are plain
-int64 and no booleans are appended. The values themselves are right (``missing_go_to_left``
-is exactly "a missing value takes the true (``x <= threshold``, left) branch"), only their
-Python types are wrong. The fix passes skl2onnx's own HGB converter a container proxy whose
-``add_node`` casts every all-integral attribute list to Python ``int`` before the node is
-created. It is given to ``convert_sklearn(custom_conversion_functions=...)`` for the two HGB
-classes only, so nothing global is patched. HGB models with native categorical splits
-(``is_categorical``) are refused: skl2onnx would silently turn bitset splits into ``<=``.
+Fix 1: HistGradientBoosting in float64. scikit-learn's HGB predicts on float64 features
+against float64 thresholds (unlike its other trees, which cast to float32). skl2onnx 1.20
+converts it to float32 ``TreeEnsemble*`` nodes, so a feature whose neighbouring values round
+to the same float32 (epoch seconds, large ids, amounts in the millions: 1.6e9 has a float32
+step of 128) goes down the other branch: a regressor 0.12 off, a classifier's probabilities
+4e-5 off on such a column (measured; a 7-member HGB ensemble of the messy regression table
+failed its check that way). skl2onnx's converter also built its node attributes from NumPy
+scalars mixed with Python bools, which protobuf >= 5 refuses. autodl's own converter
+(:func:`_convert_hgb`) emits one ``TreeEnsembleRegressor`` with float64 thresholds and leaf
+values (``*_as_tensor``, which onnxruntime takes with float64 inputs) for the raw scores and
+the link function after it. HGB models with native categorical splits (``is_categorical``)
+are refused: the converter has no bitset splits.
 
 Fix 2: string imputation. ``SimpleImputer(strategy="most_frequent")`` on a string column has
 ``missing_values=nan``, which skl2onnx's string imputer refuses (ONNX strings have no NaN). The
@@ -300,26 +296,122 @@ def describe_inputs(model, sample) -> tuple[str, list[dict[str, Any]], list[str]
     return "tensor", [{"name": "X", "type": "double", "shape": [None, arr.shape[1]]}], names
 
 
-def _int_lists(kwargs: dict[str, Any]) -> dict[str, Any]:
-    out = dict(kwargs)
-    for key, value in kwargs.items():
-        if (isinstance(value, (list, tuple)) and value
-                and all(isinstance(v, (int, np.integer, bool, np.bool_)) for v in value)):
-            out[key] = [int(v) for v in value]
-    return out
+def _emitters(scope, container, default_kind=None):
+    """``const(name, values, kind)`` adds an initializer and ``node(op, inputs, out=None, **attrs)`` a
+    node, each returning the new value's unique name: the converters below build graphs with them."""
+    from onnx import TensorProto
+
+    def const(name, values, kind=default_kind):
+        arr = np.asarray(values)
+        vname = scope.get_unique_variable_name(name)
+        flat = [v.encode() for v in arr.ravel().tolist()] if kind == TensorProto.STRING else arr.ravel().tolist()
+        container.add_initializer(vname, kind, list(arr.shape), flat)
+        return vname
+
+    def node(kind, inputs, out=None, **attrs):
+        out = out or scope.get_unique_variable_name(kind.lower())
+        container.add_node(kind, inputs, [out], name=scope.get_unique_operator_name(kind), **attrs)
+        return out
+
+    return const, node
 
 
-class _IntAttrContainer:
-    """Proxy of skl2onnx's container whose ``add_node`` casts integral attribute lists to int."""
+def _emit_label(const, node, classes, proba: str, out: str) -> None:
+    """``label = classes[ArgMax(proba)]`` (the first class on ties, like ``np.argmax``)."""
+    from onnx import TensorProto
 
-    def __init__(self, container):
-        self._container = container
+    idx = node("ArgMax", [proba], axis=1, keepdims=0)
+    classes = np.asarray(classes)
+    if classes.dtype.kind in "iub" or (classes.dtype.kind == "f" and np.all(classes == np.round(classes))):
+        cname = const("classes", classes.astype(np.int64), TensorProto.INT64)
+    else:
+        cname = const("classes", classes.astype(str), TensorProto.STRING)
+    node("Gather", [cname, idx], out=out, axis=0)
 
-    def __getattr__(self, name):
-        return getattr(self._container, name)
 
-    def add_node(self, *args, **kwargs):
-        return self._container.add_node(*args, **_int_lists(kwargs))
+def _convert_hgb(scope, operator, container) -> None:
+    """HistGradientBoosting{Classifier,Regressor} in float64 (Fix 1 in the module docstring).
+
+    One ``ai.onnx.ml`` ``TreeEnsembleRegressor`` (opset 3) takes the float64 features, with
+    float64 thresholds, leaf values and baseline (the ``*_as_tensor`` attributes), and gives the
+    raw scores, one target per tree of an iteration: scikit-learn's ``_raw_predict``. A node
+    sends ``x <= num_threshold`` to the left (true) child and NaN where ``missing_go_to_left``
+    says, as in ``_predict_from_raw_data``. The scores come out as float32 (the operator's only
+    output type, a relative rounding of 6e-8) and are cast back to float64 for the link:
+    identity or ``Exp`` (log link: poisson, gamma) for a regressor; ``Sigmoid`` into ``[1 - p, p]``
+    (binary) or ``Softmax`` (multiclass) for a classifier, whose label is ``classes_`` at the
+    ``ArgMax`` of the probabilities (scikit-learn's rule).
+    """
+    from onnx import TensorProto, numpy_helper
+
+    op = operator.raw_operator
+    classifier = hasattr(op, "classes_")
+    k = int(op.n_trees_per_iteration_)
+    feature_ids, modes, values, true_ids, false_ids, missing_true = [], [], [], [], [], []
+    tree_ids, node_ids, t_tree, t_node, t_target, t_weight = [], [], [], [], [], []
+    tree = 0
+    for iteration in op._predictors:
+        for target, predictor in enumerate(iteration):
+            nodes = predictor.nodes
+            for i, nd in enumerate(nodes):
+                tree_ids.append(tree)
+                node_ids.append(i)
+                if nd["is_leaf"]:
+                    feature_ids.append(0)
+                    modes.append("LEAF")
+                    values.append(0.0)
+                    true_ids.append(0)
+                    false_ids.append(0)
+                    missing_true.append(0)
+                    t_tree.append(tree)
+                    t_node.append(i)
+                    t_target.append(target)
+                    t_weight.append(float(nd["value"]))
+                else:
+                    feature_ids.append(int(nd["feature_idx"]))
+                    modes.append("BRANCH_LEQ")
+                    values.append(float(nd["num_threshold"]))
+                    true_ids.append(int(nd["left"]))
+                    false_ids.append(int(nd["right"]))
+                    missing_true.append(int(nd["missing_go_to_left"]))
+            tree += 1
+    baseline = np.asarray(op._baseline_prediction, dtype=np.float64).ravel()
+
+    def f64(name, arr):
+        return numpy_helper.from_array(np.asarray(arr, dtype=np.float64), name)
+
+    const, node = _emitters(scope, container, TensorProto.DOUBLE)
+    x = operator.inputs[0].full_name
+    if operator.inputs[0].type.__class__.__name__ != "DoubleTensorType":
+        x = node("Cast", [x], to=TensorProto.DOUBLE)
+    raw32 = scope.get_unique_variable_name("hgb_raw")
+    container.add_node(
+        "TreeEnsembleRegressor", [x], [raw32], op_domain="ai.onnx.ml", op_version=3,
+        name=scope.get_unique_operator_name("TreeEnsembleRegressor"), n_targets=k,
+        nodes_treeids=tree_ids, nodes_nodeids=node_ids, nodes_featureids=feature_ids, nodes_modes=modes,
+        nodes_values_as_tensor=f64("nodes_values", values), nodes_truenodeids=true_ids,
+        nodes_falsenodeids=false_ids, nodes_missing_value_tracks_true=missing_true,
+        target_treeids=t_tree, target_nodeids=t_node, target_ids=t_target,
+        target_weights_as_tensor=f64("target_weights", t_weight),
+        base_values_as_tensor=f64("base_values", baseline), aggregate_function="SUM", post_transform="NONE")
+    raw = node("Cast", [raw32], to=TensorProto.DOUBLE)
+    if not classifier:
+        link = type(op._loss.link).__name__
+        if link == "IdentityLink":
+            node("Identity", [raw], out=operator.outputs[0].full_name)
+        elif link == "LogLink":
+            node("Exp", [raw], out=operator.outputs[0].full_name)
+        else:
+            raise ExportError(f"HistGradientBoostingRegressor(loss={op.loss!r}) has a {link} that autodl "
+                              "cannot export; use loss='squared_error', 'absolute_error', 'poisson' or 'gamma'")
+        return
+    proba = operator.outputs[1].full_name
+    if k == 1:  # binary: [1 - p, p]
+        p = node("Sigmoid", [raw])
+        node("Concat", [node("Sub", [const("one", [1.0]), p]), p], out=proba, axis=1)
+    else:
+        node("Softmax", [raw], out=proba, axis=1)
+    _emit_label(const, node, op.classes_, proba, operator.outputs[0].full_name)
 
 
 def _custom_converters() -> dict:
@@ -331,15 +423,7 @@ def _custom_converters() -> dict:
 
     knn_clf = get_converter("SklearnKNeighborsClassifier")
     knn_reg = get_converter("SklearnKNeighborsRegressor")
-    hgb_clf = get_converter("SklearnHistGradientBoostingClassifier")
-    hgb_reg = get_converter("SklearnHistGradientBoostingRegressor")
     imputer = get_converter("SklearnSimpleImputer")
-
-    def convert_hgb_clf(scope, operator, container):
-        return hgb_clf(scope, operator, _IntAttrContainer(container))
-
-    def convert_hgb_reg(scope, operator, container):
-        return hgb_reg(scope, operator, _IntAttrContainer(container))
 
     def convert_imputer(scope, operator, container):
         op = operator.raw_operator
@@ -369,7 +453,7 @@ def _custom_converters() -> dict:
             return _convert_knn_distance(scope, operator, container)
         return knn_reg(scope, operator, container)
 
-    return {HistGradientBoostingClassifier: convert_hgb_clf, HistGradientBoostingRegressor: convert_hgb_reg,
+    return {HistGradientBoostingClassifier: _convert_hgb, HistGradientBoostingRegressor: _convert_hgb,
             SimpleImputer: convert_imputer, KNeighborsClassifier: convert_knn_clf,
             KNeighborsRegressor: convert_knn_reg}
 
@@ -406,18 +490,7 @@ def _convert_knn_distance(scope, operator, container) -> None:
     fit_x = np.asarray(op._fit_X, dtype=dtype)
     k = int(op.n_neighbors)
 
-    def const(name, values, kind=proto):
-        arr = np.asarray(values)
-        vname = scope.get_unique_variable_name(name)
-        flat = ([v.encode() for v in arr.ravel().tolist()] if kind == TensorProto.STRING
-                else arr.ravel().tolist())
-        container.add_initializer(vname, kind, list(arr.shape), flat)
-        return vname
-
-    def node(kind, inputs, out=None, **attrs):
-        out = out or scope.get_unique_variable_name(kind.lower())
-        container.add_node(kind, inputs, [out], name=scope.get_unique_operator_name(kind), **attrs)
-        return out
+    const, node = _emitters(scope, container, proto)
 
     dist = scope.get_unique_variable_name("knn_dist")
     extra = {"p": float(p)} if metric == "minkowski" else {}
@@ -443,13 +516,7 @@ def _convert_knn_distance(scope, operator, container) -> None:
         total = node("ReduceSum", [sums, one], keepdims=1)
         proba = operator.outputs[1].full_name
         node("Div", [sums, total], out=proba)
-        idx = node("ArgMax", [proba], axis=1, keepdims=0)
-        classes = np.asarray(op.classes_)
-        if classes.dtype.kind in "iub" or (classes.dtype.kind == "f" and np.all(classes == np.round(classes))):
-            cname = const("classes", classes.astype(np.int64), TensorProto.INT64)
-        else:
-            cname = const("classes", classes.astype(str), TensorProto.STRING)
-        node("Gather", [cname, idx], out=operator.outputs[0].full_name, axis=0)
+        _emit_label(const, node, op.classes_, proba, operator.outputs[0].full_name)
     else:
         total = node("ReduceSum", [weights, one], keepdims=1)  # [N, 1]
         node("Div", [sums, total], out=operator.outputs[0].full_name)
@@ -517,7 +584,7 @@ def _is_tree_model(est) -> bool:
     implements ``SVMRegressor`` for float32 only)."""
     from sklearn.svm import SVR
 
-    return (hasattr(est, "estimators_") or hasattr(est, "_predictors") or hasattr(est, "tree_")
+    return (hasattr(est, "estimators_") or hasattr(est, "tree_")
             or isinstance(est, SVR))
 
 
@@ -525,9 +592,10 @@ def convert(model, sample, *, is_classifier: bool):
     """``(onnx ModelProto, scheme, inputs, feature_names, outputs)`` for a fitted sklearn model.
 
     Numeric inputs are float64 and the preprocessing runs in float64 (the same subtractions and
-    divisions as scikit-learn, so the same bits). Tree models then see the features cast to
-    float32, exactly as scikit-learn's trees do (``X.astype(float32)``), and skl2onnx's
-    threshold adjustment makes ``x <= threshold`` agree; linear models stay in float64. Without
+    divisions as scikit-learn, so the same bits). Forests and single trees then see the features
+    cast to float32, exactly as scikit-learn's trees do (``X.astype(float32)``), and skl2onnx's
+    threshold adjustment makes ``x <= threshold`` agree; HistGradientBoosting and linear models
+    stay in float64. Without
     this, a float32 scaler can land one ulp away from scikit-learn's value, and scikit-learn
     trees put thresholds within an ulp of integer-valued features (seen on RandomForest with
     StandardScaler on small integer columns), so a tree would branch the other way.
