@@ -530,19 +530,24 @@ def run_tool(tool: str, folder: Path, spec: dict, timeout: float) -> dict:
 
 
 def measure(tables: list[str], seeds: list[int], tools: list[str], budget: float, cache_path: Path,
-            threads: int | None = None) -> list[dict]:
-    """Records ``{table, seed, tool, cached, ...}`` for every (table, seed, tool)."""
+            threads: int | None = None, anchor_budget: float | None = None) -> list[dict]:
+    """Records ``{table, seed, tool, cached, ...}`` for every (table, seed, tool); the anchors get
+    ``anchor_budget`` seconds when it is given (autodl at 10 s against the others at 30 s)."""
     records = []
+
+    def seconds(tool: str) -> float:
+        return anchor_budget if anchor_budget is not None and tool in ANCHORS else budget
+
     for name in tables:
         X, y, task, metric = load_table(name)
         for seed in seeds:
             cache = load_cache(cache_path)
-            todo = [t for t in tools if t not in ANCHORS or cache_key(t, name, seed, budget, threads) not in cache]
+            todo = [t for t in tools if t not in ANCHORS or cache_key(t, name, seed, seconds(t), threads) not in cache]
             base = {"table": name, "seed": seed, "task": task, "metric": metric}
             for tool in tools:
                 if tool not in todo:
-                    records.append({**base, "tool": tool, "cached": True,
-                                    **cache[cache_key(tool, name, seed, budget, threads)]})
+                    records.append({**base, "tool": tool, "cached": True, "time_budget": seconds(tool),
+                                    **cache[cache_key(tool, name, seed, seconds(tool), threads)]})
             if not todo:
                 continue
             X_tr, X_te, y_tr, y_te = split(X, y, task, seed)
@@ -553,13 +558,15 @@ def measure(tables: list[str], seeds: list[int], tools: list[str], budget: float
                 spec = {"task": task, "metric": metric, "seed": seed, "time": budget, "table": name, "threads": threads}
                 for tool in todo:
                     record = {**base, "tool": tool, "cached": False, "tool_version": tool_version(tool),
-                              "n_train": len(X_tr), "n_test": len(X_te), "n_columns": X.shape[1],
-                              **run_tool(tool, folder, spec, timeout=3 * budget + 180)}
+                              "time_budget": seconds(tool), "n_train": len(X_tr), "n_test": len(X_te),
+                              "n_columns": X.shape[1],
+                              **run_tool(tool, folder, dict(spec, time=seconds(tool)),
+                                         timeout=3 * seconds(tool) + 180)}
                     records.append(record)
                     shown = f"{record['score']:.4f} in {record['fit_seconds']:.1f}s" if record["ok"] else record["error"]
                     print(f"{name} seed {seed} {tool}: {shown} (load {record['load_average']['before']})", flush=True)
                     if tool in ANCHORS and record["ok"]:
-                        add_to_cache(cache_path, cache_key(tool, name, seed, budget, threads),
+                        add_to_cache(cache_path, cache_key(tool, name, seed, seconds(tool), threads),
                                      {k: v for k, v in record.items() if k not in ("table", "seed", "tool", "cached")})
     return records
 
@@ -705,6 +712,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="iris and diabetes, seed 0, 8 s (the smoke test)")
     parser.add_argument("--time", type=float, help="wall-clock seconds per tool and split (default 30; quick 8)")
+    parser.add_argument("--anchor-time", type=float, help="seconds for AutoGluon, FLAML and the HGB baselines "
+                                                          "instead of --time (e.g. autodl at 10 s against them at 30 s)")
     parser.add_argument("--seeds", type=int, nargs="+", help="splits and tool seeds (default 0 1 2; quick 0)")
     parser.add_argument("--tables", nargs="+", choices=list(TABLES), help="default: all (quick: iris diabetes)")
     parser.add_argument("--tools", nargs="+", choices=[*TOOLS, *(t for t in AUTODL_TOOLS if t not in TOOLS)], help=f"default: {' '.join(TOOLS)}")
@@ -731,7 +740,7 @@ def main(argv: list[str] | None = None) -> dict:
     cache_path = args.cache or (_meta.RESULTS_DIR / ("automl_cache_quick.json" if args.quick else CACHE.name))
     out = args.out or _meta.default_out("automl", args.quick)
     meta = _meta.start(__file__, argv, PACKAGES)
-    records = measure(tables, seeds, tools, budget, cache_path, args.threads)
+    records = measure(tables, seeds, tools, budget, cache_path, args.threads, args.anchor_time)
     summary = summarize(records, tools)
     table = markdown(summary, tools)
     print("\n" + table)
@@ -743,7 +752,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "meta", "time_budget", "threads", "seeds", "tables", "tools", "summary", "markdown")}]
         except (json.JSONDecodeError, AttributeError):
             earlier = []
-    result = {"time_budget": budget, "threads": args.threads, "seeds": seeds, "tables": tables, "tools": tools, "quick": bool(args.quick),
+    result = {"time_budget": budget, "anchor_time_budget": args.anchor_time or budget, "threads": args.threads, "seeds": seeds, "tables": tables, "tools": tools, "quick": bool(args.quick),
               "cache": str(cache_path), "table_ids": {t: table_id(t) for t in tables},
               "tool_versions": {t: tool_version(t) for t in tools}, "records": records,
               "summary": summary, "markdown": table, "earlier_runs": earlier}

@@ -219,6 +219,12 @@ def save_fold_models(folder: str | Path, trial_id: int, models: Sequence, task: 
     return atomic_write(folder / f"{int(trial_id)}.pkl", write)
 
 
+def fold_models_bytes(folder: str | Path, trial_id: int) -> int:
+    """The size of the file :func:`save_fold_models` kept for a trial (0 when there is none)."""
+    path = Path(folder) / f"{int(trial_id)}.pkl"
+    return path.stat().st_size if path.is_file() else 0
+
+
 def load_fold_models(folder: str | Path, trial_id: int):
     """The model :func:`save_fold_models` kept for a trial, or None."""
     import pickle

@@ -50,7 +50,7 @@ from autodl.space import Space
 from autodl.study import Study, TrialState
 from autodl.tabular import data as data_mod
 from autodl.tabular.metrics import DIRECTIONS, Metric, function_metric, get_metric, imbalance_note
-from autodl.tabular.persist import load_model, save_model
+from autodl.tabular.persist import MemberBlobs, load_model, save_model
 from autodl.tabular.pipeline import (BUDGET_RESOURCES, ITERATION_PARAMS, CVObjective, build_pipeline, check_space,
                                      cv_splits, fit_pipeline, quiet_fit, resolve_cv, score_model, take_rows)
 from autodl.tabular.rows import make_split, row_columns, row_times, weight_notes, with_row_arrays
@@ -829,16 +829,20 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None, *, predictions:
 
     threads = ThreadLimit(trial_threads(1))  # the refits in this process: 1 thread on a busy machine
     threads.apply()
+    blobs = MemberBlobs() if run_dir is not None else None  # members serialized for model.skops
     with quiet_fit(), contextlib.ExitStack() as stack:
         stack.callback(threads.restore)
         if models is not None and uses_fold_models(prep.spec):
-            fits = _fold_members(prep, members, deadline, models, run_dir is not None)
+            fits = _fold_members(prep, members, deadline, models, blobs)
             info["refit"] = False
         else:
             fits = _refit_members(prep, members, deadline)
             late = [(w, t) for w, t in members if t.id not in fits]
             if late and models is not None:  # refits out of time: these members keep their fold models
-                fits.update(_fold_members(prep, late, deadline, models, run_dir is not None, first_free=False))
+                if blobs is not None:  # the first member, serialized now: the rate for the others
+                    first = members[0][1]
+                    blobs.dump(fits[first.id]["all"], str(first.config.get("model")))
+                fits.update(_fold_members(prep, late, deadline, models, blobs, first_free=False))
                 folded = [t.id for _, t in late if t.id in fits]
                 if folded:
                     info["fold_model_members"] = folded
@@ -884,7 +888,7 @@ def finalize(study: Study, prep: Prepared, run_dir: Path | None, *, predictions:
             "the other chosen members did not fit in the time left" if info.get("dropped_for_time")
             else "the best trial alone validated best")
     if run_dir is not None:
-        save_model(final, run_dir / "model.skops")
+        save_model(final, run_dir / "model.skops", blobs)
         write_result(run_dir, result.summary())
         _keep_best_predictions(study, predictions)
     return result
@@ -1035,35 +1039,39 @@ def _refit_members(prep: Prepared, members, deadline: Deadline | None) -> dict[i
 #: refits do not fit (at 30 s on benchmarks/automl.py's 14 tables, without it the first refit
 #: left too little time to load them on 8 of the 11 tables whose chosen ensemble had several members)
 FOLD_MODELS_RESERVE = 0.25
-#: saving a member in the run folder's model (skops) takes up to this many times as long as the
-#: trial took to keep its fold models (pickle): measured 15-40x on forests and boosting
-SKOPS_OVER_PICKLE = 40.0
-
-
 def _fold_members(prep: Prepared, members, deadline: Deadline | None, folder: Path,
-                  saving: bool, first_free: bool = True) -> dict[int, dict[str, Any]]:
+                  blobs: MemberBlobs | None, first_free: bool = True) -> dict[int, dict[str, Any]]:
     """Each member's kept fold models (:func:`autodl.tabular.ensemble.load_fold_models`), largest
     weight first: ``{trial id: {"train": model, "all": model, "seconds": the trial's duration,
     "fold_models": True}}`` (the same model twice: it was fitted on training rows only). A member
     without kept models (a fold lacked a class) is refit, or with ``first_free=False`` (the
-    fallback of members whose refit did not fit) left out. Under a deadline a member (after the
-    first, with ``first_free``) is taken only when loading it (and, with a run folder, saving it
-    there: ``saving``) is predicted to fit in the time left."""
-    from autodl.tabular.ensemble import load_fold_models
+    fallback of members whose refit did not fit) left out. With a run folder (``blobs``) each
+    member taken is serialized for the run's model file right away, measuring what that costs.
+    Under a deadline a member (after the first, with ``first_free``) is taken only when loading
+    it, and serializing it (:meth:`~autodl.tabular.persist.MemberBlobs.seconds_for`), is
+    predicted to fit in the time left."""
+    from autodl.tabular.ensemble import fold_models_bytes, load_fold_models
 
     fits: dict[int, dict[str, Any]] = {}
     for _, trial in members:
+        size = fold_models_bytes(folder, trial.id)
         if (fits or not first_free) and deadline is not None and deadline.is_set:
-            # no refit: reading the pickle (and writing skops) is all it costs, so only the
+            # no refit: reading the pickle (and serializing it) is all it costs, so only the
             # finishing margin is kept (a refit keeps 1 s more for its prediction's error)
-            cost = (1.0 + (SKOPS_OVER_PICKLE if saving else 0.0)) * float(trial.user_attrs.get("save_seconds") or 0.0)
+            cost = float(trial.user_attrs.get("save_seconds") or 0.0)
+            if blobs is not None and size:
+                cost += blobs.seconds_for(str(trial.config.get("model")), size, cost)
             if cost > deadline.remaining() - FINISH_MARGIN:
                 continue
         model = load_fold_models(folder, trial.id)
         if model is None:
             if first_free:
                 fits.update(_refit_members(prep, [(1.0, trial)], deadline if fits else None))
+                if blobs is not None and trial.id in fits:
+                    blobs.dump(fits[trial.id]["all"], str(trial.config.get("model")))
             continue
+        if blobs is not None:
+            blobs.dump(model, str(trial.config.get("model")), size)
         fits[trial.id] = {"train": model, "all": model, "seconds": float(trial.duration or 0.0), "fold_models": True}
     return fits
 
