@@ -45,8 +45,8 @@ SEARCH_FLAGS: list[Flag] = [
        help="default: inferred from the target"),
     _f("--metric", ["tabular"], help="accuracy, balanced_accuracy, f1, roc_auc, log_loss, r2, rmse, mae"),
     _f("--cv", ["tabular"], help="cross-validation folds, holdout (one 80/20 split), time (5 expanding windows "
-                                 "in date order; the test rows are the latest) or auto (default: 3 folds from "
-                                 "10,000 rows with --time, else 5)"),
+                                 "in date order; the test rows are the latest) or auto (default: with --time, "
+                                 "holdout from 1,000 training rows per second of it, 3 folds from 333; else 5)"),
     _f("--time-column", ["tabular"], metavar="COL",
        help="with --cv time: the date column ordering the rows (default: the one date column)"),
     _f("--weight", ["tabular"], metavar="COL", help="a column of sample weights (>= 0) for every fit and score; "

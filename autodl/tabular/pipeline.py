@@ -299,22 +299,33 @@ def build_pipeline(config: dict[str, Any], X, task: str, seed: int = 0, features
 
 #: ``cv="holdout"``: one split, this share of the training rows validates (stratified for classes)
 HOLDOUT_VALIDATION = 0.2
-#: ``cv="auto"`` validates with :data:`AUTO_LARGE_FOLDS` folds from this many training rows on,
-#: when the search has a time budget, else with 5. On the 15,000-row messy tables of
+#: ``cv="auto"`` under a time budget: :data:`AUTO_LARGE_FOLDS` folds from this many training rows per
+#: second of budget on (10,000 rows at 30 s), one holdout split from :data:`AUTO_HOLDOUT_ROWS_PER_SECOND`
+#: on; 5 folds below, and always without a budget. On the 15,000-row messy tables of
 #: ``benchmarks/tabular.py --messy`` (30 s, 3 splits x 2 tasks), autodl's test score matched or
 #: beat default HGB on hand-prepared columns on 3 of 6 with 5 folds (2 trials in 30 s on the
 #: regression tables), 4 of 6 with one holdout split (9-19 trials, but a noisier choice: once an
-#: MLP won on the holdout and lost on the test rows) and 5 of 6 with 3 folds (5-7 trials).
-AUTO_LARGE_ROWS = 10_000
+#: MLP won on the holdout and lost on the test rows) and 5 of 6 with 3 folds (5-7 trials). At 10 s
+#: (``benchmarks/automl.py --time 10``), 3 folds on 15,000 rows and 5 on 7,500 completed a single
+#: trial (the linear model) on clf_large, reg_categorical and messy_regression.
+AUTO_FOLDS_ROWS_PER_SECOND = 10_000 / 30
 AUTO_LARGE_FOLDS = 3
+#: see :data:`AUTO_FOLDS_ROWS_PER_SECOND` (15,000 rows at 15 s or less)
+AUTO_HOLDOUT_ROWS_PER_SECOND = 1_000
 
 
 def resolve_cv(cv: int | str, n_rows: int, time_budget: float | None) -> int | str:
-    """The validation a search uses: ``cv`` folds, ``"holdout"``, or for ``"auto"``
-    :data:`AUTO_LARGE_FOLDS` folds on tables of :data:`AUTO_LARGE_ROWS` rows or more under a
-    time budget, else 5 folds."""
+    """The validation a search uses: ``cv`` folds, ``"holdout"``, or for ``"auto"`` by the training
+    rows per second of the time budget: ``"holdout"`` from :data:`AUTO_HOLDOUT_ROWS_PER_SECOND`,
+    :data:`AUTO_LARGE_FOLDS` folds from :data:`AUTO_FOLDS_ROWS_PER_SECOND`, else (and without a
+    budget) 5 folds."""
     if cv == "auto":
-        return AUTO_LARGE_FOLDS if time_budget is not None and n_rows >= AUTO_LARGE_ROWS else 5
+        if time_budget is None:
+            return 5
+        rate = n_rows / max(float(time_budget), 1e-9)
+        if rate >= AUTO_HOLDOUT_ROWS_PER_SECOND:
+            return "holdout"
+        return AUTO_LARGE_FOLDS if rate >= AUTO_FOLDS_ROWS_PER_SECOND - 1e-9 else 5
     return cv
 
 

@@ -1271,9 +1271,11 @@ def search(
         cv: number of folds, ``"holdout"`` (one stratified 80/20 split of the training rows),
             ``"time"`` (rows ordered by ``time_column``: the test split is the latest
             ``test_size`` of them, the folds are 5 expanding windows, scikit-learn's
-            ``TimeSeriesSplit``, over the others), or ``"auto"`` (default): 3 folds from 10,000
-            training rows under a time budget (5 folds buy too few models in the time there;
-            measured, see :data:`autodl.tabular.pipeline.AUTO_LARGE_FOLDS`), else 5 folds.
+            ``TimeSeriesSplit``, over the others), or ``"auto"`` (default): under a time budget,
+            by training rows per second of it, one holdout split from 1,000 (15,000 rows at
+            15 s), 3 folds from 333 (10,000 rows at 30 s), else 5 folds (5 folds buy too few
+            models in the time on large tables; measured, see
+            :data:`autodl.tabular.pipeline.AUTO_FOLDS_ROWS_PER_SECOND`); 5 without a budget.
         test_size: fraction held out for a final test score (0 for none).
         sample_weight: a weight per row (finite, >= 0, not all 0) for every fit (k-NN's
             excepted: it takes none) and every score, in the folds and on the test split.

@@ -199,6 +199,9 @@ def test_cv_auto_uses_three_folds_on_large_tables_under_a_time_budget_and_holdou
     assert resolve_cv("auto", 20_000, 30.0) == 3
     assert resolve_cv("auto", 20_000, None) == 5  # trials without a deadline: the usual 5 folds
     assert resolve_cv("auto", 2_000, 30.0) == 5
+    assert resolve_cv("auto", 10_000, 30.0) == 3 and resolve_cv("auto", 9_000, 30.0) == 5
+    assert resolve_cv("auto", 15_000, 10.0) == "holdout"  # 3 folds completed one trial in 10 s
+    assert resolve_cv("auto", 7_500, 10.0) == 3
     assert resolve_cv("holdout", 50, None) == "holdout" and resolve_cv(7, 50, 1.0) == 7
     y = np.array(["a"] * 90 + ["b"] * 10)
     (train, val), = list(make_cv("classification", y, "holdout", 0).split(np.zeros((100, 1)), y))
