@@ -320,3 +320,15 @@ def test_darts_folder_without_trials(tmp_path):
     assert "17.5 s" in parsed.visible_text()
     assert RAW_EPOCH.search(_without_images(page)) is None
     assert DATE_TIME.search(parsed.text("summary"))
+
+
+def test_a_column_plan_reads_as_roles_not_json():
+    """Seen in a browser: run.json's column plan was printed as a JSON list of dicts."""
+    from autodl.report.format import value
+
+    plan = [{"name": "alcohol", "role": "numeric"}, {"name": "id", "role": "dropped", "reason": "ID-like"},
+            {"name": "ash", "role": "numeric"}]
+    assert value(plan, "columns") == "numeric (2): alcohol, ash; dropped (1): id (reason=ID-like)"
+    many = [{"name": f"c{i}", "role": "numeric"} for i in range(20)]
+    text = value(many, "columns")
+    assert text.startswith("numeric (20): c0, c1") and text.endswith("c11, … (+8)") and "{" not in text
