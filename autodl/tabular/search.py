@@ -1039,6 +1039,8 @@ def _refit_members(prep: Prepared, members, deadline: Deadline | None) -> dict[i
 #: refits do not fit (at 30 s on benchmarks/automl.py's 14 tables, without it the first refit
 #: left too little time to load them on 8 of the 11 tables whose chosen ensemble had several members)
 FOLD_MODELS_RESERVE = 0.25
+
+
 def _fold_members(prep: Prepared, members, deadline: Deadline | None, folder: Path,
                   blobs: MemberBlobs | None, first_free: bool = True) -> dict[int, dict[str, Any]]:
     """Each member's kept fold models (:func:`autodl.tabular.ensemble.load_fold_models`), largest
