@@ -209,6 +209,20 @@ def _flatten(data: Mapping[str, Any]):
             yield k, v
 
 
+def _with_plan_summary(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``data`` with a tabular column plan (run.json's ``column_plan``, result.json's ``columns``:
+    :meth:`~autodl.tabular.columns.ColumnPlan.to_dict`) as one ``columns`` row of its own summary
+    lines ("numeric (13): alcohol, ...; ignored (1): id (ID-like)") instead of its raw lists."""
+    keys = [k for k in ("column_plan", "columns") if isinstance(data.get(k), Mapping) and "columns" in data[k]]
+    if not keys:
+        return data
+    from autodl.tabular.columns import ColumnPlan
+
+    out = {k: v for k, v in data.items() if k not in keys}
+    out["columns"] = "; ".join(ColumnPlan.from_dict(data[keys[0]]).summary_lines(width=fmt._LIST_ITEMS))
+    return out
+
+
 def _empty(v: Any) -> bool:
     return v is None or v == "" or v == [] or v == {} or (isinstance(v, float) and math.isnan(v))
 
@@ -232,7 +246,7 @@ def _settings(settings: Mapping[str, Any], result: RunResult, skip: set[str]) ->
     unused = _UNUSED_BY.get((kind, settings.get("method") or result.extra.get("method")), set())
     rows: dict[str, dict[str, Any]] = {}  # key -> {"value", "source", "others"}
     for source, data in (("run.json", settings), ("result.json", result.extra)):
-        for key, v in _flatten(data):
+        for key, v in _flatten(_with_plan_summary(data)):
             if key in skip or key in _IN_SUMMARY:
                 continue
             r = rows.get(key)

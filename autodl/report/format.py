@@ -63,27 +63,12 @@ def value(v: Any, key: str = "") -> str:
         return number(v)
     if isinstance(v, Mapping):
         return ", ".join(f"{k}={value(x)}" for k, x in v.items() if x is not None)
-    if isinstance(v, (list, tuple)) and v and all(isinstance(x, Mapping) and "name" in x and "role" in x for x in v):
-        return _by_role(v)
     if isinstance(v, (list, tuple)):
         items = [value(x) if not isinstance(x, (list, tuple, Mapping)) else json.dumps(x, default=str)
                  for x in v[:_LIST_ITEMS]]
         more = f", … ({len(v)} in all)" if len(v) > _LIST_ITEMS else ""
         return ", ".join(items) + more
     return str(v)
-
-
-def _by_role(columns: list[Mapping[str, Any]]) -> str:
-    """A column plan (``[{"name", "role", ...}, ...]``) as ``role (n): name, name (key=value), …; …``."""
-    groups: dict[str, list[str]] = {}
-    for c in columns:
-        extra = ", ".join(f"{k}={value(x)}" for k, x in c.items() if k not in ("name", "role") and x is not None)
-        groups.setdefault(str(c["role"]), []).append(f"{c['name']} ({extra})" if extra else str(c["name"]))
-    parts = []
-    for role, names in groups.items():
-        more = f", … (+{len(names) - _LIST_ITEMS})" if len(names) > _LIST_ITEMS else ""
-        parts.append(f"{role} ({len(names)}): " + ", ".join(names[:_LIST_ITEMS]) + more)
-    return "; ".join(parts)
 
 
 def table(rows: list[Mapping[str, Any]], cols: Iterable[str] | None = None, raw: Iterable[str] = (),

@@ -216,12 +216,16 @@ def save_fold_models(folder: str | Path, trial_id: int, models: Sequence, task: 
         with open(tmp, "wb") as fh:
             pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
-    return atomic_write(folder / f"{int(trial_id)}.pkl", write)
+    return atomic_write(_fold_models_path(folder, trial_id), write)
+
+
+def _fold_models_path(folder: str | Path, trial_id: int) -> Path:
+    return Path(folder) / f"{int(trial_id)}.pkl"
 
 
 def fold_models_bytes(folder: str | Path, trial_id: int) -> int:
     """The size of the file :func:`save_fold_models` kept for a trial (0 when there is none)."""
-    path = Path(folder) / f"{int(trial_id)}.pkl"
+    path = _fold_models_path(folder, trial_id)
     return path.stat().st_size if path.is_file() else 0
 
 
@@ -229,7 +233,7 @@ def load_fold_models(folder: str | Path, trial_id: int):
     """The model :func:`save_fold_models` kept for a trial, or None."""
     import pickle
 
-    path = Path(folder) / f"{int(trial_id)}.pkl"
+    path = _fold_models_path(folder, trial_id)
     if not path.is_file():
         return None
     with open(path, "rb") as fh:

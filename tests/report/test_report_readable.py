@@ -322,13 +322,15 @@ def test_darts_folder_without_trials(tmp_path):
     assert DATE_TIME.search(parsed.text("summary"))
 
 
-def test_a_column_plan_reads_as_roles_not_json():
-    """Seen in a browser: run.json's column plan was printed as a JSON list of dicts."""
-    from autodl.report.format import value
-
-    plan = [{"name": "alcohol", "role": "numeric"}, {"name": "id", "role": "dropped", "reason": "ID-like"},
-            {"name": "ash", "role": "numeric"}]
-    assert value(plan, "columns") == "numeric (2): alcohol, ash; dropped (1): id (reason=ID-like)"
-    many = [{"name": f"c{i}", "role": "numeric"} for i in range(20)]
-    text = value(many, "columns")
-    assert text.startswith("numeric (20): c0, c1") and text.endswith("c11, … (+8)") and "{" not in text
+def test_a_column_plan_reads_as_roles_not_json(tmp_path):
+    """Seen in a browser: run.json's column plan was printed as a JSON list of dicts, beside its summary."""
+    run, _ = _study_run(tmp_path, 6)
+    plan = {"columns": [{"name": "alcohol", "role": "numeric"}, {"name": "ash", "role": "numeric"},
+                        {"name": "id", "role": "ignore", "reason": "ID-like: 300 distinct of 300"}],
+            "overrides": [], "dropped_target_rows": 2, "summary": ["numeric (2): alcohol, ash"]}
+    (run / "run.json").write_text(json.dumps({"kind": "tabular", "format": 2, "n_trials": 6, "column_plan": plan}))
+    _, parsed = _page(build_report(run))
+    rows = {r[0]: r[1] for table in parsed.sections["settings"]["tables"] for r in table[1:]}
+    assert rows["columns"] == ("numeric (2): alcohol, ash; ignored (1): id (ID-like); "
+                               "dropped 2 rows whose target is missing")
+    assert "summary" not in rows and "{" not in parsed.text("settings")
