@@ -5,7 +5,7 @@ seed)``, stratified for classification), the same wall-clock budget ``T`` and it
 on the machine as it is: each tool uses the cores it would for a user, unless ``--threads N``
 caps every tool at ``N`` threads (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
 ``OPENBLAS_NUM_THREADS`` = N in the worker's environment, which autodl and HGB follow, and
-``num_cpus=N`` for AutoGluon, ``n_jobs=N`` for FLAML). On a 2-core machine shared with other
+``num_cpus=N`` for AutoGluon, ``n_jobs=N`` for FLAML, ``n_workers=1`` for autodl). On a 2-core machine shared with other
 work, two OpenMP threads per process wait on each other: HGB's fit on iris took 12 times as long
 with 2 threads as with 1 at a load average of 5. The cap is recorded and is part of the cache key.
 
@@ -294,8 +294,10 @@ def _fit_autodl(spec, X_tr, y_tr, X_te, ensemble: bool, refit: bool | None = Non
     import autodl
 
     t0 = time.perf_counter()
+    # under a thread cap, one worker process (with that many threads) as for the other tools
+    workers = {} if spec["threads"] is None else {"n_workers": 1}
     result = autodl.search(X_tr, y_tr, task=spec["task"], metric=spec["metric"], time_budget=spec["time"],
-                           seed=spec["seed"], test_size=0, ensemble=ensemble, refit=refit)
+                           seed=spec["seed"], test_size=0, ensemble=ensemble, refit=refit, **workers)
     fit = time.perf_counter() - t0
     trials = result.study.trials
     info = {"n_trials": len(trials), "n_complete": sum(t.state.value == "complete" for t in trials),
