@@ -95,7 +95,9 @@ SEARCH_FLAGS: list[Flag] = [
     _f("--datetime", ["tabular"], group="columns", metavar="COL[,COL]",
        help="date columns (ISO 8601 text, or numbers as epoch seconds); ISO date columns are found without it"),
     # where trials run
-    _f("--workers", STUDY, type=positive_int, group="execution", help="trials run in parallel processes"),
+    _f("--workers", STUDY, type=positive_int, group="execution",
+       help="trials run in parallel processes (default 1; a tabular search under --time: one per core "
+            "the available memory holds)"),
     _f("--executor", STUDY, group="execution", choices=["local", "dask"],
        help="where trials run: local worker processes or a Dask cluster (default: in this process for "
             "--workers 1 without --time, else local)"),

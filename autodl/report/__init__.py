@@ -369,6 +369,10 @@ def _leaderboard(study, metric: str, names: list[str] | None = None) -> str:
     board = board.drop(columns=dropped)
     params = [n for n in study.space.names if n in board.columns]  # the space's order, not pandas'
     board = board[[c for c in board.columns if c not in params] + params]
+    spread = {t.id: t.user_attrs["cv_std"] for t in study.trials
+              if isinstance(t.user_attrs.get("cv_std"), (int, float))}  # over the CV folds
+    if names is None and any(i in spread for i in board["id"]):
+        board.insert(list(board.columns).index("value") + 1, "± std", [spread.get(i) for i in board["id"]])
     rows = board.to_dict(orient="records")
     renamed = {"id": "trial", "value": metric, **{f"value_{k}": n for k, n in enumerate(names or [])}}
     rows = [{renamed.get(k, k): fmt.duration(v) if k == "duration" and v is not None and v == v else v
@@ -382,6 +386,8 @@ def _leaderboard(study, metric: str, names: list[str] | None = None) -> str:
     if "budget" in board.columns:
         head += ", largest budget first (values at different budgets do not compare)"
     head += "." + (" A blank cell: the parameter is not used by that configuration." if study.space.is_conditional else "")
+    if "± std" in board.columns:
+        head += " ± std: the standard deviation of the score over the cross-validation folds."
     if dropped:
         head += f" Left out, not used by any of these trials: {_codes(dropped)}."
     return _p(head) + fmt.table(rows, css="leaderboard")

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import multiprocessing
 import os
 import sys
@@ -421,6 +422,23 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+def available_memory() -> int | None:
+    """Bytes of memory new processes can take without swapping: ``MemAvailable`` of
+    ``/proc/meminfo`` on Linux (free memory plus the page cache the kernel can drop), else free
+    pages from ``sysconf``; None where neither is known."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def trial_threads(n_workers: int) -> int:
     """Native threads per trial when ``n_workers`` trials run at once: ``OMP_NUM_THREADS`` when
     the user set it, else ``max(1, cpu_cores() // n_workers)``, and 1 when other processes
@@ -642,6 +660,30 @@ def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int,
             _send(conn, ("done", task.trial_id, out))
         if out.out_of_memory:  # the driver replaces this worker (see ProcessExecutor._drain)
             return
+        del handle, out
+        release_memory()
+
+
+def release_memory() -> None:
+    """Give the memory a finished trial freed back to the operating system: collect its
+    reference cycles, then (glibc) ``malloc_trim(0)``, which returns the free pages of the heap;
+    without it a worker stays at the size of its largest trial so far."""
+    import gc
+
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None).malloc_trim  # the C library this process already has loaded
+    except (OSError, AttributeError, TypeError):  # not glibc (macOS, musl, Windows)
+        return None
 
 
 @contextlib.contextmanager

@@ -46,7 +46,7 @@ class _AutoDLBase(BaseEstimator):
 
     def __init__(self, time_budget: float | None = None, n_trials: int | None = None,
                  searcher: str = "tpe", metric: str | None = None, cv: int = 5, seed: int = 0,
-                 features: Any = None, space: Any = "tabular", n_workers: int | None = 1,
+                 features: Any = None, space: Any = "tabular", n_workers: int | None = None,
                  random_state: int | np.random.RandomState | None = None,
                  trial_timeout: float | None = None, ensemble: bool = True, refit: bool | None = None):
         self.time_budget = time_budget
@@ -179,7 +179,8 @@ class AutoDLClassifier(ClassifierMixin, _AutoDLBase):
             ``fit``); None (the default) keeps ``seed``.
         features: a feature-engineering step (see :func:`autodl.search`).
         space: the search space (a built-in name, a YAML path or an :class:`autodl.Space`).
-        n_workers: trials run in parallel processes (None: one per usable core).
+        n_workers: trials run in parallel processes (None, the default: as
+            :func:`autodl.search`, one per usable core under a ``time_budget``, else one).
         trial_timeout: seconds after which a trial is stopped (its worker process killed)
             and recorded failed; the search goes on.
         ensemble, refit: see :func:`autodl.search` (default: an ensemble of refit members).

@@ -45,7 +45,8 @@ class TabularKind(RunKind):
                           budget_resource=args.budget_resource or "auto", n_trials=args.trials,
                           time_budget=args.time, seed=args.seed, cv=cv,
                           test_size=0.2 if args.test_size is None else args.test_size,
-                          n_workers=args.workers or 1, **_executor_fields(args), **feature_fields(args),
+                          n_workers=args.workers or _default_workers(args), **_executor_fields(args),
+                          **feature_fields(args),
                           column_roles=column_roles(args), weight_column=args.weight, groups_column=args.groups,
                           time_column=args.time_column, ensemble=not args.no_ensemble,
                           refit=False if args.no_refit else None, objectives=args.objectives,
@@ -242,6 +243,20 @@ def plan_sample(plan, sample) -> tuple[Any, dict[str, Any]]:
 
 
 #: ``autodl search`` flags that give columns a role (tabular), and the role
+def _default_workers(args) -> int:
+    """No ``--workers``: as ``autodl.search(n_workers=None)``: under ``--time``, one worker per core
+    the available memory holds (the data file's size standing for the table's), else one."""
+    from autodl.tabular.search import default_workers
+
+    if args.time is None:
+        return 1
+    try:
+        size = Path(args.data).stat().st_size if args.data else 0
+    except OSError:
+        size = 0  # a missing file gets its own error when it is read
+    return default_workers(size)
+
+
 ROLE_FLAGS = {"ignore": "ignore", "categorical": "categorical", "datetime": "datetime"}
 
 

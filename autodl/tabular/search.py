@@ -93,6 +93,34 @@ def keeps_fold_models(spec: "SearchSpec", deadline: Deadline | None) -> bool:
     return bool(spec.ensemble and spec.refit is None and deadline is not None and deadline.is_set)
 
 
+#: memory a tabular worker process takes besides its copies of the data (numpy, pandas,
+#: scikit-learn, torch once an MLP trial ran, fitted models): see :func:`default_workers`.
+WORKER_MEMORY_BYTES = 1 << 30
+#: copies of the training table a worker holds at once (the table, its encoded matrix, a fold's
+#: training and validation parts, out-of-fold predictions)
+WORKER_DATA_COPIES = 4
+
+
+def default_workers(data_bytes: int = 0) -> int:
+    """``n_workers=None``: one worker process per usable core, as many as the available memory
+    holds at :data:`WORKER_MEMORY_BYTES` + :data:`WORKER_DATA_COPIES` x ``data_bytes`` each
+    (so a 64-core machine with 16 GB free does not start 64 workers), at least 1."""
+    from autodl.study.executors import available_memory, cpu_cores
+
+    cores = cpu_cores()
+    free = available_memory()
+    if free is None:
+        return cores
+    return max(1, min(cores, int(free // (WORKER_MEMORY_BYTES + WORKER_DATA_COPIES * max(0, int(data_bytes))))))
+
+
+def table_bytes(X) -> int:
+    """In-memory size of a table (a DataFrame's columns, strings included, or an array)."""
+    if hasattr(X, "memory_usage"):
+        return int(X.memory_usage(index=False, deep=True).sum())
+    return int(getattr(X, "nbytes", 0) or 0)
+
+
 def uses_budget(searcher: str) -> bool:
     """Whether the searcher called ``searcher`` gives trials budgets (sh, hyperband, asha, bohb)."""
     from autodl.searchers import SEARCHERS
@@ -1228,7 +1256,7 @@ def search(
     metric: str | Callable | tuple[Callable, str] | None = None,
     cv: int | str = "auto",
     test_size: float = 0.2,
-    n_workers: int | None = 1,
+    n_workers: int | None = None,
     out: str | Path | None = None,
     show_progress: bool | None = None,
     searcher_params: dict[str, Any] | None = None,
@@ -1286,7 +1314,11 @@ def search(
             in both the test split (``test_size`` of the groups) and the rest.
         time_column: with ``cv="time"``, the date column ordering the rows; None: the one
             column the column roles call datetime.
-        n_workers: trials run in parallel in that many processes (None: one per usable core).
+        n_workers: trials run in parallel in that many processes. None (the default): under a
+            time budget, one per usable core (fewer when the available memory holds fewer; see
+            :func:`default_workers`); with ``n_trials`` alone, one, in this process, so that the
+            same seed repeats the same trials (with several workers the order in which trials
+            finish, and so what the searcher proposes next, depends on timing).
             Native thread pools (OpenMP, BLAS) of each are capped at cores // ``n_workers``
             (``OMP_NUM_THREADS`` when set), in this process too when trials run in it.
         out: a run folder to keep the study, result and model in (resumable).
@@ -1351,10 +1383,8 @@ def search(
     t0 = time.monotonic()
     if time_budget is None and n_trials is None:
         time_budget = 60.0
-    if n_workers is None:
-        from autodl.study.executors import cpu_cores
-
-        n_workers = cpu_cores()
+    if n_workers is None:  # under a budget the trials run in worker processes either way
+        n_workers = default_workers(table_bytes(X)) if time_budget is not None else 1
     metric_fn = direction = None
     if metric is not None and not isinstance(metric, str):
         metric_fn, metric, direction = function_metric(metric)

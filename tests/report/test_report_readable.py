@@ -5,10 +5,12 @@ browser would see it (tables by section, figure captions, visible text).
 """
 
 import json
+import statistics
 import re
 import time
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
 import autodl
@@ -141,6 +143,32 @@ def test_leaderboard_blank_for_an_inactive_parameter_not_nan(tmp_path):
     kind = header.index("kind")
     assert {r[depth] == "" for r in rows if r[kind] == "a"} == {True}
     assert all(r[depth].isdigit() for r in rows if r[kind] == "b")
+
+
+def _folds(config):
+    return [config["x"] ** 2 + d for d in (-0.5, 0.0, 0.25 * config["x"])]
+
+
+def _fold_objective(trial):
+    folds = np.array(_folds(trial.config))
+    trial.set_user_attr("cv_std", float(folds.std()))
+    return float(folds.mean())
+
+
+def test_leaderboard_shows_the_spread_over_cv_folds_beside_the_score(tmp_path):
+    run, study = _study_run(tmp_path, 8, objective=_fold_objective)
+    _, page = _page(build_report(run))
+    header, *rows = page.sections["leaderboard"]["tables"][0]
+    assert header.index("± std") == header.index("value") + 1
+    for row in rows:
+        config = next(t.config for t in study.trials if t.id == int(row[header.index("trial")]))
+        assert float(row[header.index("± std")]) == pytest.approx(statistics.pstdev(_folds(config)), rel=1e-3)
+
+
+def test_leaderboard_has_no_spread_column_when_no_trial_recorded_one(tmp_path):
+    run, _ = _study_run(tmp_path, 5)
+    _, page = _page(build_report(run))
+    assert "± std" not in page.sections["leaderboard"]["tables"][0][0]
 
 
 # ------------------------------------------------------------------------------ parallel coordinates

@@ -165,8 +165,11 @@ def test_search_and_the_estimators_pass_trial_timeout_and_n_workers_on(monkeypat
         autodl.search(X, y, n_trials=2, cv=2, trial_timeout=7.5, n_workers=None)
     with pytest.raises(RuntimeError, match="stop here"):
         AutoDLClassifier(n_trials=2, cv=2, trial_timeout=3.0).fit(X, y)
-    assert [c["trial_timeout"] for c in calls] == [7.5, 3.0]
-    assert [c["n_workers"] for c in calls] == [cores(), 1]
+    with pytest.raises(RuntimeError, match="stop here"):  # under a budget: one worker per core
+        autodl.search(X, y, time_budget=20, cv=2, n_workers=None)
+    assert [c["trial_timeout"] for c in calls] == [7.5, 3.0, None]
+    # n_trials alone: one worker (reproducible); iris is small, so memory does not limit the cores
+    assert [c["n_workers"] for c in calls] == [1, 1, cores()]
     assert AutoDLClassifier(trial_timeout=3.0).get_params()["trial_timeout"] == 3.0
 
 

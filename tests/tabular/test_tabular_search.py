@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from sklearn.datasets import load_diabetes, load_iris
 import autodl
 from autodl import DataError, Space, TrialState, UserError
 from autodl.tabular import load_best_model
+from autodl.study.executors import available_memory
 from autodl.tabular.data import infer_task
 
 
@@ -165,6 +167,7 @@ def test_out_writes_the_run_folder(iris, tmp_path):
     assert _finished(result) == 3
     spec = json.loads((run / "run.json").read_text())
     assert spec["n_trials"] == 3 and spec["seed"] == 0 and spec["cv"] == 3
+    assert spec["n_workers"] == 1  # n_trials alone: one worker, in this process (reproducible)
     # the study is readable on its own
     study = autodl.Study.load(run)
     assert len(study.trials) == 3 and study.best_config == r.best_config
@@ -255,13 +258,17 @@ def test_classification_needs_two_classes(iris):
         autodl.search(X, np.zeros(len(X)), task="classification", n_trials=1)
 
 
-def test_time_budget_alone():
-    # trials run in a worker process, which takes 3-8 s to start on a loaded 2-core machine, so
+def test_time_budget_alone(tmp_path):
+    # trials run in worker processes, which take 3-8 s to start on a loaded 2-core machine, so
     # the budget leaves room for one trial after that; test_deadline.py tests the deadline
     X, y = load_iris(return_X_y=True, as_frame=True)
-    r = autodl.search(X, y, time_budget=15.0, **SMALL)
+    r = autodl.search(X, y, time_budget=15.0, out=tmp_path / "run", **SMALL)
     assert r.study.n_finished >= 1
     assert r.search_seconds < 15.0 + 1.5  # a deadline, refit included
+    # under a budget, n_workers=None (the default) is one worker per usable core (iris is small)
+    cores = len(os.sched_getaffinity(0))
+    if available_memory() > cores * 2**31:
+        assert json.loads((tmp_path / "run" / "run.json").read_text())["n_workers"] == cores
 
 
 def test_in_memory_data_run_can_be_resumed(tmp_path):
