@@ -660,17 +660,24 @@ def _worker_main(conn: Connection, payload: str, threads: int, parent_pid: int,
             _send(conn, ("done", task.trial_id, out))
         if out.out_of_memory:  # the driver replaces this worker (see ProcessExecutor._drain)
             return
+        long = (out.duration or 0.0) >= COLLECT_AFTER_SECONDS
         del handle, out
-        release_memory()
+        release_memory(collect=long)
 
 
-def release_memory() -> None:
+#: a worker collects garbage after a trial that ran this long: a full collection with
+#: scikit-learn imported takes about 70 ms, which trials of a few milliseconds must not pay
+COLLECT_AFTER_SECONDS = 5.0
+
+
+def release_memory(collect: bool = True) -> None:
     """Give the memory a finished trial freed back to the operating system: collect its
-    reference cycles, then (glibc) ``malloc_trim(0)``, which returns the free pages of the heap;
-    without it a worker stays at the size of its largest trial so far."""
-    import gc
+    reference cycles (``collect``), then (glibc) ``malloc_trim(0)`` (about 0.1 ms), which returns
+    the free pages of the heap; without it a worker stays at the size of its largest trial so far."""
+    if collect:
+        import gc
 
-    gc.collect()
+        gc.collect()
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

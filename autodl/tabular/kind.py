@@ -242,7 +242,6 @@ def plan_sample(plan, sample) -> tuple[Any, dict[str, Any]]:
     return export_sample(plan, sample)
 
 
-#: ``autodl search`` flags that give columns a role (tabular), and the role
 def _default_workers(args) -> int:
     """No ``--workers``: as ``autodl.search(n_workers=None)``: under ``--time``, one worker per core
     the available memory holds (the data file's size standing for the table's), else one."""
@@ -257,6 +256,7 @@ def _default_workers(args) -> int:
     return default_workers(size)
 
 
+#: ``autodl search`` flags that give columns a role (tabular), and the role
 ROLE_FLAGS = {"ignore": "ignore", "categorical": "categorical", "datetime": "datetime"}
 
 
